@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Layout shared by the XDP program and its readers. The Rust mirror lives in
+ * xdp-ebpf/src/lib.rs and a test checks it against the object's BTF.
+ */
+#ifndef XDP_STATS_H
+#define XDP_STATS_H
+
+#include <linux/types.h>
+
+/* The seed's contract: key 0 of xdp_stats_map holds the global counters. */
+struct datarec {
+	__u64 rx_packets;
+	__u64 rx_bytes;
+};
+
+#define XDP_STATS_MAP_MAX_ENTRIES 1
+
+enum xdptop_l3 {
+	XDPTOP_L3_IPV4 = 0,
+	XDPTOP_L3_IPV6,
+	XDPTOP_L3_ARP,
+	XDPTOP_L3_OTHER,
+	XDPTOP_L3_MAX,
+};
+
+/* Counted for IPv4 and IPv6 packets only. */
+enum xdptop_l4 {
+	XDPTOP_L4_TCP = 0,
+	XDPTOP_L4_UDP,
+	XDPTOP_L4_ICMP,
+	XDPTOP_L4_OTHER,
+	XDPTOP_L4_MAX,
+};
+
+/* Frame length (L2, without FCS) upper bounds: <=64 <=128 <=256 <=512
+ * <=1024 <=1518 and larger. */
+#define XDPTOP_SIZE_BUCKETS 7
+
+/* xdptop's own per-CPU, per-interface counters (one array slot). */
+struct xdptop_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 l3[XDPTOP_L3_MAX];
+	__u64 l4[XDPTOP_L4_MAX];
+	__u64 size_hist[XDPTOP_SIZE_BUCKETS];
+};
+
+#endif /* XDP_STATS_H */

@@ -1,0 +1,129 @@
+//! xdptop's XDP program, compiled from C by the build script, and the
+//! `#[repr(C)]` mirrors of the structs its maps hold (`bpf/xdp_stats.h`).
+
+/// Bytes with the 8-byte alignment an ELF parser expects.
+#[repr(C, align(8))]
+pub struct Aligned<T: ?Sized>(pub T);
+
+macro_rules! object {
+    ($name:literal) => {{
+        static BYTES: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/",
+            $name,
+            ".bpf.o"
+        )));
+        &BYTES.0
+    }};
+}
+
+/// xdptop's counting program (`bpf/xdp_stats.bpf.c`).
+pub fn xdptop_object() -> &'static [u8] {
+    object!("xdp_stats")
+}
+
+/// The seed host's style of program: one hash lookup and two atomic adds into
+/// the pinned `xdp_stats_map`. Tests load it the way another loader would.
+pub fn seed_style_object() -> &'static [u8] {
+    object!("seed_style")
+}
+
+/// An XDP program that only returns `XDP_PASS`: the benchmark's floor.
+pub fn empty_object() -> &'static [u8] {
+    object!("empty")
+}
+
+/// Where the built seed-style object lies, for tools such as `xdp-loader`
+/// that load from a file. Valid on the machine that built this crate.
+pub const SEED_STYLE_OBJECT_PATH: &str = concat!(env!("OUT_DIR"), "/seed_style.bpf.o");
+
+/// Name of the program section in [`xdptop_object`].
+pub const XDPTOP_PROGRAM: &str = "xdptop_count";
+/// Name of the program in [`seed_style_object`].
+pub const SEED_STYLE_PROGRAM: &str = "xdp_stats_prog";
+/// Name of the program in [`empty_object`].
+pub const EMPTY_PROGRAM: &str = "xdp_pass";
+
+/// The seed's shared map, read by bpftool and libbpf scrapers.
+pub const STATS_MAP: &str = "xdp_stats_map";
+/// xdptop's own per-CPU counters, one program instance per interface.
+pub const XDPTOP_STATS_MAP: &str = "xdptop_stats";
+/// `max_entries` of [`STATS_MAP`]: only key 0 is used.
+pub const STATS_MAP_MAX_ENTRIES: u32 = 1;
+/// `BPF_MAP_TYPE_HASH`, the seed's map type.
+pub const STATS_MAP_TYPE: u32 = 1;
+
+/// `struct datarec`: the value at key 0 of `xdp_stats_map`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataRec {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+}
+
+/// Index into [`XdptopStats::l3`].
+pub mod l3 {
+    pub const IPV4: usize = 0;
+    pub const IPV6: usize = 1;
+    pub const ARP: usize = 2;
+    pub const OTHER: usize = 3;
+    pub const COUNT: usize = 4;
+    pub const NAMES: [&str; COUNT] = ["ipv4", "ipv6", "arp", "other"];
+}
+
+/// Index into [`XdptopStats::l4`] (IPv4 and IPv6 packets only).
+pub mod l4 {
+    pub const TCP: usize = 0;
+    pub const UDP: usize = 1;
+    pub const ICMP: usize = 2;
+    pub const OTHER: usize = 3;
+    pub const COUNT: usize = 4;
+    pub const NAMES: [&str; COUNT] = ["tcp", "udp", "icmp", "other"];
+}
+
+/// Upper bounds (bytes, L2 frame without FCS) of the size histogram buckets;
+/// the last bucket has no bound.
+pub const SIZE_BUCKET_BOUNDS: [u64; SIZE_BUCKETS - 1] = [64, 128, 256, 512, 1024, 1518];
+pub const SIZE_BUCKETS: usize = 7;
+
+/// `struct xdptop_stats`: one CPU's counters for one interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdptopStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub l3: [u64; l3::COUNT],
+    pub l4: [u64; l4::COUNT],
+    pub size_hist: [u64; SIZE_BUCKETS],
+}
+
+impl XdptopStats {
+    /// Adds `other` into `self`, wrapping as the kernel's counters do.
+    pub fn accumulate(&mut self, other: &Self) {
+        self.packets = self.packets.wrapping_add(other.packets);
+        self.bytes = self.bytes.wrapping_add(other.bytes);
+        for (a, b) in self.l3.iter_mut().zip(other.l3) {
+            *a = a.wrapping_add(b);
+        }
+        for (a, b) in self.l4.iter_mut().zip(other.l4) {
+            *a = a.wrapping_add(b);
+        }
+        for (a, b) in self.size_hist.iter_mut().zip(other.size_hist) {
+            *a = a.wrapping_add(b);
+        }
+    }
+}
+
+/// The histogram bucket of a frame of `len` bytes, as the XDP program files it.
+pub fn size_bucket(len: u64) -> usize {
+    SIZE_BUCKET_BOUNDS
+        .iter()
+        .position(|&bound| len <= bound)
+        .unwrap_or(SIZE_BUCKETS - 1)
+}
+
+// SAFETY: both are #[repr(C)] structs of u64 fields only, without padding.
+#[cfg(feature = "aya")]
+unsafe impl aya::Pod for DataRec {}
+#[cfg(feature = "aya")]
+unsafe impl aya::Pod for XdptopStats {}

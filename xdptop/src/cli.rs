@@ -1,0 +1,87 @@
+//! The command line, as scripts and the README use it. Values are checked
+//! further in `config.rs`; clap types stop there.
+
+use std::{ffi::OsString, path::PathBuf, time::Duration};
+
+use clap::{Parser, ValueEnum};
+
+/// top for XDP: live packets/s and bits/s per interface, counted by an XDP
+/// program that also feeds the shared pinned `xdp_stats_map`.
+///
+/// Keys in the dashboard: r reset view, d detach, p pause, u units, ? help,
+/// q quit. Quitting leaves the program attached (the bpftool/libbpf scrapers
+/// depend on it); `--detach` removes it.
+#[derive(Debug, Parser)]
+#[command(name = "xdptop", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Interfaces to watch (e.g. eth0). xdptop attaches its counting program
+    /// to each, or re-uses the attachment a previous run left.
+    #[arg(value_name = "IFACE")]
+    pub interfaces: Vec<OsString>,
+
+    /// No dashboard: sample, print (with --json) and export until stopped.
+    #[arg(long)]
+    pub headless: bool,
+
+    /// Print one JSON object per interface per sample on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop after N samples (per interface).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub count: Option<i128>,
+
+    /// Time between samples, e.g. 250ms, 1s, 5s.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Attach mode: auto tries native (driver) mode, then falls back to skb.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    pub mode: ModeArg,
+
+    /// Push every sample over OTLP to this collector. `host:port` means
+    /// plaintext gRPC (http://host:port).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub otlp: Option<String>,
+
+    /// Detach xdptop from the IFACEs, remove its pins for them, and exit.
+    #[arg(long)]
+    pub detach: bool,
+
+    /// bpffs directory for pins: the shared map is DIR/xdp_stats_map, and
+    /// xdptop's own pins live in DIR/xdptop/.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/sys/fs/bpf",
+        env = "XDPTOP_PIN_DIR"
+    )]
+    pub pin_dir: PathBuf,
+
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+const AFTER_HELP: &str = "\
+Privileges: attaching needs root, or CAP_BPF + CAP_NET_ADMIN (e.g. `sudo setcap \
+cap_bpf,cap_net_admin+ep $(command -v xdptop)`).
+
+Examples:
+  sudo xdptop eth0
+  xdptop --headless --json --count 5 eth0
+  xdptop --otlp localhost:4317 --headless eth0
+  xdptop --detach eth0";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Auto,
+    Native,
+    Skb,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d =
+        humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (try 250ms, 1s or 5s)"))?;
+    Ok(d)
+}

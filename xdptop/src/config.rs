@@ -1,0 +1,196 @@
+//! The validated configuration: everything `cli.rs` accepted, checked.
+
+use std::{collections::HashSet, ffi::OsString, path::PathBuf, time::Duration};
+
+use anyhow::{Context as _, bail};
+
+use crate::cli::{Cli, ModeArg};
+
+/// Shortest and longest sampling interval accepted.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+/// Linux's IFNAMSIZ less the terminating NUL.
+const MAX_IFNAME: usize = 15;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Attach (or re-use) and sample.
+    Watch,
+    /// Detach and remove pins.
+    Detach,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub action: Action,
+    pub interfaces: Vec<String>,
+    pub headless: bool,
+    pub json: bool,
+    pub count: Option<u64>,
+    pub interval: Duration,
+    pub mode: ModeArg,
+    pub otlp: Option<String>,
+    pub pin_dir: PathBuf,
+    pub verbose: u8,
+}
+
+impl Config {
+    pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
+        let interfaces = interfaces(&cli.interfaces)?;
+        if interfaces.is_empty() {
+            bail!("name at least one interface, e.g. `xdptop eth0` (see `ip link` for names)");
+        }
+        let count = match cli.count {
+            None => None,
+            Some(n) if n >= 1 && n <= i128::from(u64::MAX) => Some(n as u64),
+            Some(n) => bail!("--count must be a whole number of samples, 1 or more (got {n})"),
+        };
+        if cli.interval < MIN_INTERVAL || cli.interval > MAX_INTERVAL {
+            bail!(
+                "--interval {} is out of range: use {} to {}",
+                humantime::format_duration(cli.interval),
+                humantime::format_duration(MIN_INTERVAL),
+                humantime::format_duration(MAX_INTERVAL)
+            );
+        }
+        if !cli.pin_dir.is_absolute() {
+            bail!(
+                "--pin-dir must be an absolute path (got {})",
+                cli.pin_dir.display()
+            );
+        }
+        if cli.json && !cli.headless && !cli.detach {
+            bail!("--json prints to stdout, which the dashboard uses: add --headless");
+        }
+        let action = if cli.detach {
+            if cli.headless || cli.json || cli.count.is_some() || cli.otlp.is_some() {
+                bail!("--detach only detaches and exits: drop --headless/--json/--count/--otlp");
+            }
+            Action::Detach
+        } else {
+            Action::Watch
+        };
+        Ok(Self {
+            action,
+            interfaces,
+            headless: cli.headless,
+            json: cli.json,
+            count,
+            interval: cli.interval,
+            mode: cli.mode,
+            otlp: cli.otlp,
+            pin_dir: cli.pin_dir,
+            verbose: cli.verbose,
+        })
+    }
+}
+
+/// Checks interface names the way the kernel would, so a typo gives a clear
+/// error before anything is loaded.
+fn interfaces(raw: &[OsString]) -> anyhow::Result<Vec<String>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for name in raw {
+        let name = name
+            .to_str()
+            .with_context(|| format!("interface name {name:?} is not valid UTF-8"))?;
+        validate_ifname(name)?;
+        if !seen.insert(name) {
+            bail!("interface {name} is named twice");
+        }
+        out.push(name.to_owned());
+    }
+    Ok(out)
+}
+
+pub fn validate_ifname(name: &str) -> anyhow::Result<()> {
+    if name.is_empty() {
+        bail!("an interface name cannot be empty");
+    }
+    if name.len() > MAX_IFNAME {
+        bail!("interface name {name:?} is longer than Linux's {MAX_IFNAME} bytes");
+    }
+    if name == "."
+        || name == ".."
+        || name.contains(['/', ':'])
+        || name.chars().any(char::is_whitespace)
+    {
+        bail!("{name:?} is not a valid interface name");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("xdptop").chain(args.iter().copied()))?;
+        Config::from_cli(cli)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&["eth0"]).expect("valid");
+        assert_eq!(c.interfaces, ["eth0"]);
+        assert_eq!(c.interval, Duration::from_secs(1));
+        assert_eq!(c.mode, ModeArg::Auto);
+        assert_eq!(c.action, Action::Watch);
+        assert_eq!(c.pin_dir, PathBuf::from("/sys/fs/bpf"));
+    }
+
+    #[test]
+    fn headless_json() {
+        let c = parse(&[
+            "--headless",
+            "--json",
+            "--count",
+            "3",
+            "--interval",
+            "250ms",
+            "a",
+            "b",
+        ])
+        .expect("valid");
+        assert_eq!(c.count, Some(3));
+        assert_eq!(c.interval, Duration::from_millis(250));
+        assert_eq!(c.interfaces, ["a", "b"]);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for args in [
+            &["--interval", "0", "eth0"][..],
+            &["--interval", "0s", "eth0"],
+            &["--interval", "5ms", "eth0"],
+            &["--interval", "2h", "eth0"],
+            &["--interval", "fast", "eth0"],
+            &["--count", "-1", "eth0"],
+            &["--count", "0", "eth0"],
+            &["--count", "x", "eth0"],
+            &["--mode", "turbo", "eth0"],
+            &[],
+            &["eth0", "eth0"],
+            &["a-very-long-interface-name"],
+            &["bad/name"],
+            &["--json", "eth0"],
+            &["--detach", "--headless", "eth0"],
+            &["--pin-dir", "relative", "eth0"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn non_utf8_name_is_an_error() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let cli = Cli {
+            interfaces: vec![OsString::from_vec(vec![0x65, 0xff])],
+            ..Cli::try_parse_from(["xdptop"]).expect("parse")
+        };
+        let err = Config::from_cli(cli).expect_err("non-UTF-8");
+        assert!(err.to_string().contains("UTF-8"), "{err}");
+    }
+}

@@ -1,0 +1,286 @@
+//! The `Sample`: the one source of truth the TUI, `--json` and OTLP consume,
+//! and the pure rate maths that produce it from cumulative kernel counters.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// How xdptop sees an interface's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// xdptop's program, attached in driver (native) mode.
+    Native,
+    /// xdptop's program, attached in generic (skb) mode.
+    Skb,
+    /// Another loader's program is attached; xdptop reads the shared
+    /// `xdp_stats_map` and nothing else.
+    ReadOnly,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Native => "native",
+            Mode::Skb => "skb",
+            Mode::ReadOnly => "read-only",
+        }
+    }
+}
+
+/// Whether the last read of an interface's counters worked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Health {
+    Ok,
+    /// The counters could not be read (interface gone, program replaced,
+    /// map removed); the sample repeats the last known totals with zero rates.
+    Lost {
+        reason: String,
+    },
+}
+
+/// xdptop's breakdown of an interface's traffic, summed over CPUs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Detail {
+    /// Packets by network protocol, indexed as `xdp_ebpf::l3`.
+    pub l3: [u64; xdp_ebpf::l3::COUNT],
+    /// IP packets by transport protocol, indexed as `xdp_ebpf::l4`.
+    pub l4: [u64; xdp_ebpf::l4::COUNT],
+    /// Packets by frame size, bucketed as `xdp_ebpf::SIZE_BUCKET_BOUNDS`.
+    pub size_hist: [u64; xdp_ebpf::SIZE_BUCKETS],
+    /// Packets counted on each possible CPU.
+    pub per_cpu_packets: Vec<u64>,
+}
+
+/// One reading of an interface's cumulative counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reading {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Identity of the counter object (e.g. the kernel map id). When it
+    /// changes, the counters restarted elsewhere and the rate re-baselines.
+    pub epoch: u64,
+    pub detail: Option<Detail>,
+}
+
+/// One interface at one sampling instant. Rates cover the period since the
+/// previous sample of the same interface.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sample {
+    /// Wall-clock time of the read, nanoseconds since the Unix epoch.
+    pub time_unix_nano: u64,
+    pub interface: Arc<str>,
+    pub mode: Mode,
+    /// Cumulative kernel counters.
+    pub packets: u64,
+    pub bytes: u64,
+    /// Packets per second over the last period.
+    pub pps: f64,
+    /// Bits per second over the last period.
+    pub bps: f64,
+    /// Length of the period the rates cover, in seconds (0 for the first).
+    pub period_s: f64,
+    /// The counters restarted (went backwards or were replaced) and this
+    /// sample starts a new baseline: its rates are zero, not a spike.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rebaselined: bool,
+    pub health: Health,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Detail>,
+}
+
+/// Rates over one period.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Rates {
+    pub pps: f64,
+    pub bps: f64,
+    pub period_s: f64,
+    pub rebaselined: bool,
+}
+
+/// `delta / seconds`, or `None` when the counter went backwards or no time
+/// passed. Never negative.
+pub fn per_second(prev: u64, cur: u64, period_ns: u64) -> Option<f64> {
+    let delta = cur.checked_sub(prev)?;
+    if period_ns == 0 {
+        return None;
+    }
+    Some(delta as f64 * 1e9 / period_ns as f64)
+}
+
+/// Turns successive cumulative readings of one interface into rates.
+#[derive(Clone, Debug, Default)]
+pub struct RateTracker {
+    /// (monotonic ns, packets, bytes, epoch) of the last baseline.
+    last: Option<(u64, u64, u64, u64)>,
+}
+
+impl RateTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds a reading taken at `mono_ns` (a monotonic clock).
+    ///
+    /// The first reading, a changed epoch and any counter that went backwards
+    /// start a new baseline with zero rates. A reading at the same instant
+    /// as the previous one yields zero rates and keeps the baseline.
+    pub fn update(&mut self, mono_ns: u64, packets: u64, bytes: u64, epoch: u64) -> Rates {
+        let Some((t0, p0, b0, e0)) = self.last else {
+            self.last = Some((mono_ns, packets, bytes, epoch));
+            return Rates::default();
+        };
+        let period_ns = mono_ns.saturating_sub(t0);
+        if period_ns == 0 {
+            return Rates::default();
+        }
+        let rates = if e0 == epoch {
+            per_second(p0, packets, period_ns).zip(per_second(b0, bytes, period_ns))
+        } else {
+            None
+        };
+        self.last = Some((mono_ns, packets, bytes, epoch));
+        let period_s = period_ns as f64 / 1e9;
+        match rates {
+            Some((pps, byte_rate)) => Rates {
+                pps,
+                bps: byte_rate * 8.0,
+                period_s,
+                rebaselined: false,
+            },
+            None => Rates {
+                period_s,
+                rebaselined: true,
+                ..Rates::default()
+            },
+        }
+    }
+
+    /// Forgets the baseline: the next reading starts afresh.
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn first_reading_is_a_baseline() {
+        let mut t = RateTracker::new();
+        assert_eq!(t.update(5 * SEC, 100, 1000, 1), Rates::default());
+    }
+
+    #[test]
+    fn steady_traffic() {
+        let mut t = RateTracker::new();
+        t.update(0, 100, 1_000, 1);
+        let r = t.update(2 * SEC, 300, 3_000, 1);
+        assert_eq!(r.pps, 100.0);
+        assert_eq!(r.bps, 8_000.0);
+        assert_eq!(r.period_s, 2.0);
+        assert!(!r.rebaselined);
+    }
+
+    #[test]
+    fn sub_second_period() {
+        let mut t = RateTracker::new();
+        t.update(0, 0, 0, 1);
+        let r = t.update(SEC / 4, 25, 2_500, 1);
+        assert_eq!(r.pps, 100.0);
+        assert_eq!(r.bps, 80_000.0);
+    }
+
+    #[test]
+    fn zero_period_keeps_baseline() {
+        let mut t = RateTracker::new();
+        t.update(SEC, 10, 10, 1);
+        assert_eq!(t.update(SEC, 50, 50, 1), Rates::default());
+        let r = t.update(2 * SEC, 20, 20, 1);
+        assert_eq!(r.pps, 10.0);
+    }
+
+    #[test]
+    fn counter_going_backwards_rebaselines() {
+        let mut t = RateTracker::new();
+        t.update(0, 1_000, 100_000, 1);
+        let r = t.update(SEC, 5, 500, 1);
+        assert!(r.rebaselined);
+        assert_eq!((r.pps, r.bps), (0.0, 0.0));
+        let r = t.update(2 * SEC, 15, 1_500, 1);
+        assert_eq!((r.pps, r.bps), (10.0, 8_000.0));
+    }
+
+    #[test]
+    fn only_bytes_going_backwards_rebaselines_too() {
+        let mut t = RateTracker::new();
+        t.update(0, 10, 1_000, 1);
+        let r = t.update(SEC, 20, 10, 1);
+        assert!(r.rebaselined);
+        assert_eq!(r.pps, 0.0);
+    }
+
+    #[test]
+    fn new_epoch_rebaselines_even_if_larger() {
+        // Another loader's map with a larger count is not a spike.
+        let mut t = RateTracker::new();
+        t.update(0, 10, 100, 1);
+        let r = t.update(SEC, 10_000_000, 1_000_000_000, 2);
+        assert!(r.rebaselined);
+        assert_eq!(r.pps, 0.0);
+        let r = t.update(2 * SEC, 10_000_010, 1_000_000_100, 2);
+        assert_eq!(r.pps, 10.0);
+    }
+
+    #[test]
+    fn clock_going_backwards_is_a_zero_period() {
+        let mut t = RateTracker::new();
+        t.update(5 * SEC, 0, 0, 1);
+        assert_eq!(t.update(4 * SEC, 10, 10, 1), Rates::default());
+    }
+
+    #[test]
+    fn reset_forgets_the_baseline() {
+        let mut t = RateTracker::new();
+        t.update(0, 0, 0, 1);
+        t.reset();
+        assert_eq!(t.update(SEC, 1_000, 1_000, 1), Rates::default());
+    }
+
+    proptest! {
+        #[test]
+        fn rates_are_never_negative_nor_above_the_delta(
+            readings in proptest::collection::vec((0u64..10 * SEC, any::<u64>(), any::<u64>(), 0u64..3), 1..50)
+        ) {
+            let mut t = RateTracker::new();
+            let mut now = 0u64;
+            let mut last: Option<(u64, u64)> = None;
+            for (dt, p, b, e) in readings {
+                now = now.saturating_add(dt);
+                let r = t.update(now, p, b, e);
+                prop_assert!(r.pps >= 0.0 && r.bps >= 0.0);
+                prop_assert!(r.pps.is_finite() && r.bps.is_finite());
+                if r.rebaselined {
+                    prop_assert_eq!((r.pps, r.bps), (0.0, 0.0));
+                }
+                if let Some((lp, _)) = last {
+                    if r.period_s > 0.0 && !r.rebaselined {
+                        // The rate times the period gives back the delta.
+                        let delta = (r.pps * r.period_s).round();
+                        let want = (p - lp) as f64;
+                        prop_assert!((delta - want).abs() <= want * 1e-9 + 1.0);
+                    }
+                }
+                if dt > 0 || last.is_none() {
+                    last = Some((p, b));
+                }
+            }
+        }
+    }
+}
