@@ -30,10 +30,9 @@ fn btf_struct(object: &[u8], name: &str) -> Value {
 }
 
 fn tempfile(name: &str, len: usize) -> (std::path::PathBuf, std::fs::File) {
-    let path = std::env::temp_dir().join(format!(
-        "xdp-ebpf-btf-{}-{name}-{len}.o",
-        std::process::id()
-    ));
+    // Cargo's per-target scratch directory: nothing is left in /tmp.
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("btf-{name}-{len}.o"));
     let file = std::fs::File::create(&path).expect("create temp object");
     (path, file)
 }

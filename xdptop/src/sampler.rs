@@ -25,7 +25,8 @@ pub trait CounterSource: Send {
 /// One sampling instant: a sample per interface, in the order given.
 #[derive(Clone, Debug)]
 pub struct Tick {
-    /// 0 for the first tick after start (its rates are zero).
+    /// Counts from 0 at the baseline read; [`spawn`] keeps the baseline to
+    /// itself, so every tick it sends (from 1 on) carries real rates.
     pub seq: u64,
     pub samples: Vec<Sample>,
 }
@@ -127,8 +128,8 @@ pub fn wall_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs the sampler on its own thread: a baseline read at once, then one
-/// tick every `interval` on a fixed schedule (no drift). Ticks go to `tx`;
+/// Runs the sampler on its own thread: a baseline read at once (not sent),
+/// then one tick every `interval` on a fixed schedule (no drift). Ticks go to `tx`;
 /// the thread ends when `stop` receives a message or is dropped, or when the
 /// receiver of `tx` is gone.
 pub fn spawn(
@@ -149,11 +150,9 @@ fn run(sampler: &mut Sampler, interval: Duration, tx: &SyncSender<Tick>, stop: &
     let mono =
         |now: Instant| u64::try_from(now.duration_since(start).as_nanos()).unwrap_or(u64::MAX);
     let mut next = start;
+    let baseline = sampler.sample(wall_ns(), mono(start));
+    debug_assert_eq!(baseline.seq, 0);
     loop {
-        let tick = sampler.sample(wall_ns(), mono(Instant::now()));
-        if tx.send(tick).is_err() {
-            return;
-        }
         next += interval;
         // After a long stall (suspend, overload), skip missed ticks instead
         // of bursting to catch up.
@@ -164,6 +163,10 @@ fn run(sampler: &mut Sampler, interval: Duration, tx: &SyncSender<Tick>, stop: &
         match stop.recv_timeout(next - now) {
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let tick = sampler.sample(wall_ns(), mono(Instant::now()));
+        if tx.send(tick).is_err() {
+            return;
         }
     }
 }
@@ -262,8 +265,8 @@ mod tests {
         );
         let first = rx.recv().expect("tick");
         let second = rx.recv().expect("tick");
-        assert_eq!((first.seq, second.seq), (0, 1));
-        assert!(second.samples[0].pps > 0.0);
+        assert_eq!((first.seq, second.seq), (1, 2));
+        assert!(first.samples[0].pps > 0.0);
         stop.send(()).expect("stop");
         handle.join().expect("join");
     }

@@ -1,0 +1,349 @@
+//! Attaching (or re-using an attachment) and detaching, per interface.
+//!
+//! One program instance per interface: each has its own one-slot per-CPU
+//! stats map (cheap to update), and all share the pinned `xdp_stats_map`.
+//! The bpf_link is pinned, so the attachment outlives xdptop: the seed's
+//! scrapers keep counting after it exits.
+
+use std::{io, os::fd::AsFd as _, path::Path};
+
+use anyhow::{Context as _, bail};
+use aya::{
+    EbpfLoader,
+    maps::{HashMap, MapData, MapInfo, MapType},
+    programs::{ProgramError, Xdp, XdpMode, links::FdLink},
+};
+use xdp_ebpf::{DataRec, XdptopStats};
+
+use super::{
+    ifindex,
+    pins::{Pins, check_shared_map, ignore_missing},
+    reader::{OwnSource, SharedSource},
+    sys,
+};
+use crate::{cli::ModeArg, sample::Mode, sampler::CounterSource};
+
+/// `BPF_NOEXIST`: create key 0 only if nobody did yet.
+const BPF_NOEXIST: u64 = 1;
+
+/// An interface xdptop now watches.
+pub struct Attached {
+    pub source: Box<dyn CounterSource>,
+    pub mode: Mode,
+    /// What happened, for the log and the screen.
+    pub note: String,
+}
+
+/// Outcome of [`detach`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Detached {
+    /// xdptop's program was detached and its pins removed.
+    Detached { prog_id: u32 },
+    /// Only stale pins were there (interface recreated, link gone).
+    RemovedStalePins,
+    /// Nothing of xdptop's was pinned for this interface.
+    NotAttached,
+}
+
+/// Starts watching `iface`: re-uses xdptop's pinned attachment if it is still
+/// live, otherwise loads and attaches the program; if another loader's
+/// program holds the interface, watches the shared map read-only.
+pub fn watch(pins: &Pins, iface: &str, mode: ModeArg) -> anyhow::Result<Attached> {
+    let Some(ifindex) = ifindex(iface) else {
+        bail!("unknown interface {iface} in this network namespace (see `ip link`)");
+    };
+    if let Some(reused) = reuse(pins, iface, ifindex)? {
+        return Ok(reused);
+    }
+    let shared_existed = check_shared_map(pins)?.is_some();
+    drop_stale_stats(pins, iface)?;
+    pins.create_iface_dir(iface)?;
+    match load_and_attach(pins, iface, ifindex, mode) {
+        Ok(attached) => Ok(attached),
+        Err(AttachError::Busy(e)) => {
+            // Leave no trace of the attempt: another loader owns the hook.
+            remove_own_pins(pins, iface);
+            if !shared_existed {
+                let _ = ignore_missing(std::fs::remove_file(pins.shared_map()));
+            }
+            log::debug!("{iface}: attach refused: {e:#}");
+            read_only(pins, iface)
+        }
+        Err(AttachError::Other(e)) => {
+            remove_own_pins(pins, iface);
+            if !shared_existed {
+                let _ = ignore_missing(std::fs::remove_file(pins.shared_map()));
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Re-uses a pinned link that is still attached to this very interface.
+fn reuse(pins: &Pins, iface: &str, ifindex: u32) -> anyhow::Result<Option<Attached>> {
+    let Some((link_path, mode)) = pins.find_link(iface) else {
+        return Ok(None);
+    };
+    let link = sys::obj_get(&link_path)
+        .with_context(|| format!("opening xdptop's pinned link {}", link_path.display()))?;
+    let info =
+        sys::link_info(link.as_fd()).with_context(|| format!("reading {}", link_path.display()))?;
+    if info.link_type != sys::LINK_TYPE_XDP || info.ifindex != ifindex {
+        // The interface was deleted (and maybe recreated) or the link was
+        // detached: the pin is stale. The stats map is kept so counts go on.
+        log::info!(
+            "{iface}: removing stale link pin {} (its interface is gone or it was detached)",
+            link_path.display()
+        );
+        ignore_missing(std::fs::remove_file(&link_path))
+            .with_context(|| format!("removing {}", link_path.display()))?;
+        return Ok(None);
+    }
+    let stats_path = pins.stats(iface);
+    let stats = MapData::from_pin(&stats_path).with_context(|| {
+        format!(
+            "xdptop's link on {iface} is pinned but its counters at {} are not readable; \
+             run `xdptop --detach {iface}` and start again",
+            stats_path.display()
+        )
+    })?;
+    let source = OwnSource::new(iface, mode, link, stats)?;
+    Ok(Some(Attached {
+        source: Box::new(source),
+        mode,
+        note: format!(
+            "{iface}: re-using the attachment left by an earlier run (program id {}, {} mode)",
+            info.prog_id,
+            mode.as_str()
+        ),
+    }))
+}
+
+/// A stats map pinned by an xdptop with another layout cannot be re-used.
+fn drop_stale_stats(pins: &Pins, iface: &str) -> anyhow::Result<()> {
+    let path = pins.stats(iface);
+    if !path.exists() {
+        return Ok(());
+    }
+    let fits = MapInfo::from_pin(&path).is_ok_and(|info| {
+        info.map_type().ok() == Some(MapType::PerCpuArray)
+            && info.value_size() as usize == size_of::<XdptopStats>()
+            && info.key_size() == 4
+    });
+    if !fits {
+        log::info!(
+            "{iface}: replacing xdptop's stats map of another layout at {}",
+            path.display()
+        );
+        ignore_missing(std::fs::remove_file(&path))
+            .with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+enum AttachError {
+    /// Another program holds the hook (EBUSY / EEXIST).
+    Busy(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for AttachError {
+    fn from(e: E) -> Self {
+        AttachError::Other(e.into())
+    }
+}
+
+fn load_and_attach(
+    pins: &Pins,
+    iface: &str,
+    ifindex: u32,
+    mode: ModeArg,
+) -> Result<Attached, AttachError> {
+    let shared_path = pins.shared_map();
+    let stats_path = pins.stats(iface);
+    let mut ebpf = EbpfLoader::new()
+        .map_pin_path(xdp_ebpf::STATS_MAP, shared_path.as_path())
+        .map_pin_path(xdp_ebpf::XDPTOP_STATS_MAP, stats_path.as_path())
+        .load(xdp_ebpf::xdptop_object())
+        .context("loading xdptop's XDP program (is the kernel 5.9+ with BTF?)")?;
+    ensure_key_zero(&mut ebpf, &shared_path)?;
+
+    let program: &mut Xdp = ebpf
+        .program_mut(xdp_ebpf::XDPTOP_PROGRAM)
+        .context("the embedded object has no xdptop program")?
+        .try_into()
+        .context("xdptop's program is not an XDP program")?;
+    program
+        .load()
+        .context("the kernel refused xdptop's XDP program")?;
+
+    let tries: &[(XdpMode, Mode)] = match mode {
+        ModeArg::Auto => &[(XdpMode::Driver, Mode::Native), (XdpMode::Skb, Mode::Skb)],
+        ModeArg::Native => &[(XdpMode::Driver, Mode::Native)],
+        ModeArg::Skb => &[(XdpMode::Skb, Mode::Skb)],
+    };
+    let mut failures = Vec::new();
+    for &(xdp_mode, got) in tries {
+        match program.attach_to_if_index(ifindex, xdp_mode) {
+            Ok(link_id) => {
+                let link = program.take_link(link_id)?;
+                let link = FdLink::try_from(link).map_err(|_| {
+                    anyhow::anyhow!(
+                        "the kernel attached {iface} through netlink, not a bpf_link \
+                         (xdptop needs Linux 5.9+ so the attachment can outlive it)"
+                    )
+                })?;
+                let link_path = pins.link(iface, got);
+                link.pin(&link_path)
+                    .with_context(|| format!("pinning the link at {}", link_path.display()))?;
+                let link_fd = sys::obj_get(&link_path)
+                    .with_context(|| format!("opening {}", link_path.display()))?;
+                let prog_id = sys::link_info(link_fd.as_fd())
+                    .map(|i| i.prog_id)
+                    .unwrap_or_default();
+                let stats = ebpf
+                    .take_map(xdp_ebpf::XDPTOP_STATS_MAP)
+                    .context("the embedded object has no stats map")?;
+                let stats = match stats {
+                    aya::maps::Map::PerCpuArray(data) => data,
+                    _ => return Err(anyhow::anyhow!("xdptop_stats is not a per-CPU array").into()),
+                };
+                let fallback = if failures.is_empty() {
+                    String::new()
+                } else {
+                    format!(" after native mode failed: {}", failures.join("; "))
+                };
+                let source = OwnSource::new(iface, got, link_fd, stats)?;
+                return Ok(Attached {
+                    source: Box::new(source),
+                    mode: got,
+                    note: format!(
+                        "{iface}: attached xdptop's program (id {prog_id}) in {} mode{fallback}",
+                        got.as_str()
+                    ),
+                });
+            }
+            Err(e) if is_busy(&e) => {
+                return Err(AttachError::Busy(anyhow::Error::new(e)));
+            }
+            Err(e) => failures.push(format!("{e}")),
+        }
+    }
+    let hint = match mode {
+        ModeArg::Native => " (the driver may lack native XDP: try --mode skb or --mode auto)",
+        _ => "",
+    };
+    Err(anyhow::anyhow!(
+        "could not attach to {iface} in {} mode: {}{hint}",
+        match mode {
+            ModeArg::Auto => "native or skb",
+            ModeArg::Native => "native",
+            ModeArg::Skb => "skb",
+        },
+        failures.join("; ")
+    )
+    .into())
+}
+
+/// EBUSY: a program is attached in this mode; EEXIST: one is attached in the
+/// other mode. Either way the hook belongs to someone else.
+fn is_busy(e: &ProgramError) -> bool {
+    matches!(e, ProgramError::SyscallError(s)
+        if matches!(s.io_error.raw_os_error(), Some(libc::EBUSY) | Some(libc::EEXIST)))
+}
+
+/// Key 0 exists (zeroed) from the start, so a scraper never finds it empty;
+/// an existing value (another loader's counts) is never overwritten.
+fn ensure_key_zero(ebpf: &mut aya::Ebpf, path: &Path) -> anyhow::Result<()> {
+    let map = ebpf
+        .map_mut(xdp_ebpf::STATS_MAP)
+        .context("the embedded object has no xdp_stats_map")?;
+    let mut map: HashMap<_, u32, DataRec> =
+        HashMap::try_from(map).context("xdp_stats_map has an unexpected layout")?;
+    match map.insert(0, DataRec::default(), BPF_NOEXIST) {
+        Ok(()) => Ok(()),
+        Err(aya::maps::MapError::SyscallError(s))
+            if s.io_error.raw_os_error() == Some(libc::EEXIST) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("creating key 0 in {}", path.display())),
+    }
+}
+
+fn read_only(pins: &Pins, iface: &str) -> anyhow::Result<Attached> {
+    let path = pins.shared_map();
+    if check_shared_map(pins)?.is_none() {
+        bail!(
+            "{iface} already runs an XDP program from another loader, and there is no shared map \
+             at {} to watch. xdptop will not replace another program: unload it first \
+             (`xdp-loader unload {iface} --all` or `ip link set dev {iface} xdp off`), or point \
+             --pin-dir at the bpffs directory where that loader pins xdp_stats_map",
+            path.display()
+        );
+    }
+    let map = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
+    let source = SharedSource::new(iface, map)?;
+    Ok(Attached {
+        source: Box::new(source),
+        mode: Mode::ReadOnly,
+        note: format!(
+            "{iface}: another loader's XDP program is attached; watching {} read-only \
+             (the shared counter, no breakdowns)",
+            path.display()
+        ),
+    })
+}
+
+/// Best effort: used on failure paths, where the first error matters more.
+fn remove_own_pins(pins: &Pins, iface: &str) {
+    for mode in [Mode::Native, Mode::Skb] {
+        let _ = ignore_missing(std::fs::remove_file(pins.link(iface, mode)));
+    }
+    let _ = ignore_missing(std::fs::remove_file(pins.stats(iface)));
+    let _ = pins.remove_iface_dir(iface);
+}
+
+/// Detaches xdptop from `iface` (even while another xdptop holds the link
+/// open) and removes its pins for it. The shared map stays: other readers
+/// depend on it.
+pub fn detach(pins: &Pins, iface: &str) -> anyhow::Result<Detached> {
+    let dir = pins.iface_dir(iface);
+    if !dir.exists() {
+        return Ok(Detached::NotAttached);
+    }
+    let mut outcome = Detached::RemovedStalePins;
+    if let Some((link_path, _)) = pins.find_link(iface) {
+        let link =
+            sys::obj_get(&link_path).with_context(|| format!("opening {}", link_path.display()))?;
+        let info = sys::link_info(link.as_fd())
+            .with_context(|| format!("reading {}", link_path.display()))?;
+        if info.ifindex != 0 {
+            sys::link_detach(link.as_fd())
+                .with_context(|| format!("detaching the link {}", link_path.display()))?;
+            outcome = Detached::Detached {
+                prog_id: info.prog_id,
+            };
+        }
+    }
+    remove_dir_pins(&dir)?;
+    pins.remove_iface_dir(iface)
+        .with_context(|| format!("removing {}", dir.display()))?;
+    Ok(outcome)
+}
+
+fn remove_dir_pins(dir: &Path) -> anyhow::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
+        ignore_missing(std::fs::remove_file(&path))
+            .with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! The kernel side: load, pin, attach, re-use and detach xdptop's XDP
+//! program, and read its maps. See `pins.rs` for the layout on bpffs.
+
+mod attach;
+mod pins;
+mod reader;
+pub mod sys;
+
+use std::ffi::CString;
+
+pub use attach::{Attached, Detached, detach, watch};
+pub use pins::{MapLayout, Pins, check_shared_map};
+pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};
+
+/// The interface's index in this network namespace, if it exists.
+pub fn ifindex(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string for the call's duration.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (idx != 0).then_some(idx)
+}

@@ -1,0 +1,261 @@
+//! Where things are pinned, and the checks made before pinning anything.
+//!
+//! ```text
+//! PIN_DIR/xdp_stats_map            the seed's shared map (bpftool, libbpf readers)
+//! PIN_DIR/xdptop/IFACE/link_MODE   xdptop's bpf_link on IFACE (MODE: native | skb)
+//! PIN_DIR/xdptop/IFACE/stats       xdptop's per-CPU counters for IFACE
+//! ```
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context as _, bail};
+use aya::maps::{MapInfo, MapType};
+
+use crate::sample::Mode;
+
+/// `BPF_FS_MAGIC` from linux/magic.h.
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+/// The pin layout under one bpffs directory.
+#[derive(Clone, Debug)]
+pub struct Pins {
+    root: PathBuf,
+}
+
+impl Pins {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The seed's shared map.
+    pub fn shared_map(&self) -> PathBuf {
+        self.root.join(xdp_ebpf::STATS_MAP)
+    }
+
+    /// xdptop's own directory.
+    pub fn own_dir(&self) -> PathBuf {
+        self.root.join("xdptop")
+    }
+
+    pub fn iface_dir(&self, iface: &str) -> PathBuf {
+        self.own_dir().join(iface)
+    }
+
+    /// The link pin's name records the attach mode, which the kernel's link
+    /// info does not.
+    pub fn link(&self, iface: &str, mode: Mode) -> PathBuf {
+        self.iface_dir(iface)
+            .join(format!("link_{}", mode.as_str()))
+    }
+
+    pub fn stats(&self, iface: &str) -> PathBuf {
+        self.iface_dir(iface).join("stats")
+    }
+
+    /// The link pinned for `iface`, if any, with the mode it was made in.
+    pub fn find_link(&self, iface: &str) -> Option<(PathBuf, Mode)> {
+        [Mode::Native, Mode::Skb]
+            .into_iter()
+            .map(|m| (self.link(iface, m), m))
+            .find(|(p, _)| p.exists())
+    }
+
+    /// Fails unless the pin directory is a mounted bpffs, saying how to fix it.
+    pub fn check_bpffs(&self) -> anyhow::Result<()> {
+        let dir = &self.root;
+        let st = match nix::sys::statfs::statfs(dir) {
+            Ok(st) => st,
+            Err(nix::errno::Errno::ENOENT) => bail!(
+                "pin directory {} does not exist; mount a bpffs there: \
+                 `mkdir -p {0} && mount -t bpf bpf {0}`",
+                dir.display()
+            ),
+            Err(e) => return Err(e).with_context(|| format!("checking {}", dir.display())),
+        };
+        if st.filesystem_type().0 as i64 != BPF_FS_MAGIC {
+            bail!(
+                "{} is not a bpffs, so pins there would not work; mount one: \
+                 `mount -t bpf bpf {0}` (systemd hosts normally mount /sys/fs/bpf at boot)",
+                dir.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Makes `PIN_DIR/xdptop/IFACE/`, owner-only: pins inherit no wider access.
+    pub fn create_iface_dir(&self, iface: &str) -> anyhow::Result<()> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let dir = self.iface_dir(iface);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))
+    }
+
+    /// Removes `iface`'s directory, then xdptop's own if it is empty.
+    pub fn remove_iface_dir(&self, iface: &str) -> io::Result<()> {
+        remove_dir_if_present(&self.iface_dir(iface))?;
+        match std::fs::remove_dir(self.own_dir()) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => Ok(()),
+            other => ignore_missing(other),
+        }
+    }
+}
+
+fn remove_dir_if_present(dir: &Path) -> io::Result<()> {
+    ignore_missing(std::fs::remove_dir(dir))
+}
+
+/// Treats "already gone" as done.
+pub fn ignore_missing(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// The layout the seed's scrapers rely on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapLayout {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}
+
+impl MapLayout {
+    pub const SHARED: MapLayout = MapLayout {
+        map_type: xdp_ebpf::STATS_MAP_TYPE,
+        key_size: 4,
+        value_size: size_of::<xdp_ebpf::DataRec>() as u32,
+        max_entries: xdp_ebpf::STATS_MAP_MAX_ENTRIES,
+    };
+
+    pub fn of(info: &MapInfo) -> Self {
+        MapLayout {
+            map_type: info.map_type().map(|t| t as u32).unwrap_or(u32::MAX),
+            key_size: info.key_size(),
+            value_size: info.value_size(),
+            max_entries: info.max_entries(),
+        }
+    }
+
+    /// What differs from `want`, in words, or `None` when compatible.
+    pub fn mismatch(&self, want: &MapLayout) -> Option<String> {
+        let mut diffs = Vec::new();
+        if self.map_type != want.map_type {
+            diffs.push(format!(
+                "type is {} (want {})",
+                type_name(self.map_type),
+                type_name(want.map_type)
+            ));
+        }
+        if self.key_size != want.key_size {
+            diffs.push(format!(
+                "key size is {} (want {})",
+                self.key_size, want.key_size
+            ));
+        }
+        if self.value_size != want.value_size {
+            diffs.push(format!(
+                "value size is {} (want {})",
+                self.value_size, want.value_size
+            ));
+        }
+        if self.max_entries != want.max_entries {
+            diffs.push(format!(
+                "max_entries is {} (want {})",
+                self.max_entries, want.max_entries
+            ));
+        }
+        (!diffs.is_empty()).then(|| diffs.join(", "))
+    }
+}
+
+fn type_name(t: u32) -> String {
+    match t {
+        x if x == MapType::Hash as u32 => "hash".into(),
+        x if x == MapType::Array as u32 => "array".into(),
+        x if x == MapType::PerCpuHash as u32 => "percpu_hash".into(),
+        x if x == MapType::PerCpuArray as u32 => "percpu_array".into(),
+        x if x == MapType::LruHash as u32 => "lru_hash".into(),
+        other => format!("type {other}"),
+    }
+}
+
+/// Checks an existing shared map pin. `Ok(None)`: there is none yet.
+pub fn check_shared_map(pins: &Pins) -> anyhow::Result<Option<MapInfo>> {
+    let path = pins.shared_map();
+    if !path.exists() {
+        return Ok(None);
+    }
+    let info = MapInfo::from_pin(&path)
+        .with_context(|| format!("{} exists but is not a readable BPF map", path.display()))?;
+    if let Some(why) = MapLayout::of(&info).mismatch(&MapLayout::SHARED) {
+        bail!(
+            "refusing to use the pinned map {}: its {why}. The seed's scrapers expect a hash \
+             map of __u32 -> struct datarec {{ __u64 rx_packets; __u64 rx_bytes; }} with \
+             max_entries {}. It was left untouched; remove it yourself if it is stale, or point \
+             xdptop elsewhere with --pin-dir",
+            path.display(),
+            MapLayout::SHARED.max_entries
+        );
+    }
+    Ok(Some(info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_paths() {
+        let p = Pins::new("/sys/fs/bpf");
+        assert_eq!(p.shared_map(), Path::new("/sys/fs/bpf/xdp_stats_map"));
+        assert_eq!(p.stats("eth0"), Path::new("/sys/fs/bpf/xdptop/eth0/stats"));
+        assert_eq!(
+            p.link("eth0", Mode::Skb),
+            Path::new("/sys/fs/bpf/xdptop/eth0/link_skb")
+        );
+    }
+
+    #[test]
+    fn mismatch_names_every_difference() {
+        let found = MapLayout {
+            map_type: MapType::Array as u32,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 5,
+        };
+        let why = found.mismatch(&MapLayout::SHARED).expect("mismatch");
+        assert_eq!(
+            why,
+            "type is array (want hash), value size is 8 (want 16), max_entries is 5 (want 1)"
+        );
+        assert_eq!(MapLayout::SHARED.mismatch(&MapLayout::SHARED), None);
+    }
+
+    #[test]
+    fn missing_pin_dir_says_how_to_mount() {
+        let err = Pins::new("/nonexistent/bpf")
+            .check_bpffs()
+            .expect_err("missing");
+        assert!(err.to_string().contains("mount -t bpf bpf"), "{err}");
+    }
+
+    #[test]
+    fn a_plain_directory_is_not_a_bpffs() {
+        let err = Pins::new(std::env::temp_dir())
+            .check_bpffs()
+            .expect_err("tmp");
+        assert!(err.to_string().contains("is not a bpffs"), "{err}");
+    }
+}

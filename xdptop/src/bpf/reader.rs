@@ -1,0 +1,160 @@
+//! Counter sources backed by the kernel maps: xdptop's own per-CPU map, or
+//! the shared `xdp_stats_map` when another loader's program is attached.
+
+use std::os::fd::{AsFd as _, OwnedFd};
+
+use anyhow::{Context as _, bail};
+use aya::maps::{HashMap, Map, MapData, PerCpuArray};
+use xdp_ebpf::{DataRec, XdptopStats};
+
+use super::sys;
+use crate::{
+    sample::{Detail, Mode, Reading},
+    sampler::CounterSource,
+};
+
+/// xdptop's program on one interface: reads its per-CPU breakdown.
+pub struct OwnSource {
+    iface: String,
+    mode: Mode,
+    link: OwnedFd,
+    stats: PerCpuArray<MapData, XdptopStats>,
+    epoch: u64,
+}
+
+impl OwnSource {
+    pub fn new(iface: &str, mode: Mode, link: OwnedFd, stats: MapData) -> anyhow::Result<Self> {
+        let epoch = u64::from(stats.info().context("reading the stats map's info")?.id());
+        let stats = PerCpuArray::try_from(Map::PerCpuArray(stats))
+            .context("xdptop's stats map has an unexpected layout")?;
+        Ok(Self {
+            iface: iface.to_owned(),
+            mode,
+            link,
+            stats,
+            epoch,
+        })
+    }
+}
+
+impl CounterSource for OwnSource {
+    fn interface(&self) -> &str {
+        &self.iface
+    }
+
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn read(&mut self) -> anyhow::Result<Reading> {
+        let info = sys::link_info(self.link.as_fd()).context("reading xdptop's link")?;
+        if info.ifindex == 0 {
+            if super::ifindex(&self.iface).is_none() {
+                bail!("interface {} is gone", self.iface);
+            }
+            bail!("xdptop's program was detached from {}", self.iface);
+        }
+        let per_cpu = self
+            .stats
+            .get(&0, 0)
+            .context("reading xdptop's per-CPU counters")?;
+        Ok(reading_from_per_cpu(&per_cpu, self.epoch))
+    }
+}
+
+/// Sums the per-CPU values into one reading with its breakdown.
+pub fn reading_from_per_cpu(per_cpu: &[XdptopStats], epoch: u64) -> Reading {
+    let mut total = XdptopStats::default();
+    for cpu in per_cpu {
+        total.accumulate(cpu);
+    }
+    Reading {
+        packets: total.packets,
+        bytes: total.bytes,
+        epoch,
+        detail: Some(Detail {
+            l3: total.l3,
+            l4: total.l4,
+            size_hist: total.size_hist,
+            per_cpu_packets: per_cpu.iter().map(|s| s.packets).collect(),
+        }),
+    }
+}
+
+/// Another loader's program is attached: read key 0 of the shared map.
+pub struct SharedSource {
+    iface: String,
+    map: HashMap<MapData, u32, DataRec>,
+    epoch: u64,
+}
+
+impl SharedSource {
+    pub fn new(iface: &str, map: MapData) -> anyhow::Result<Self> {
+        let epoch = u64::from(map.info().context("reading the shared map's info")?.id());
+        let map = HashMap::try_from(Map::HashMap(map))
+            .context("the shared xdp_stats_map has an unexpected layout")?;
+        Ok(Self {
+            iface: iface.to_owned(),
+            map,
+            epoch,
+        })
+    }
+}
+
+impl CounterSource for SharedSource {
+    fn interface(&self) -> &str {
+        &self.iface
+    }
+
+    fn mode(&self) -> Mode {
+        Mode::ReadOnly
+    }
+
+    fn read(&mut self) -> anyhow::Result<Reading> {
+        if super::ifindex(&self.iface).is_none() {
+            bail!("interface {} is gone", self.iface);
+        }
+        let rec = match self.map.get(&0, 0) {
+            Ok(rec) => rec,
+            // Key 0 appears with the first packet on some loaders.
+            Err(aya::maps::MapError::KeyNotFound) => DataRec::default(),
+            Err(e) => return Err(e).context("reading key 0 of the shared xdp_stats_map"),
+        };
+        Ok(Reading {
+            packets: rec.rx_packets,
+            bytes: rec.rx_bytes,
+            epoch: self.epoch,
+            detail: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_cpu_values_are_summed() {
+        let a = XdptopStats {
+            packets: 3,
+            bytes: 300,
+            l3: [3, 0, 0, 0],
+            l4: [0, 3, 0, 0],
+            size_hist: [0, 0, 3, 0, 0, 0, 0],
+        };
+        let b = XdptopStats {
+            packets: 2,
+            bytes: 3000,
+            l3: [0, 0, 2, 0],
+            l4: [0; 4],
+            size_hist: [0, 0, 0, 0, 0, 2, 0],
+        };
+        let r = reading_from_per_cpu(&[a, b, XdptopStats::default()], 7);
+        assert_eq!((r.packets, r.bytes, r.epoch), (5, 3300, 7));
+        let d = r.detail.expect("detail");
+        assert_eq!(d.l3, [3, 0, 2, 0]);
+        assert_eq!(d.l4, [0, 3, 0, 0]);
+        assert_eq!(d.size_hist, [0, 0, 3, 0, 0, 2, 0]);
+        assert_eq!(d.per_cpu_packets, [3, 2, 0]);
+    }
+}

@@ -1,0 +1,167 @@
+//! The few bpf(2) commands aya 0.14 does not expose: an XDP link's interface,
+//! forced link detach, and BPF_PROG_TEST_RUN for the benchmark.
+
+use std::{
+    io,
+    os::fd::{AsRawFd as _, BorrowedFd},
+};
+
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_LINK_DETACH: libc::c_long = 34;
+/// `BPF_LINK_TYPE_XDP`.
+pub const LINK_TYPE_XDP: u32 = 6;
+
+/// # Safety
+/// `attr` must be the `union bpf_attr` member that `cmd` expects.
+unsafe fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
+    // SAFETY: the caller passes the layout the kernel expects for `cmd`, and
+    // the size given is the size of that buffer.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T as *mut libc::c_void,
+            size_of::<T>() as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// What the kernel says about a bpf_link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub link_type: u32,
+    pub id: u32,
+    pub prog_id: u32,
+    /// For XDP links: the interface, or 0 once the link was detached or its
+    /// interface deleted.
+    pub ifindex: u32,
+}
+
+#[repr(C)]
+struct InfoByFd {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// `struct bpf_link_info`, large enough for any kernel's version of it; the
+/// kernel accepts a larger buffer as long as the tail is zero.
+#[repr(C, align(8))]
+struct RawLinkInfo([u8; 256]);
+
+pub fn link_info(fd: BorrowedFd<'_>) -> io::Result<LinkInfo> {
+    let mut raw = RawLinkInfo([0; 256]);
+    let mut attr = InfoByFd {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: size_of::<RawLinkInfo>() as u32,
+        info: raw.0.as_mut_ptr() as u64,
+    };
+    // SAFETY: InfoByFd is the `info` member of union bpf_attr and `info`
+    // points at a buffer of `info_len` bytes that outlives the call.
+    unsafe { bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)? };
+    let word = |off: usize| u32::from_ne_bytes(raw.0[off..off + 4].try_into().expect("4 bytes"));
+    // type, id, prog_id, then the per-type union at offset 16.
+    Ok(LinkInfo {
+        link_type: word(0),
+        id: word(4),
+        prog_id: word(8),
+        ifindex: word(16),
+    })
+}
+
+/// Detaches a link from its hook even while other processes hold it open
+/// (Linux 5.9+), so `--detach` works with a dashboard still running.
+pub fn link_detach(fd: BorrowedFd<'_>) -> io::Result<()> {
+    #[repr(C)]
+    struct Attr {
+        link_fd: u32,
+        pad: [u32; 3],
+    }
+    let mut attr = Attr {
+        link_fd: fd.as_raw_fd() as u32,
+        pad: [0; 3],
+    };
+    // SAFETY: Attr is the `link_detach` member of union bpf_attr.
+    unsafe { bpf(BPF_LINK_DETACH, &mut attr)? };
+    Ok(())
+}
+
+/// Result of [`prog_test_run`].
+#[derive(Clone, Copy, Debug)]
+pub struct TestRun {
+    pub retval: u32,
+    /// Mean nanoseconds per run, as measured by the kernel.
+    pub duration_ns: u32,
+}
+
+/// Runs a loaded program `repeat` times on `packet` in the kernel
+/// (BPF_PROG_TEST_RUN) and returns the kernel's mean time per run.
+pub fn prog_test_run(prog: BorrowedFd<'_>, packet: &[u8], repeat: u32) -> io::Result<TestRun> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct Attr {
+        prog_fd: u32,
+        retval: u32,
+        data_size_in: u32,
+        data_size_out: u32,
+        data_in: u64,
+        data_out: u64,
+        repeat: u32,
+        duration: u32,
+        ctx_size_in: u32,
+        ctx_size_out: u32,
+        ctx_in: u64,
+        ctx_out: u64,
+        flags: u32,
+        cpu: u32,
+        batch_size: u32,
+        pad: u32,
+    }
+    let mut attr = Attr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: u32::try_from(packet.len()).map_err(io::Error::other)?,
+        data_in: packet.as_ptr() as u64,
+        repeat,
+        ..Attr::default()
+    };
+    // SAFETY: Attr is the `test` member of union bpf_attr; data_in points at
+    // data_size_in readable bytes and no output buffers are given.
+    unsafe { bpf(BPF_PROG_TEST_RUN, &mut attr)? };
+    Ok(TestRun {
+        retval: attr.retval,
+        duration_ns: attr.duration,
+    })
+}
+
+/// Opens a pinned BPF object (BPF_OBJ_GET).
+pub fn obj_get(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::{fd::FromRawFd as _, unix::ffi::OsStrExt as _};
+    const BPF_OBJ_GET: libc::c_long = 7;
+    #[repr(C)]
+    struct Attr {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+        path_fd: i32,
+        pad: u32,
+    }
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let mut attr = Attr {
+        pathname: c_path.as_ptr() as u64,
+        bpf_fd: 0,
+        file_flags: 0,
+        path_fd: 0,
+        pad: 0,
+    };
+    // SAFETY: Attr is the `obj` member of union bpf_attr; pathname points at a
+    // NUL-terminated string that outlives the call.
+    let fd = unsafe { bpf(BPF_OBJ_GET, &mut attr)? };
+    // SAFETY: on success BPF_OBJ_GET returns a new fd that we now own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}

@@ -1,0 +1,204 @@
+//! Shared helpers for the privileged lab tests: running xdptop inside a lab
+//! namespace, reading its JSON lines, and the seed's two scrapers.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc::{self, Receiver},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use xdp_lab::Lab;
+
+pub const XDPTOP: &str = env!("CARGO_BIN_EXE_xdptop");
+
+/// Fails the test early, with a clear reason, when it cannot run here.
+pub fn require_root() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "the lab tests need root (network namespaces, XDP, bpffs): run them with sudo"
+    );
+}
+
+/// An xdptop process in the lab's XDP namespace; killed on drop.
+pub struct Running {
+    child: Child,
+    pub lines: Receiver<Value>,
+    stderr: Receiver<String>,
+}
+
+impl Running {
+    /// Starts `xdptop --headless --json ARGS` in the XDP namespace.
+    pub fn start(lab: &Lab, pin_dir: &Path, args: &[&str]) -> Self {
+        let mut cmd = lab.xdp_command(XDPTOP);
+        cmd.args(["--headless", "--json", "--pin-dir"])
+            .arg(pin_dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("starting xdptop");
+        let stdout = child.stdout.take().expect("stdout");
+        let err_pipe = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let (etx, stderr) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("xdptop: {line}");
+                if etx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Waits for a JSON line about `iface` that satisfies `pred`.
+    pub fn wait_for(&self, iface: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(v) if v["interface"] == iface => {
+                    if pred(&v) {
+                        return v;
+                    }
+                    last = Some(v);
+                }
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        panic!("no matching sample for {iface} within {timeout:?}; last: {last:?}");
+    }
+
+    /// Stderr lines so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+
+    /// SIGTERM, then waits; returns the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "xdptop did not exit within 10 s of SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs xdptop to completion in the lab's XDP namespace.
+pub fn xdptop(lab: &Lab, pin_dir: &Path, args: &[&str]) -> Output {
+    lab.xdp_command(XDPTOP)
+        .arg("--pin-dir")
+        .arg(pin_dir)
+        .args(args)
+        .output()
+        .expect("running xdptop")
+}
+
+/// `bpftool -j map lookup pinned PIN key 0 0 0 0`, as the seed's Python
+/// scraper calls it: (rx_packets, rx_bytes) from `formatted.value`.
+pub fn bpftool_lookup(pin: &Path) -> (u64, u64) {
+    let out = Command::new("bpftool")
+        .args(["-j", "map", "lookup", "pinned"])
+        .arg(pin)
+        .args(["key", "0", "0", "0", "0"])
+        .output()
+        .expect("bpftool must be installed");
+    assert!(
+        out.status.success(),
+        "bpftool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
+    let f = &v["formatted"]["value"];
+    (
+        f["rx_packets"].as_u64().expect("rx_packets"),
+        f["rx_bytes"].as_u64().expect("rx_bytes"),
+    )
+}
+
+/// Builds (once per test binary) and runs the libbpf C scraper.
+pub fn libbpf_lookup(pin: &Path) -> (u64, u64) {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let exe = BUILT.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/seed_scraper.c");
+        let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed_scraper");
+        let out = Command::new("cc")
+            .arg("-O2")
+            .arg("-o")
+            .arg(&exe)
+            .arg(&src)
+            .arg("-lbpf")
+            .output()
+            .expect("cc must be installed");
+        assert!(
+            out.status.success(),
+            "building the libbpf scraper (needs libbpf-dev): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        exe
+    });
+    let out = Command::new(exe)
+        .arg(pin)
+        .output()
+        .expect("running the scraper");
+    assert!(
+        out.status.success(),
+        "scraper: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let mut it = text
+        .split_whitespace()
+        .map(|w| w.parse::<u64>().expect("number"));
+    (it.next().expect("packets"), it.next().expect("bytes"))
+}
+
+/// The XDP program id on `iface` per `ip -j link show`, if any.
+pub fn xdp_prog_id(lab: &Lab, iface: &str) -> Option<u64> {
+    let out = lab
+        .ip_xdp(&["-j", "-d", "link", "show", "dev", iface])
+        .expect("ip link");
+    let v: Value = serde_json::from_str(&out).expect("ip JSON");
+    v[0]["xdp"]["prog"]["id"].as_u64()
+}
+
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

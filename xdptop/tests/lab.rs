@@ -1,0 +1,348 @@
+//! Privileged end-to-end tests of the kernel side on a veth lab: the real XDP
+//! program, exact counts seen by xdptop's JSON, bpftool and a libbpf reader.
+//! Each test makes its own namespaces and bpffs; both vanish when it ends.
+
+mod common;
+
+use std::{path::Path, process::Command, time::Duration};
+
+use common::*;
+use serde_json::Value;
+use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, send};
+
+/// Slow enough that the veth queue never overflows: sent == counted.
+const RATE: u64 = 20_000;
+const WAIT: Duration = Duration::from_secs(15);
+
+fn udp(lab: &Lab, link: usize, count: u64, payload: usize) {
+    let l = &lab.links[link];
+    let ns = lab.gen_netns().expect("generator namespace");
+    let sent = send(&ns, &Traffic::udp(l.gen_ip, l.xdp_ip, count, payload, RATE)).expect("send");
+    assert_eq!(sent, count);
+}
+
+fn setup(tag: &str, links: usize) -> (TempBpffs, Lab) {
+    require_root();
+    let bpffs = TempBpffs::new(tag).expect("bpffs");
+    let lab = Lab::new(tag, links).expect("lab");
+    (bpffs, lab)
+}
+
+fn packets(v: &Value) -> u64 {
+    v["packets"].as_u64().expect("packets")
+}
+
+#[test]
+fn exact_counts_in_json_bpftool_and_libbpf() {
+    let (bpffs, lab) = setup("exact", 1);
+    let iface = &lab.links[0].xdp_if;
+    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
+    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+
+    const N: u64 = 1_000;
+    const PAYLOAD: usize = 100;
+    udp(&lab, 0, N, PAYLOAD);
+    let bytes = N * frame_len(PAYLOAD);
+    let v = run.wait_for(iface, WAIT, |v| packets(v) >= N);
+    assert_eq!((packets(&v), v["bytes"].as_u64()), (N, Some(bytes)), "{v}");
+    assert!(v["mode"] == "native" || v["mode"] == "skb", "{v}");
+    let d = &v["detail"];
+    assert_eq!(d["l3"][xdp_ebpf::l3::IPV4], N, "{v}");
+    assert_eq!(d["l4"][xdp_ebpf::l4::UDP], N, "{v}");
+    assert_eq!(
+        d["size_hist"][xdp_ebpf::size_bucket(frame_len(PAYLOAD))],
+        N,
+        "{v}"
+    );
+    let per_cpu: u64 = d["per_cpu_packets"]
+        .as_array()
+        .expect("per_cpu")
+        .iter()
+        .map(|c| c.as_u64().expect("u64"))
+        .sum();
+    assert_eq!(per_cpu, N);
+
+    let shared = bpffs.path().join("xdp_stats_map");
+    assert_eq!(bpftool_lookup(&shared), (N, bytes));
+    assert_eq!(libbpf_lookup(&shared), (N, bytes));
+
+    let status = run.stop();
+    assert!(status.success(), "SIGTERM should be a clean exit: {status}");
+}
+
+#[test]
+fn count_and_interval_shape_the_output() {
+    let (bpffs, lab) = setup("count", 1);
+    let iface = &lab.links[0].xdp_if;
+    let out = xdptop(
+        &lab,
+        bpffs.path(),
+        &[
+            "--headless",
+            "--json",
+            "--count",
+            "3",
+            "--interval",
+            "100ms",
+            iface,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let times: Vec<u64> = lines
+        .iter()
+        .map(|l| l["time_unix_nano"].as_u64().expect("time"))
+        .collect();
+    for pair in times.windows(2) {
+        let gap = Duration::from_nanos(pair[1] - pair[0]);
+        assert!(
+            gap > Duration::from_millis(50) && gap < Duration::from_millis(500),
+            "samples should be ~100ms apart: {gap:?}"
+        );
+    }
+    for l in &lines {
+        for field in ["interface", "packets", "bytes", "pps", "bps"] {
+            assert!(!l[field].is_null(), "{field} missing in {l}");
+        }
+    }
+}
+
+#[test]
+fn attachment_outlives_xdptop_is_reused_and_detaches() {
+    let (bpffs, lab) = setup("reuse", 1);
+    let iface = &lab.links[0].xdp_if;
+    let once = [
+        "--headless",
+        "--json",
+        "--count",
+        "1",
+        "--interval",
+        "100ms",
+        iface.as_str(),
+    ];
+
+    let out = xdptop(&lab, bpffs.path(), &once);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let first_id = xdp_prog_id(&lab, iface).expect("attached after the first run");
+
+    // xdptop has exited: the pinned link keeps counting for the scrapers.
+    udp(&lab, 0, 500, 64);
+    let shared = bpffs.path().join("xdp_stats_map");
+    assert_eq!(bpftool_lookup(&shared), (500, 500 * frame_len(64)));
+
+    let out = xdptop(&lab, bpffs.path(), &once);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("re-using"), "{}", stderr_of(&out));
+    assert_eq!(
+        xdp_prog_id(&lab, iface),
+        Some(first_id),
+        "no second program"
+    );
+    let line: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(
+        packets(&line),
+        500,
+        "per-interface counts carry over: {line}"
+    );
+
+    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(xdp_prog_id(&lab, iface), None, "detached");
+    assert!(
+        !bpffs.path().join("xdptop").exists(),
+        "xdptop's pins removed"
+    );
+    // The shared map is the scrapers' and stays, counts intact.
+    assert_eq!(bpftool_lookup(&shared), (500, 500 * frame_len(64)));
+
+    // Detaching again is harmless and says so.
+    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not attached"));
+}
+
+#[test]
+fn two_interfaces_are_counted_apart_and_summed_in_the_shared_map() {
+    let (bpffs, lab) = setup("two", 2);
+    let (a, b) = (&lab.links[0].xdp_if, &lab.links[1].xdp_if);
+    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", a, b]);
+    run.wait_for(b, WAIT, |v| v["health"]["state"] == "ok");
+
+    udp(&lab, 0, 300, 18);
+    udp(&lab, 1, 700, 1000);
+    let va = run.wait_for(a, WAIT, |v| packets(v) >= 300);
+    let vb = run.wait_for(b, WAIT, |v| packets(v) >= 700);
+    assert_eq!((packets(&va), va["bytes"].as_u64()), (300, Some(300 * 60)));
+    assert_eq!(
+        (packets(&vb), vb["bytes"].as_u64()),
+        (700, Some(700 * 1042))
+    );
+    let shared = bpffs.path().join("xdp_stats_map");
+    assert_eq!(bpftool_lookup(&shared), (1000, 300 * 60 + 700 * 1042));
+    assert_ne!(
+        xdp_prog_id(&lab, a),
+        xdp_prog_id(&lab, b),
+        "one program per interface"
+    );
+    assert!(run.stop().success());
+}
+
+#[test]
+fn another_loaders_program_is_watched_read_only() {
+    let (bpffs, lab) = setup("foreign", 1);
+    let iface = &lab.links[0].xdp_if;
+    // libxdp keeps its own pins under LIBXDP_BPFFS: keep them in the test's bpffs.
+    let out = lab
+        .xdp_command("xdp-loader")
+        .env("LIBXDP_BPFFS", bpffs.path())
+        .args(["load", "-m", "skb", "-p"])
+        .arg(bpffs.path())
+        .arg(iface)
+        .arg(xdp_ebpf::SEED_STYLE_OBJECT_PATH)
+        .output()
+        .expect("xdp-loader must be installed (apt-get install xdp-tools)");
+    assert!(out.status.success(), "xdp-loader: {}", stderr_of(&out));
+    let foreign_id = xdp_prog_id(&lab, iface).expect("xdp-loader attached a program");
+
+    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
+    let v = run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    assert_eq!(v["mode"], "read-only", "{v}");
+    assert!(
+        v["detail"].is_null(),
+        "no breakdowns without xdptop's program: {v}"
+    );
+    udp(&lab, 0, 400, 200);
+    let v = run.wait_for(iface, WAIT, |v| packets(v) >= 400);
+    assert_eq!(
+        (packets(&v), v["bytes"].as_u64()),
+        (400, Some(400 * frame_len(200)))
+    );
+    assert_eq!(
+        xdp_prog_id(&lab, iface),
+        Some(foreign_id),
+        "the other program stays"
+    );
+    assert!(run.stderr_lines().iter().any(|l| l.contains("read-only")));
+    assert!(run.stop().success());
+    assert!(
+        !bpffs.path().join("xdptop").join(iface).exists(),
+        "no pins of ours left"
+    );
+}
+
+#[test]
+fn an_incompatible_pinned_map_is_refused_and_left_untouched() {
+    let (bpffs, lab) = setup("badpin", 1);
+    let iface = &lab.links[0].xdp_if;
+    let pin = bpffs.path().join("xdp_stats_map");
+    let out = Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(&pin)
+        .args([
+            "type",
+            "array",
+            "key",
+            "4",
+            "value",
+            "8",
+            "entries",
+            "5",
+            "name",
+            "xdp_stats_map",
+        ])
+        .output()
+        .expect("bpftool");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let id_before = map_id(&pin);
+
+    let out = xdptop(&lab, bpffs.path(), &["--headless", "--count", "1", iface]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("refusing to use the pinned map"), "{err}");
+    assert!(err.contains("type is array (want hash)"), "{err}");
+    assert!(err.contains("value size is 8 (want 16)"), "{err}");
+    assert!(err.contains("max_entries is 5 (want 1)"), "{err}");
+    assert_eq!(map_id(&pin), id_before, "the pin is untouched");
+    assert_eq!(xdp_prog_id(&lab, iface), None, "nothing attached");
+}
+
+fn map_id(pin: &Path) -> u64 {
+    let out = Command::new("bpftool")
+        .args(["-j", "map", "show", "pinned"])
+        .arg(pin)
+        .output()
+        .expect("bpftool");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    v["id"].as_u64().expect("id")
+}
+
+#[test]
+fn a_vanished_interface_is_reported_while_the_others_keep_sampling() {
+    let (bpffs, lab) = setup("vanish", 2);
+    let (a, b) = (&lab.links[0].xdp_if, &lab.links[1].xdp_if);
+    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", a, b]);
+    run.wait_for(b, WAIT, |v| v["health"]["state"] == "ok");
+
+    lab.delete_link(1).expect("deleting the veth");
+    let v = run.wait_for(b, WAIT, |v| v["health"]["state"] == "lost");
+    assert!(
+        v["health"]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("gone"),
+        "{v}"
+    );
+    assert_eq!(v["pps"], 0.0);
+
+    udp(&lab, 0, 200, 64);
+    let v = run.wait_for(a, WAIT, |v| packets(v) >= 200);
+    assert_eq!(packets(&v), 200);
+    assert_eq!(v["health"]["state"], "ok");
+    assert!(run.stop().success());
+}
+
+#[test]
+fn errors_a_user_will_hit_are_clear() {
+    let (bpffs, lab) = setup("errors", 1);
+    let out = xdptop(&lab, bpffs.path(), &["--headless", "nosuch0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("unknown interface nosuch0"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let plain = std::env::temp_dir();
+    let out = xdptop(&lab, &plain, &["--headless", &lab.links[0].xdp_if]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("mount -t bpf bpf"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn unprivileged_runs_name_the_missing_capabilities() {
+    let (bpffs, lab) = setup("caps", 1);
+    let iface = &lab.links[0].xdp_if;
+    let out = lab
+        .xdp_command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(XDPTOP)
+        .args(["--headless", "--count", "1", "--pin-dir"])
+        .arg(bpffs.path())
+        .arg(iface)
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("missing: CAP_BPF, CAP_NET_ADMIN"), "{err}");
+    assert!(err.contains("setcap cap_bpf,cap_net_admin+ep"), "{err}");
+    assert_eq!(xdp_prog_id(&lab, iface), None);
+}
