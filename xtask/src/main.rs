@@ -1,1 +1,39 @@
-fn main() {}
+//! `cargo xtask`: the project's developer tasks, one module per command.
+
+mod bench;
+mod check;
+mod exec;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "xdptop's developer tasks")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure xdptop against its baselines and print the figures side by side.
+    Bench(bench::Options),
+    /// The static checks CI runs: rustfmt, clippy -D warnings, clang-format.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Bench(opts) => bench::run(&opts),
+        Command::Check => check::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

