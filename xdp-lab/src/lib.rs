@@ -9,8 +9,10 @@
 
 mod bpffs;
 mod lab;
+mod pattern;
 mod traffic;
 
 pub use bpffs::TempBpffs;
 pub use lab::{Lab, LinkPair, ip};
+pub use pattern::{Phase, demo_phases, play};
 pub use traffic::{Proto, Traffic, frame_len, send};

@@ -27,6 +27,8 @@ pub enum Proto {
     Udp,
     /// TCP connection attempts (SYNs) to a closed port.
     TcpSyn,
+    /// ICMP echo requests (raw socket, so root or CAP_NET_RAW).
+    Icmp,
 }
 
 /// What to send and how fast.
@@ -69,6 +71,7 @@ pub fn send(netns: &File, traffic: &Traffic) -> anyhow::Result<u64> {
             match traffic.proto {
                 Proto::Udp => send_udp(&traffic),
                 Proto::TcpSyn => send_syn(&traffic),
+                Proto::Icmp => send_icmp(&traffic),
             }
         })
         .join()
@@ -110,4 +113,59 @@ fn send_syn(t: &Traffic) -> anyhow::Result<u64> {
         let _ = TcpStream::connect_timeout(&dst.into(), Duration::from_millis(50));
     }
     Ok(t.count)
+}
+
+fn send_icmp(t: &Traffic) -> anyhow::Result<u64> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))
+        .context("opening a raw ICMP socket (needs root or CAP_NET_RAW)")?;
+    let dst = SocketAddrV4::new(t.dst, 0);
+    let start = Instant::now();
+    for i in 0..t.count {
+        pace(start, i, t.rate_pps);
+        let len = t.payloads[(i as usize) % t.payloads.len().max(1)];
+        let packet = echo_request(i as u16, len);
+        sock.send_to(&packet, &dst.into())
+            .with_context(|| format!("pinging {dst}"))?;
+    }
+    Ok(t.count)
+}
+
+/// An ICMP echo request with `payload` bytes of data and a valid checksum.
+fn echo_request(seq: u16, payload: usize) -> Vec<u8> {
+    let mut p = vec![8u8, 0, 0, 0, 0x78, 0x64];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.resize(8 + payload, 0x5a);
+    let sum = checksum(&p);
+    p[2..4].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_request_checksums_to_zero() {
+        let p = echo_request(7, 33);
+        assert_eq!(p.len(), 41);
+        assert_eq!(checksum(&p), 0, "a valid ICMP checksum folds to zero");
+    }
+
+    #[test]
+    fn frame_len_adds_the_headers() {
+        assert_eq!(frame_len(18), 60);
+        assert_eq!(frame_len(1458), 1500);
+    }
 }

@@ -346,3 +346,33 @@ fn unprivileged_runs_name_the_missing_capabilities() {
     assert!(err.contains("setcap cap_bpf,cap_net_admin+ep"), "{err}");
     assert_eq!(xdp_prog_id(&lab, iface), None);
 }
+
+#[test]
+fn protocols_and_sizes_are_broken_down() {
+    let (bpffs, lab) = setup("proto", 1);
+    let iface = &lab.links[0].xdp_if;
+    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
+    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+
+    let l = &lab.links[0];
+    let ns = lab.gen_netns().expect("netns");
+    let mut icmp = Traffic::udp(l.gen_ip, l.xdp_ip, 50, 56, RATE);
+    icmp.proto = xdp_lab::Proto::Icmp;
+    send(&ns, &icmp).expect("ping");
+    let mut syn = Traffic::udp(l.gen_ip, l.xdp_ip, 30, 0, 1_000);
+    syn.proto = xdp_lab::Proto::TcpSyn;
+    syn.dst_port = 80;
+    send(&ns, &syn).expect("syn");
+    send(&ns, &Traffic::udp(l.gen_ip, l.xdp_ip, 20, 1458, RATE)).expect("udp");
+
+    let v = run.wait_for(iface, WAIT, |v| packets(v) >= 100);
+    let d = &v["detail"];
+    assert_eq!(packets(&v), 100, "{v}");
+    assert_eq!(d["l3"][xdp_ebpf::l3::IPV4], 100, "{v}");
+    assert_eq!(d["l4"][xdp_ebpf::l4::ICMP], 50, "{v}");
+    assert_eq!(d["l4"][xdp_ebpf::l4::TCP], 30, "{v}");
+    assert_eq!(d["l4"][xdp_ebpf::l4::UDP], 20, "{v}");
+    // 1458-byte UDP payloads make 1500-byte frames: the <=1518 bucket.
+    assert_eq!(d["size_hist"][5], 20, "{v}");
+    assert!(run.stop().success());
+}

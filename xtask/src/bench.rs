@@ -66,7 +66,8 @@ fn xdp_program_cost(opts: &Options) -> anyhow::Result<()> {
             .program_mut(c.program)
             .context("program missing")?
             .try_into()?;
-        prog.load().with_context(|| format!("verifying {}", c.label))?;
+        prog.load()
+            .with_context(|| format!("verifying {}", c.label))?;
         loaded.push(ebpf);
     }
     // Interleave rounds so drift (frequency, other load) hits all alike.
@@ -80,7 +81,12 @@ fn xdp_program_cost(opts: &Options) -> anyhow::Result<()> {
             let fd = prog.fd()?.as_fd();
             let run = sys::prog_test_run(fd, &packet, opts.repeat)
                 .with_context(|| format!("BPF_PROG_TEST_RUN of {}", c.label))?;
-            anyhow::ensure!(run.retval == 2, "{} returned {} instead of XDP_PASS", c.label, run.retval);
+            anyhow::ensure!(
+                run.retval == 2,
+                "{} returned {} instead of XDP_PASS",
+                c.label,
+                run.retval
+            );
             samples[i].push(f64::from(run.duration_ns));
         }
     }
@@ -89,14 +95,21 @@ fn xdp_program_cost(opts: &Options) -> anyhow::Result<()> {
         "XDP program cost per packet (BPF_PROG_TEST_RUN, 64-byte UDP frame, {} runs x {} rounds, median)",
         opts.repeat, opts.rounds
     );
-    println!("{:<34} {:>10} {:>14}", "program", "ns/packet", "vs seed-style");
+    println!(
+        "{:<34} {:>10} {:>14}",
+        "program", "ns/packet", "vs seed-style"
+    );
     for (c, m) in candidates.iter().zip(&medians) {
         println!("{:<34} {:>10.1} {:>+14.1}", c.label, m, m - medians[1]);
     }
     let over = medians[2] - medians[1];
     println!(
         "target: xdptop within {TARGET_NS_OVER_SEED} ns/packet of seed-style: {} ({over:+.1} ns)",
-        if over <= TARGET_NS_OVER_SEED { "met" } else { "NOT met" }
+        if over <= TARGET_NS_OVER_SEED {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     Ok(())
 }

@@ -8,7 +8,11 @@ use crate::exec::{exec, workspace_root};
 
 pub fn run() -> anyhow::Result<()> {
     let root = workspace_root();
-    exec(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--check"]))?;
+    exec(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["fmt", "--all", "--check"]),
+    )?;
     exec(Command::new("cargo").current_dir(&root).args([
         "clippy",
         "--workspace",

@@ -2,6 +2,7 @@
 
 mod bench;
 mod check;
+mod demo;
 mod exec;
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ enum Command {
     Bench(bench::Options),
     /// The static checks CI runs: rustfmt, clippy -D warnings, clang-format.
     Check,
+    /// A throw-away veth lab with varied traffic and xdptop's dashboard on it (root).
+    Demo(demo::Options),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Bench(opts) => bench::run(&opts),
         Command::Check => check::run(),
+        Command::Demo(opts) => demo::run(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,118 @@
+//! `cargo xtask demo`: a throw-away lab with varied traffic and xdptop's
+//! dashboard on it. Everything it makes (namespaces, links, attachments,
+//! pins, processes) is removed on quit, Ctrl-C or failure.
+
+use std::{
+    path::PathBuf,
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+};
+
+use anyhow::{Context as _, bail};
+use xdp_lab::{Lab, TempBpffs};
+
+use crate::exec::{exec, workspace_root};
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Also push the samples to this OTLP collector (passed to xdptop).
+    #[arg(long, value_name = "ENDPOINT")]
+    otlp: Option<String>,
+    /// Number of lab interfaces.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    links: u8,
+    /// Extra arguments for xdptop (e.g. `-- --interval 500ms`).
+    #[arg(last = true)]
+    xdptop_args: Vec<String>,
+}
+
+pub fn run(opts: &Options) -> anyhow::Result<()> {
+    if !nix::unistd::Uid::effective().is_root() {
+        bail!(
+            "the demo makes network namespaces and attaches XDP, so it needs root:\n  \
+             sudo -E env \"PATH=$PATH\" cargo xtask demo"
+        );
+    }
+    let xdptop = build_xdptop()?;
+    // Signals end the wait below instead of killing us before cleanup.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+
+    // Drop order does the cleanup: traffic stops, then the lab (namespaces,
+    // links and with them the attachments) goes, then the bpffs (pins).
+    let bpffs = TempBpffs::new("demo").context("mounting the demo's own bpffs")?;
+    let lab = Lab::with_prefix("xdptop-demo", "demo", usize::from(opts.links))
+        .context("making the demo lab")?;
+    let generators = Generators::start(&lab, Arc::clone(&stop))?;
+
+    let mut cmd = lab.xdp_command(&xdptop);
+    cmd.arg("--pin-dir").arg(bpffs.path());
+    if let Some(endpoint) = &opts.otlp {
+        cmd.args(["--otlp", endpoint]);
+    }
+    cmd.args(&opts.xdptop_args);
+    cmd.args(lab.links.iter().map(|l| l.xdp_if.as_str()));
+    let result = exec(&mut cmd);
+
+    generators.stop();
+    drop(lab);
+    drop(bpffs);
+    result
+}
+
+/// Builds xdptop with the cargo that runs us, and returns its path.
+fn build_xdptop() -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    exec(
+        Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--quiet", "--package", "xdptop"]),
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("debug").join("xdptop"))
+}
+
+/// One traffic thread per lab link.
+struct Generators {
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Generators {
+    fn start(lab: &Lab, stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
+        let mut threads = Vec::new();
+        for (i, link) in lab.links.iter().enumerate() {
+            let netns = lab.gen_netns()?;
+            let (src, dst) = (link.gen_ip, link.xdp_ip);
+            let stop = Arc::clone(&stop);
+            threads.push(thread::spawn(move || {
+                let phases = xdp_lab::demo_phases(i);
+                if let Err(e) = xdp_lab::play(&netns, src, dst, &phases, &stop) {
+                    eprintln!("demo traffic on link {i} stopped: {e:#}");
+                }
+            }));
+        }
+        Ok(Self { stop, threads })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
