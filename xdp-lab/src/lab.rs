@@ -28,6 +28,7 @@ pub struct Lab {
     pub xdp_ns: String,
     pub gen_ns: String,
     pub links: Vec<LinkPair>,
+    prefix: String,
 }
 
 /// Runs `ip ARGS`, failing with the command and its stderr.
@@ -71,6 +72,7 @@ impl Lab {
             xdp_ns: format!("{tag}-{unique}-x"),
             gen_ns: format!("{tag}-{unique}-g"),
             links: Vec::with_capacity(pairs),
+            prefix: prefix.to_owned(),
         };
         // From here on, Drop removes whatever was made if a step fails.
         for ns in [lab.xdp_ns.clone(), lab.gen_ns.clone()] {
@@ -89,13 +91,14 @@ impl Lab {
             ip(&["-n", &ns, "link", "set", "lo", "up"])?;
         }
         for i in 0..pairs {
-            let pair = lab.add_pair(prefix, i)?;
+            let pair = lab.add_pair(i)?;
             lab.links.push(pair);
         }
         Ok(lab)
     }
 
-    fn add_pair(&self, prefix: &str, i: usize) -> anyhow::Result<LinkPair> {
+    fn add_pair(&self, i: usize) -> anyhow::Result<LinkPair> {
+        let prefix = &self.prefix;
         let xdp_if = format!("{prefix}{i}");
         let gen_if = format!("g{prefix}{i}");
         // 198.18.i.1 (XDP side) <-> 198.18.i.2 (generator), one /24 per pair.
@@ -211,6 +214,13 @@ impl Lab {
     pub fn delete_link(&self, i: usize) -> anyhow::Result<()> {
         self.ip_xdp(&["link", "del", &self.links[i].xdp_if])
             .map(drop)
+    }
+
+    /// Makes pair `i` again after [`Lab::delete_link`] (same names and
+    /// addresses, new interface indexes and MACs).
+    pub fn recreate_link(&mut self, i: usize) -> anyhow::Result<()> {
+        self.links[i] = self.add_pair(i)?;
+        Ok(())
     }
 }
 

@@ -111,7 +111,12 @@ fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         let attached =
             bpf::watch(pins, iface, config.mode).with_context(|| format!("watching {iface}"))?;
         log::info!("{}", attached.note);
-        sources.push(attached.source);
+        sources.push(Box::new(bpf::Watched::new(
+            pins.clone(),
+            iface,
+            config.mode,
+            attached.source,
+        )));
     }
     if !config.headless {
         bail!("the dashboard is not built yet; use --headless --json");

@@ -376,3 +376,87 @@ fn protocols_and_sizes_are_broken_down() {
     assert_eq!(d["size_hist"][5], 20, "{v}");
     assert!(run.stop().success());
 }
+
+#[test]
+fn an_interface_that_comes_back_is_attached_again() {
+    let (bpffs, mut lab) = setup("back", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &iface]);
+    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    udp(&lab, 0, 100, 64);
+    run.wait_for(&iface, WAIT, |v| packets(v) >= 100);
+
+    lab.delete_link(0).expect("delete");
+    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "lost");
+    lab.recreate_link(0).expect("recreate");
+    let v = run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    assert_eq!(
+        packets(&v),
+        100,
+        "counts continue in the same stats map: {v}"
+    );
+    assert!(xdp_prog_id(&lab, &iface).is_some(), "attached again");
+
+    udp(&lab, 0, 50, 64);
+    let v = run.wait_for(&iface, WAIT, |v| packets(v) >= 150);
+    assert_eq!(packets(&v), 150);
+    assert!(v["pps"].as_f64().expect("pps") >= 0.0);
+    assert!(run.stop().success());
+}
+
+#[test]
+fn sigkill_leaves_counting_running_and_the_next_run_picks_it_up() {
+    let (bpffs, lab) = setup("kill", 1);
+    let iface = &lab.links[0].xdp_if;
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
+    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    let id = xdp_prog_id(&lab, iface).expect("attached");
+    run.kill();
+
+    udp(&lab, 0, 300, 64);
+    let shared = bpffs.path().join("xdp_stats_map");
+    assert_eq!(
+        bpftool_lookup(&shared).0,
+        300,
+        "counting goes on without xdptop"
+    );
+    let out = xdptop(
+        &lab,
+        bpffs.path(),
+        &[
+            "--headless",
+            "--json",
+            "--count",
+            "1",
+            "--interval",
+            "100ms",
+            iface,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(packets(&v), 300);
+    assert_eq!(xdp_prog_id(&lab, iface), Some(id));
+}
+
+#[test]
+fn a_removed_shared_pin_is_pinned_again() {
+    let (bpffs, lab) = setup("repin", 1);
+    let iface = &lab.links[0].xdp_if;
+    let run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", iface]);
+    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    let shared = bpffs.path().join("xdp_stats_map");
+    udp(&lab, 0, 40, 64);
+    run.wait_for(iface, WAIT, |v| packets(v) >= 40);
+    std::fs::remove_file(&shared).expect("rm pin");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !shared.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pin was not recreated"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(bpftool_lookup(&shared).0, 40, "the same map, counts intact");
+    assert!(run.stop().success());
+}

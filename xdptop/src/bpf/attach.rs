@@ -18,7 +18,7 @@ use xdp_ebpf::{DataRec, XdptopStats};
 use super::{
     ifindex,
     pins::{Pins, check_shared_map, ignore_missing},
-    reader::{OwnSource, SharedSource},
+    reader::{OwnSource, SharedPinGuard, SharedSource},
     sys,
 };
 use crate::{cli::ModeArg, sample::Mode, sampler::CounterSource};
@@ -107,7 +107,8 @@ fn reuse(pins: &Pins, iface: &str, ifindex: u32) -> anyhow::Result<Option<Attach
             stats_path.display()
         )
     })?;
-    let source = OwnSource::new(iface, mode, link, stats)?;
+    let shared = shared_guard_for_prog(info.prog_id, pins);
+    let source = OwnSource::new(iface, mode, link, stats, shared)?;
     Ok(Some(Attached {
         source: Box::new(source),
         mode,
@@ -117,6 +118,19 @@ fn reuse(pins: &Pins, iface: &str, ifindex: u32) -> anyhow::Result<Option<Attach
             mode.as_str()
         ),
     }))
+}
+
+/// The shared map a running xdptop program counts into, found through the
+/// program's map ids (the pin may have been removed meanwhile).
+fn shared_guard_for_prog(prog_id: u32, pins: &Pins) -> Option<SharedPinGuard> {
+    let prog = aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .find(|p| p.id() == prog_id)?;
+    let map_id = prog.map_ids().ok()??.into_iter().find(|&id| {
+        MapInfo::from_id(id).is_ok_and(|m| m.name_as_str() == Some(xdp_ebpf::STATS_MAP))
+    })?;
+    let data = MapData::from_id(map_id).ok()?;
+    SharedPinGuard::new(data, pins.shared_map()).ok()
 }
 
 /// A stats map pinned by an xdptop with another layout cannot be re-used.
@@ -213,7 +227,13 @@ fn load_and_attach(
                 } else {
                     format!(" after native mode failed: {}", failures.join("; "))
                 };
-                let source = OwnSource::new(iface, got, link_fd, stats)?;
+                let shared = match ebpf.take_map(xdp_ebpf::STATS_MAP) {
+                    Some(aya::maps::Map::HashMap(data)) => {
+                        Some(SharedPinGuard::new(data, pins.shared_map())?)
+                    }
+                    _ => None,
+                };
+                let source = OwnSource::new(iface, got, link_fd, stats, shared)?;
                 return Ok(Attached {
                     source: Box::new(source),
                     mode: got,
@@ -282,8 +302,7 @@ fn read_only(pins: &Pins, iface: &str) -> anyhow::Result<Attached> {
             path.display()
         );
     }
-    let map = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
-    let source = SharedSource::new(iface, map)?;
+    let source = SharedSource::open(iface, path.clone())?;
     Ok(Attached {
         source: Box::new(source),
         mode: Mode::ReadOnly,

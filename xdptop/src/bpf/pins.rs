@@ -197,7 +197,12 @@ pub fn check_shared_map(pins: &Pins) -> anyhow::Result<Option<MapInfo>> {
     if !path.exists() {
         return Ok(None);
     }
-    let info = MapInfo::from_pin(&path)
+    check_shared_map_at(&path).map(Some)
+}
+
+/// Checks that the map pinned at `path` has the seed's layout.
+pub fn check_shared_map_at(path: &Path) -> anyhow::Result<MapInfo> {
+    let info = MapInfo::from_pin(path)
         .with_context(|| format!("{} exists but is not a readable BPF map", path.display()))?;
     if let Some(why) = MapLayout::of(&info).mismatch(&MapLayout::SHARED) {
         bail!(
@@ -209,7 +214,7 @@ pub fn check_shared_map(pins: &Pins) -> anyhow::Result<Option<MapInfo>> {
             MapLayout::SHARED.max_entries
         );
     }
-    Ok(Some(info))
+    Ok(info)
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! Counter sources backed by the kernel maps: xdptop's own per-CPU map, or
 //! the shared `xdp_stats_map` when another loader's program is attached.
 
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::{
+    os::fd::{AsFd as _, OwnedFd},
+    path::PathBuf,
+};
 
 use anyhow::{Context as _, bail};
-use aya::maps::{HashMap, Map, MapData, PerCpuArray};
+use aya::maps::{HashMap, Map, MapData, MapInfo, PerCpuArray};
 use xdp_ebpf::{DataRec, XdptopStats};
 
 use super::sys;
@@ -20,10 +23,17 @@ pub struct OwnSource {
     link: OwnedFd,
     stats: PerCpuArray<MapData, XdptopStats>,
     epoch: u64,
+    shared: Option<SharedPinGuard>,
 }
 
 impl OwnSource {
-    pub fn new(iface: &str, mode: Mode, link: OwnedFd, stats: MapData) -> anyhow::Result<Self> {
+    pub fn new(
+        iface: &str,
+        mode: Mode,
+        link: OwnedFd,
+        stats: MapData,
+        shared: Option<SharedPinGuard>,
+    ) -> anyhow::Result<Self> {
         let epoch = u64::from(stats.info().context("reading the stats map's info")?.id());
         let stats = PerCpuArray::try_from(Map::PerCpuArray(stats))
             .context("xdptop's stats map has an unexpected layout")?;
@@ -33,7 +43,61 @@ impl OwnSource {
             link,
             stats,
             epoch,
+            shared,
         })
+    }
+}
+
+/// Keeps the shared map's pin in place for the scrapers: if someone removes
+/// it while xdptop's program still counts into the map, pin it again.
+pub struct SharedPinGuard {
+    map: MapData,
+    id: u32,
+    path: PathBuf,
+    /// Set once the pin was seen holding another map, to say so only once.
+    replaced_by: Option<u32>,
+}
+
+impl SharedPinGuard {
+    pub fn new(map: MapData, path: PathBuf) -> anyhow::Result<Self> {
+        let id = map.info().context("reading the shared map's info")?.id();
+        Ok(Self {
+            map,
+            id,
+            path,
+            replaced_by: None,
+        })
+    }
+
+    /// Called once per sample; cheap (one stat, and one lookup of the pin).
+    pub fn check(&mut self) {
+        match std::fs::symlink_metadata(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match self.map.pin(&self.path) {
+                Ok(()) => log::warn!(
+                    "{} was removed while xdptop's program counts into it; pinned it again                      (map id {}) so the scrapers keep working",
+                    self.path.display(),
+                    self.id
+                ),
+                // Another xdptop may have re-pinned it first.
+                Err(e) => log::debug!("re-pinning {}: {e}", self.path.display()),
+            },
+            Err(_) => {}
+            Ok(_) => {
+                let now = MapInfo::from_pin(&self.path).map(|i| i.id()).ok();
+                match now {
+                    Some(id) if id != self.id && self.replaced_by != Some(id) => {
+                        log::warn!(
+                            "{} now holds another map (id {id}); xdptop's program keeps counting                              into map id {}, so scrapers reading the pin see the other loader's                              counts. Restart xdptop after `xdptop --detach` to follow the new map",
+                            self.path.display(),
+                            self.id
+                        );
+                        self.replaced_by = Some(id);
+                    }
+                    Some(id) if id == self.id => self.replaced_by = None,
+                    _ => {}
+                }
+            }
+        }
     }
 }
 
@@ -53,6 +117,9 @@ impl CounterSource for OwnSource {
                 bail!("interface {} is gone", self.iface);
             }
             bail!("xdptop's program was detached from {}", self.iface);
+        }
+        if let Some(shared) = &mut self.shared {
+            shared.check();
         }
         let per_cpu = self
             .stats
@@ -82,23 +149,54 @@ pub fn reading_from_per_cpu(per_cpu: &[XdptopStats], epoch: u64) -> Reading {
 }
 
 /// Another loader's program is attached: read key 0 of the shared map.
+/// When the pin is replaced (the loader restarted), follow the new map.
 pub struct SharedSource {
     iface: String,
+    path: PathBuf,
     map: HashMap<MapData, u32, DataRec>,
     epoch: u64,
 }
 
 impl SharedSource {
-    pub fn new(iface: &str, map: MapData) -> anyhow::Result<Self> {
-        let epoch = u64::from(map.info().context("reading the shared map's info")?.id());
-        let map = HashMap::try_from(Map::HashMap(map))
-            .context("the shared xdp_stats_map has an unexpected layout")?;
+    pub fn open(iface: &str, path: PathBuf) -> anyhow::Result<Self> {
+        let (map, epoch) = open_shared(&path)?;
         Ok(Self {
             iface: iface.to_owned(),
+            path,
             map,
             epoch,
         })
     }
+
+    fn follow_pin(&mut self) -> anyhow::Result<()> {
+        let id = match MapInfo::from_pin(&self.path) {
+            Ok(info) => u64::from(info.id()),
+            Err(_) => bail!(
+                "the shared map {} is gone (its loader was unloaded?)",
+                self.path.display()
+            ),
+        };
+        if id != self.epoch {
+            super::pins::check_shared_map_at(&self.path)?;
+            let (map, epoch) = open_shared(&self.path)?;
+            log::warn!(
+                "{}: {} now holds another map (id {epoch}); following it",
+                self.iface,
+                self.path.display()
+            );
+            self.map = map;
+            self.epoch = epoch;
+        }
+        Ok(())
+    }
+}
+
+fn open_shared(path: &std::path::Path) -> anyhow::Result<(HashMap<MapData, u32, DataRec>, u64)> {
+    let map = MapData::from_pin(path).with_context(|| format!("opening {}", path.display()))?;
+    let epoch = u64::from(map.info().context("reading the shared map's info")?.id());
+    let map = HashMap::try_from(Map::HashMap(map))
+        .context("the shared xdp_stats_map has an unexpected layout")?;
+    Ok((map, epoch))
 }
 
 impl CounterSource for SharedSource {
@@ -114,6 +212,7 @@ impl CounterSource for SharedSource {
         if super::ifindex(&self.iface).is_none() {
             bail!("interface {} is gone", self.iface);
         }
+        self.follow_pin()?;
         let rec = match self.map.get(&0, 0) {
             Ok(rec) => rec,
             // Key 0 appears with the first packet on some loaders.

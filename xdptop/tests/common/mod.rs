@@ -96,6 +96,12 @@ impl Running {
         self.stderr.try_iter().collect()
     }
 
+    /// SIGKILL: no chance to clean anything up.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
     /// SIGTERM, then waits; returns the exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);

@@ -1,0 +1,80 @@
+//! A source that outlives its interface: when the interface disappears and
+//! comes back (a veth recreated, a NIC re-probed), xdptop attaches again, as
+//! long as nobody detached it on purpose (which removes its pins).
+
+use std::time::{Duration, Instant};
+
+use super::{Pins, attach, ifindex};
+use crate::{
+    cli::ModeArg,
+    sample::{Mode, Reading},
+    sampler::CounterSource,
+};
+
+/// How often to try attaching again while an interface is lost.
+const RETRY: Duration = Duration::from_secs(2);
+
+pub struct Watched {
+    pins: Pins,
+    iface: String,
+    mode_arg: ModeArg,
+    inner: Box<dyn CounterSource>,
+    next_retry: Option<Instant>,
+}
+
+impl Watched {
+    pub fn new(pins: Pins, iface: &str, mode_arg: ModeArg, inner: Box<dyn CounterSource>) -> Self {
+        Self {
+            pins,
+            iface: iface.to_owned(),
+            mode_arg,
+            inner,
+            next_retry: None,
+        }
+    }
+
+    /// Our link pin is still there (no one ran --detach) and the interface
+    /// exists again.
+    fn should_reattach(&self) -> bool {
+        self.inner.mode() != Mode::ReadOnly
+            && self.pins.find_link(&self.iface).is_some()
+            && ifindex(&self.iface).is_some()
+    }
+
+    fn try_reattach(&mut self) -> Option<anyhow::Result<Reading>> {
+        let now = Instant::now();
+        if self.next_retry.is_some_and(|t| now < t) || !self.should_reattach() {
+            return None;
+        }
+        match attach::watch(&self.pins, &self.iface, self.mode_arg) {
+            Ok(attached) => {
+                log::warn!("{} is back: {}", self.iface, attached.note);
+                self.inner = attached.source;
+                self.next_retry = None;
+                Some(self.inner.read())
+            }
+            Err(e) => {
+                log::debug!("{}: attaching again failed: {e:#}", self.iface);
+                self.next_retry = Some(now + RETRY);
+                None
+            }
+        }
+    }
+}
+
+impl CounterSource for Watched {
+    fn interface(&self) -> &str {
+        &self.iface
+    }
+
+    fn mode(&self) -> Mode {
+        self.inner.mode()
+    }
+
+    fn read(&mut self) -> anyhow::Result<Reading> {
+        match self.inner.read() {
+            Ok(r) => Ok(r),
+            Err(e) => self.try_reattach().unwrap_or(Err(e)),
+        }
+    }
+}
