@@ -39,6 +39,15 @@ struct vlan_hdr {
 	__be16 encapsulated_proto;
 };
 
+/*
+ * Set by the loader when xdptop runs with CAP_BPF but without CAP_PERFMON.
+ * The verifier then forbids pointer subtraction (data_end - data) and, as
+ * Spectre v1 hardening, a variable index into a map value. So the length
+ * comes from bpf_xdp_get_buff_len() (Linux 5.18+) and every counter slot
+ * gets a 0 or 1 added. The branch not taken is pruned by the verifier.
+ */
+volatile const __u8 cap_bpf_only = 0;
+
 static __always_inline __u32 size_bucket(__u64 len)
 {
 	if (len <= 64)
@@ -56,7 +65,7 @@ static __always_inline __u32 size_bucket(__u64 len)
 	return 6;
 }
 
-static __always_inline __u32 l4_class(__u8 proto)
+static __always_inline int l4_class(__u8 proto)
 {
 	switch (proto) {
 	case IPPROTO_TCP:
@@ -89,16 +98,28 @@ static __always_inline void count_shared(__u64 len)
 	__sync_fetch_and_add(&rec->rx_bytes, len);
 }
 
+/* Adds one to slot `idx` of `arr[n]`. Without CAP_PERFMON the verifier
+ * rejects a variable index into a map value, so add 0 or 1 to every slot. */
+#define COUNT_SLOT(arr, n, idx)                                                                    \
+	do {                                                                                       \
+		if (cap_bpf_only) {                                                                \
+			for (int i_ = 0; i_ < (n); i_++)                                           \
+				(arr)[i_] += (idx) == i_;                                          \
+		} else if ((idx) >= 0 && (idx) < (n)) {                                            \
+			(arr)[idx]++;                                                              \
+		}                                                                                  \
+	} while (0)
+
 SEC("xdp")
 int xdptop_count(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u64 len = data_end - data;
-	__u32 key = 0;
+	__u64 len = cap_bpf_only ? bpf_xdp_get_buff_len(ctx) : data_end - data;
 	struct xdptop_stats *st;
 	struct ethhdr *eth = data;
 	void *l3 = eth + 1;
+	__u32 key = 0;
 	__u16 proto;
 	int l4 = -1;
 
@@ -109,7 +130,7 @@ int xdptop_count(struct xdp_md *ctx)
 		return XDP_PASS;
 	st->packets++;
 	st->bytes += len;
-	st->size_hist[size_bucket(len)]++;
+	COUNT_SLOT(st->size_hist, XDPTOP_SIZE_BUCKETS, (int)size_bucket(len));
 
 	if (l3 > data_end) {
 		st->l3[XDPTOP_L3_OTHER]++;
@@ -131,27 +152,20 @@ int xdptop_count(struct xdp_md *ctx)
 		struct iphdr *iph = l3;
 
 		st->l3[XDPTOP_L3_IPV4]++;
-		if ((void *)(iph + 1) <= data_end)
-			l4 = l4_class(iph->protocol);
-		else
-			l4 = XDPTOP_L4_OTHER;
+		l4 = (void *)(iph + 1) <= data_end ? l4_class(iph->protocol) : XDPTOP_L4_OTHER;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6h = l3;
 
 		st->l3[XDPTOP_L3_IPV6]++;
 		/* Extension headers are not walked: they are rare and cost cycles. */
-		if ((void *)(ip6h + 1) <= data_end)
-			l4 = l4_class(ip6h->nexthdr);
-		else
-			l4 = XDPTOP_L4_OTHER;
+		l4 = (void *)(ip6h + 1) <= data_end ? l4_class(ip6h->nexthdr) : XDPTOP_L4_OTHER;
 	} else if (proto == bpf_htons(ETH_P_ARP)) {
 		st->l3[XDPTOP_L3_ARP]++;
 	} else {
 		st->l3[XDPTOP_L3_OTHER]++;
 	}
-	if (l4 >= 0 && l4 < XDPTOP_L4_MAX)
-		st->l4[l4]++;
-
+	if (l4 >= 0)
+		COUNT_SLOT(st->l4, XDPTOP_L4_MAX, l4);
 	return XDP_PASS;
 }
 

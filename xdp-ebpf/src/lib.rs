@@ -44,6 +44,11 @@ pub const SEED_STYLE_PROGRAM: &str = "xdp_stats_prog";
 /// Name of the program in [`empty_object`].
 pub const EMPTY_PROGRAM: &str = "xdp_pass";
 
+/// `volatile const` in xdptop's program: 1 when the loader lacks CAP_PERFMON,
+/// so the program avoids what the verifier then forbids (pointer subtraction,
+/// variable indexes into map values) at a small cost per packet.
+pub const CAP_BPF_ONLY: &str = "cap_bpf_only";
+
 /// The seed's shared map, read by bpftool and libbpf scrapers.
 pub const STATS_MAP: &str = "xdp_stats_map";
 /// xdptop's own per-CPU counters, one program instance per interface.

@@ -65,7 +65,9 @@ pub struct Cli {
 
 const AFTER_HELP: &str = "\
 Privileges: attaching needs root, or CAP_BPF + CAP_NET_ADMIN (e.g. `sudo setcap \
-cap_bpf,cap_net_admin+ep $(command -v xdptop)`).
+cap_bpf,cap_net_admin+ep $(command -v xdptop)`); with CAP_PERFMON as well it loads a \
+faster program. Once attached, xdptop drops every other capability; it keeps these \
+to attach again when an interface returns and for the dashboard's detach/attach keys.
 
 Examples:
   sudo xdptop eth0

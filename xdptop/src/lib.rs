@@ -118,6 +118,7 @@ fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
             attached.source,
         )));
     }
+    privilege::drop_all_but_kept()?;
     if !config.headless {
         bail!("the dashboard is not built yet; use --headless --json");
     }

@@ -55,3 +55,45 @@ pub fn raise_memlock() {
         );
     }
 }
+
+/// Whether the verifier lets this process subtract packet pointers
+/// (`allow_ptr_leaks`: CAP_PERFMON, or CAP_SYS_ADMIN before it existed).
+pub fn may_subtract_pointers() -> bool {
+    let has = |c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(false);
+    has(Capability::CAP_PERFMON) || has(Capability::CAP_SYS_ADMIN)
+}
+
+/// What xdptop keeps after attaching: attaching again when an interface
+/// returns, and the dashboard's detach/attach keys, need exactly these
+/// (CAP_PERFMON only if it was there: it selects the faster program, and a
+/// re-attached interface should get the same one). Reading maps through the
+/// fds already open needs none.
+pub const KEPT: [Capability; 3] = [
+    Capability::CAP_BPF,
+    Capability::CAP_NET_ADMIN,
+    Capability::CAP_PERFMON,
+];
+
+/// Drops every capability but [`KEPT`] from all sets (effective, permitted,
+/// inheritable, ambient, and the bounding set where allowed), so a bug in
+/// xdptop cannot be used for more than it needs.
+pub fn drop_all_but_kept() -> anyhow::Result<()> {
+    use std::collections::HashSet;
+    let keep: HashSet<Capability> = KEPT.into_iter().collect();
+    let permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
+    let keep: HashSet<Capability> = keep.intersection(&permitted).copied().collect();
+    // The bounding set first: dropping from it needs CAP_SETPCAP, which the
+    // next step removes. Without CAP_SETPCAP (setcap'ed binary) it is skipped.
+    if caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).unwrap_or(false) {
+        for cap in caps::all().difference(&keep) {
+            let _ = caps::drop(None, CapSet::Bounding, *cap);
+        }
+    }
+    caps::clear(None, CapSet::Ambient).ok();
+    caps::clear(None, CapSet::Inheritable).ok();
+    caps::set(None, CapSet::Effective, &keep)
+        .map_err(|e| anyhow::anyhow!("dropping capabilities: {e}"))?;
+    caps::set(None, CapSet::Permitted, &keep)
+        .map_err(|e| anyhow::anyhow!("dropping capabilities: {e}"))?;
+    Ok(())
+}

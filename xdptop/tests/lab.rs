@@ -460,3 +460,71 @@ fn a_removed_shared_pin_is_pinned_again() {
     assert_eq!(bpftool_lookup(&shared).0, 40, "the same map, counts intact");
     assert!(run.stop().success());
 }
+
+/// CAP_NET_ADMIN is capability 12, CAP_PERFMON 38, CAP_BPF 39.
+const KEPT_CAPS: u64 = (1 << 12) | (1 << 38) | (1 << 39);
+
+fn cap_field(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
+    u64::from_str_radix(line.split_whitespace().nth(1).expect("value"), 16).expect("hex")
+}
+
+#[test]
+fn only_cap_bpf_cap_net_admin_and_cap_perfmon_are_kept_after_attaching() {
+    let (bpffs, lab) = setup("dropcaps", 1);
+    let iface = &lab.links[0].xdp_if;
+    let run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", iface]);
+    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    let pid = run.pid();
+    assert_eq!(cap_field(pid, "CapEff:"), KEPT_CAPS, "effective set");
+    assert_eq!(cap_field(pid, "CapPrm:"), KEPT_CAPS, "permitted set");
+    assert_eq!(cap_field(pid, "CapBnd:"), KEPT_CAPS, "bounding set");
+    assert!(run.stop().success());
+}
+
+#[test]
+fn cap_bpf_and_cap_net_admin_alone_are_enough() {
+    let (bpffs, lab) = setup("capsonly", 1);
+    let iface = &lab.links[0].xdp_if;
+    let child = lab
+        .xdp_command("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=+bpf,+net_admin",
+            "--ambient-caps=+bpf,+net_admin",
+            "--",
+        ])
+        .arg(XDPTOP)
+        .args([
+            "--headless",
+            "--json",
+            "--count",
+            "4",
+            "--interval",
+            "300ms",
+            "--pin-dir",
+        ])
+        .arg(bpffs.path())
+        .arg(iface)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    std::thread::sleep(Duration::from_millis(400));
+    udp(&lab, 0, 100, 64);
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let last: Value = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .lines()
+        .last()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .expect("samples");
+    assert_eq!(packets(&last), 100, "{last}");
+}

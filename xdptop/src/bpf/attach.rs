@@ -175,9 +175,11 @@ fn load_and_attach(
 ) -> Result<Attached, AttachError> {
     let shared_path = pins.shared_map();
     let stats_path = pins.stats(iface);
+    let cap_bpf_only = u8::from(!crate::privilege::may_subtract_pointers());
     let mut ebpf = EbpfLoader::new()
         .map_pin_path(xdp_ebpf::STATS_MAP, shared_path.as_path())
         .map_pin_path(xdp_ebpf::XDPTOP_STATS_MAP, stats_path.as_path())
+        .override_global(xdp_ebpf::CAP_BPF_ONLY, &cap_bpf_only, true)
         .load(xdp_ebpf::xdptop_object())
         .context("loading xdptop's XDP program (is the kernel 5.9+ with BTF?)")?;
     ensure_key_zero(&mut ebpf, &shared_path)?;
@@ -187,9 +189,15 @@ fn load_and_attach(
         .context("the embedded object has no xdptop program")?
         .try_into()
         .context("xdptop's program is not an XDP program")?;
-    program
-        .load()
-        .context("the kernel refused xdptop's XDP program")?;
+    program.load().with_context(|| {
+        if cap_bpf_only == 1 {
+            "the kernel refused xdptop's XDP program. Without CAP_PERFMON it needs \
+             bpf_xdp_get_buff_len() (Linux 5.18+); on older kernels run xdptop as root or \
+             grant CAP_PERFMON too"
+        } else {
+            "the kernel refused xdptop's XDP program"
+        }
+    })?;
 
     let tries: &[(XdpMode, Mode)] = match mode {
         ModeArg::Auto => &[(XdpMode::Driver, Mode::Native), (XdpMode::Skb, Mode::Skb)],

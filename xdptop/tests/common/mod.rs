@@ -96,6 +96,10 @@ impl Running {
         self.stderr.try_iter().collect()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no chance to clean anything up.
     pub fn kill(&mut self) {
         self.child.kill().expect("kill");
