@@ -20,7 +20,8 @@
 //! `export` and `event` only take a lock held for a queue push or a queue
 //! swap, never across I/O, so they return in microseconds whatever the
 //! collector does. Failed batches go back to the head of the queue; the queue
-//! keeps at most `queue_samples` samples, dropping (and counting) the oldest.
+//! keeps at most `queue_samples` samples, dropping (and counting) the oldest,
+//! so memory is bounded by that plus the one batch in flight.
 
 pub mod config;
 mod encode;

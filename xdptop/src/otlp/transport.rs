@@ -15,6 +15,9 @@ use tonic::{
 
 use super::config::{OtlpConfig, Protocol};
 
+// One per exporter, built once: the size difference between variants costs
+// nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Client {
     Grpc {
         metrics: MetricsServiceClient<Channel>,
