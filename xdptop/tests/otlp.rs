@@ -183,7 +183,6 @@ fn grpc_mirrors_every_sample_exactly() {
     for t in &ticks {
         exporter.export(t);
     }
-    exporter.event("attach", Some("veth-a"));
     let samples = all_samples(&ticks);
     let points = rotel.wait_points(Duration::from_secs(15), |p| {
         p.len() >= samples.len() * METRICS.len()
@@ -243,6 +242,8 @@ fn grpc_mirrors_every_sample_exactly() {
         ["1", "1", "1", "0", "1"]
     );
 
+    // After the points are logged, so the two debug logs cannot interleave.
+    exporter.event("attach", Some("veth-a"));
     let spans = rotel.wait_spans(Duration::from_secs(10), |s| !s.is_empty());
     assert_eq!(spans.len(), 1, "{spans:?}");
     assert_eq!(spans[0].name, "attach");
@@ -275,12 +276,12 @@ fn http_protobuf_mirrors_every_sample_too() {
     for t in &ticks {
         exporter.export(t);
     }
-    exporter.event("reset", None);
     let samples = all_samples(&ticks);
     let points = rotel.wait_points(Duration::from_secs(15), |p| {
         p.len() >= samples.len() * METRICS.len()
     });
     assert_mirrors(&points, &samples);
+    exporter.event("reset", None);
     let spans = rotel.wait_spans(Duration::from_secs(10), |s| !s.is_empty());
     assert_eq!(spans[0].name, "reset");
     assert!(spans[0].attributes.is_empty(), "no interface given");
@@ -337,7 +338,7 @@ fn collector_down_at_start_then_up_mid_run() {
     let (after, slowest_up) = pace(&mut sampler, &exporter, 10, interval, &mut mono);
     for slowest in [slowest_down, slowest_up] {
         assert!(
-            slowest < Duration::from_millis(10),
+            slowest < interval / 2,
             "export() took {slowest:?}, it must never wait for the collector"
         );
     }
@@ -368,17 +369,9 @@ fn black_holed_collector_never_blocks_and_memory_stays_bounded() {
     let (exporter, status) = start(&cfg);
     let mut sampler = steady_source();
     let mut mono = 0;
-    let (_, slowest) = pace(
-        &mut sampler,
-        &exporter,
-        30,
-        Duration::from_millis(20),
-        &mut mono,
-    );
-    assert!(
-        slowest < Duration::from_millis(10),
-        "export() took {slowest:?}"
-    );
+    let interval = Duration::from_millis(50);
+    let (_, slowest) = pace(&mut sampler, &exporter, 30, interval, &mut mono);
+    assert!(slowest < interval / 2, "export() took {slowest:?}");
     assert!(
         exporter.dropped() >= 30 - 2 * 8,
         "8 samples queued plus at most 8 in flight; older ones are dropped and counted \

@@ -65,7 +65,9 @@ pub struct Exporter {
     target: String,
     runtime: Option<tokio::runtime::Runtime>,
     stop: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
-    done: std::sync::mpsc::Receiver<ExportStatus>,
+    /// In a Mutex only so that `Exporter` is `Sync` (the UI thread may send
+    /// events while the sampling thread exports).
+    done: Mutex<std::sync::mpsc::Receiver<ExportStatus>>,
 }
 
 impl Exporter {
@@ -115,7 +117,7 @@ impl Exporter {
             target,
             runtime: Some(runtime),
             stop,
-            done,
+            done: Mutex::new(done),
         })
     }
 
@@ -192,7 +194,11 @@ impl Exporter {
         let _ = self
             .stop
             .send(Some(tokio::time::Instant::now() + worker_budget));
-        let status = self.done.recv_timeout(timeout).unwrap_or_else(|_| {
+        let done = self
+            .done
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let status = done.recv_timeout(timeout).unwrap_or_else(|_| {
             log::warn!(
                 "{}: exporter did not finish within {timeout:?}",
                 self.target
@@ -220,5 +226,16 @@ impl Drop for Exporter {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exporter_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Exporter>();
     }
 }

@@ -291,3 +291,58 @@ async fn last_push(w: &mut Worker, deadline: Instant) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::sample::Mode;
+
+    fn p(t: u64) -> Point {
+        Point {
+            time_unix_nano: t,
+            start_time_unix_nano: 0,
+            interface: Arc::from("a"),
+            mode: Mode::Native,
+            packets: t,
+            bytes: t,
+            pps: 0.0,
+            bps: 0.0,
+            attached: true,
+        }
+    }
+
+    fn times(points: &[Point]) -> Vec<u64> {
+        points.iter().map(|p| p.time_unix_nano).collect()
+    }
+
+    #[test]
+    fn full_queue_drops_the_oldest_and_counts() {
+        let q = Shared::new(3);
+        q.push_points((1..=5).map(p).collect());
+        assert_eq!(q.dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(times(&q.take(10).0), [3, 4, 5]);
+    }
+
+    #[test]
+    fn a_failed_batch_goes_back_in_front_within_the_bound() {
+        let q = Shared::new(4);
+        q.push_points((1..=3).map(p).collect());
+        let (batch, _) = q.take(2);
+        assert_eq!(times(&batch), [1, 2]);
+        q.push_points((4..=5).map(p).collect());
+        q.requeue(batch, Vec::new());
+        // 1..=5 no longer fit in 4: the oldest goes.
+        assert_eq!(q.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(times(&q.take(10).0), [2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn the_last_push_takes_the_newest() {
+        let q = Shared::new(10);
+        q.push_points((1..=5).map(p).collect());
+        assert_eq!(times(&q.take_newest(2).0), [4, 5]);
+        assert_eq!(times(&q.take_newest(10).0), [1, 2, 3]);
+    }
+}
