@@ -355,7 +355,10 @@ fn collector_down_at_start_then_up_mid_run() {
     assert_mirrors(&points, &all);
     let fin = exporter.shutdown(Duration::from_secs(5));
     assert_eq!(fin.state, ExportState::Ok, "recovered by itself: {fin:?}");
-    assert_eq!(fin.dropped, 0);
+    assert_eq!((fin.dropped, fin.last_error), (0, None));
+    assert_eq!(fin.exported, all.len() as u64);
+    let states: Vec<ExportState> = status.try_iter().map(|s| s.state).collect();
+    assert_eq!(states.last(), Some(&ExportState::Ok), "{states:?}");
 }
 
 #[test]

@@ -178,6 +178,8 @@ impl Worker {
         match out.error {
             None => {
                 self.status.state = ExportState::Ok;
+                // A stale error next to "ok" would only confuse the header.
+                self.status.last_error = None;
                 match before {
                     ExportState::Failing => log::info!(
                         "{}: export recovered ({} samples dropped so far)",
