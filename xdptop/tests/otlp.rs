@@ -11,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use support::rotel::{LoggedPoint, Rotel, free_port};
+use support::{
+    rotel::{LoggedPoint, Rotel, free_port},
+    tls::TlsFront,
+};
 use xdptop::{
     otlp::{Exporter, OtlpArgs, OtlpConfig, Protocol, names},
     sample::{Mode, Reading, Sample},
@@ -439,4 +442,76 @@ fn bad_endpoint_is_a_clear_error() {
         msg.contains("--otlp") && msg.contains("localhost:4317"),
         "names the flag and shows the form that works: {msg}"
     );
+}
+
+fn one_interface_ticks(name: &str, n: u64) -> Vec<Tick> {
+    let readings = (0..n).map(|i| reading(i * 10, i * 1_000)).collect();
+    let mut s = Sampler::new(vec![fake(name, Mode::Skb, readings)]);
+    let base = wall_ns();
+    (0..n).map(|i| s.sample(base + i * SEC, i * SEC)).collect()
+}
+
+fn tls_config(front: &TlsFront, protocol: Protocol, ca: bool) -> OtlpConfig {
+    OtlpConfig::resolve(
+        &OtlpArgs {
+            endpoint: Some(format!("https://127.0.0.1:{}", front.addr.port())),
+            protocol: Some(protocol),
+            headers: Vec::new(),
+            ca_file: ca.then(|| front.ca_file().to_owned()),
+        },
+        &|_| None,
+    )
+    .expect("valid config")
+    .expect("export on")
+}
+
+#[test]
+fn https_with_a_private_ca_file_over_grpc_and_http() {
+    let rotel = Rotel::start();
+    for (backend, protocol, iface) in [
+        (rotel.grpc, Protocol::Grpc, "tls-grpc"),
+        (rotel.http, Protocol::HttpProtobuf, "tls-http"),
+    ] {
+        let front = TlsFront::start(backend);
+        let (exporter, _status) = start(&tls_config(&front, protocol, true));
+        let ticks = one_interface_ticks(iface, 3);
+        for t in &ticks {
+            exporter.export(t);
+        }
+        let points = rotel.wait_points(Duration::from_secs(15), |p| {
+            p.iter()
+                .filter(|p| p.attr(names::ATTR_INTERFACE) == Some(iface))
+                .count()
+                >= 3 * METRICS.len()
+        });
+        let mine: Vec<LoggedPoint> = points
+            .into_iter()
+            .filter(|p| p.attr(names::ATTR_INTERFACE) == Some(iface))
+            .collect();
+        assert_mirrors(&mine, &all_samples(&ticks));
+        let fin = exporter.shutdown(Duration::from_secs(5));
+        assert_eq!((fin.state, fin.exported), (ExportState::Ok, 3), "{iface}");
+    }
+}
+
+#[test]
+fn https_refuses_a_collector_it_does_not_trust() {
+    let rotel = Rotel::start();
+    let front = TlsFront::start(rotel.grpc);
+    // No CA file: the system roots do not know the test CA.
+    let (exporter, status) = start(&tls_config(&front, Protocol::Grpc, false));
+    exporter.export(&one_interface_ticks("veth-a", 1)[0]);
+    let s = status
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a status");
+    assert_eq!(s.state, ExportState::Failing, "{s:?}");
+    let err = s.last_error.unwrap_or_default().to_lowercase();
+    assert!(
+        err.contains("certificate") || err.contains("issuer"),
+        "the error names the certificate problem: {err}"
+    );
+    let t0 = Instant::now();
+    exporter.shutdown(Duration::from_secs(1));
+    assert!(t0.elapsed() < Duration::from_millis(1300));
+    assert!(rotel.points().is_empty(), "nothing got through");
 }
