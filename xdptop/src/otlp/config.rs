@@ -64,7 +64,7 @@ pub struct OtlpArgs {
     pub ca_file: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct OtlpConfig {
     pub protocol: Protocol,
     /// `scheme://host:port` for gRPC; for HTTP the base URL, without a
@@ -183,6 +183,26 @@ impl OtlpConfig {
     /// For the status line and logs: `otlp grpc http://localhost:4317`.
     pub fn target(&self) -> String {
         format!("otlp {} {}", self.protocol.as_str(), self.endpoint)
+    }
+}
+
+/// Header values are often credentials: `{:?}` shows names only.
+impl std::fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(k, _)| format!("{k}=<redacted>"))
+            .collect();
+        f.debug_struct("OtlpConfig")
+            .field("protocol", &self.protocol)
+            .field("endpoint", &self.endpoint)
+            .field("headers", &headers)
+            .field("ca_file", &self.ca_file)
+            .field("timeout", &self.timeout)
+            .field("queue_samples", &self.queue_samples)
+            .field("resource", &self.resource)
+            .finish()
     }
 }
 
@@ -548,6 +568,20 @@ mod tests {
             headers: h.iter().map(|s| (*s).to_owned()).collect(),
             ..flag("localhost:4317")
         }
+    }
+
+    #[test]
+    fn debug_output_hides_header_values() {
+        let args = OtlpArgs {
+            headers: vec!["authorization=Bearer s3cret".into()],
+            ..flag("localhost:4317")
+        };
+        let c = resolve(args, &[]).expect("ok").expect("on");
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]
