@@ -40,9 +40,24 @@ pub struct Cli {
     pub mode: ModeArg,
 
     /// Push every sample over OTLP to this collector. `host:port` means
-    /// plaintext gRPC (http://host:port).
+    /// plaintext gRPC (http://host:port); http:// and https:// URLs work too.
+    /// Default: OTEL_EXPORTER_OTLP_ENDPOINT, if set.
     #[arg(long, value_name = "ENDPOINT")]
     pub otlp: Option<String>,
+
+    /// OTLP transport. Default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.
+    #[arg(long, value_enum, value_name = "PROTOCOL")]
+    pub otlp_protocol: Option<crate::otlp::Protocol>,
+
+    /// Extra OTLP request header, e.g. `authorization=Bearer TOKEN`
+    /// (repeatable; replaces the same name from OTEL_EXPORTER_OTLP_HEADERS).
+    #[arg(long = "otlp-header", value_name = "KEY=VALUE")]
+    pub otlp_headers: Vec<String>,
+
+    /// CA bundle (PEM) to trust for an https:// OTLP endpoint instead of the
+    /// system roots. Default: OTEL_EXPORTER_OTLP_CERTIFICATE.
+    #[arg(long, value_name = "PATH")]
+    pub otlp_ca_file: Option<PathBuf>,
 
     /// Detach xdptop from the IFACEs, remove its pins for them, and exit.
     #[arg(long)]

@@ -4,7 +4,10 @@ use std::{collections::HashSet, ffi::OsString, path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, bail};
 
-use crate::cli::{Cli, ModeArg};
+use crate::{
+    cli::{Cli, ModeArg},
+    otlp::{OtlpArgs, OtlpConfig},
+};
 
 /// Shortest and longest sampling interval accepted.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -29,13 +32,20 @@ pub struct Config {
     pub count: Option<u64>,
     pub interval: Duration,
     pub mode: ModeArg,
-    pub otlp: Option<String>,
+    /// Set when `--otlp` or `OTEL_EXPORTER_OTLP_ENDPOINT` asks for export.
+    pub otlp: Option<OtlpConfig>,
     pub pin_dir: PathBuf,
     pub verbose: u8,
 }
 
 impl Config {
+    /// Validates the command line, reading `OTEL_*` from the environment.
     pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
+        Self::from_cli_env(cli, &|k| std::env::var(k).ok())
+    }
+
+    /// As [`Config::from_cli`], with `env` standing for the environment.
+    pub fn from_cli_env(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let interfaces = interfaces(&cli.interfaces)?;
         if interfaces.is_empty() {
             bail!("name at least one interface, e.g. `xdptop eth0` (see `ip link` for names)");
@@ -63,12 +73,30 @@ impl Config {
             bail!("--json prints to stdout, which the dashboard uses: add --headless");
         }
         let action = if cli.detach {
-            if cli.headless || cli.json || cli.count.is_some() || cli.otlp.is_some() {
-                bail!("--detach only detaches and exits: drop --headless/--json/--count/--otlp");
+            if cli.headless
+                || cli.json
+                || cli.count.is_some()
+                || cli.otlp.is_some()
+                || cli.otlp_protocol.is_some()
+                || !cli.otlp_headers.is_empty()
+                || cli.otlp_ca_file.is_some()
+            {
+                bail!("--detach only detaches and exits: drop --headless/--json/--count/--otlp*");
             }
             Action::Detach
         } else {
             Action::Watch
+        };
+        let otlp = if action == Action::Watch {
+            let args = OtlpArgs {
+                endpoint: cli.otlp,
+                protocol: cli.otlp_protocol,
+                headers: cli.otlp_headers,
+                ca_file: cli.otlp_ca_file,
+            };
+            OtlpConfig::resolve(&args, env)?
+        } else {
+            None
         };
         Ok(Self {
             action,
@@ -78,7 +106,7 @@ impl Config {
             count,
             interval: cli.interval,
             mode: cli.mode,
-            otlp: cli.otlp,
+            otlp,
             pin_dir: cli.pin_dir,
             verbose: cli.verbose,
         })
@@ -128,7 +156,8 @@ mod tests {
 
     fn parse(args: &[&str]) -> anyhow::Result<Config> {
         let cli = Cli::try_parse_from(std::iter::once("xdptop").chain(args.iter().copied()))?;
-        Config::from_cli(cli)
+        // Tests must not depend on the developer's OTEL_* variables.
+        Config::from_cli_env(cli, &|_| None)
     }
 
     #[test]
@@ -178,9 +207,58 @@ mod tests {
             &["--json", "eth0"],
             &["--detach", "--headless", "eth0"],
             &["--pin-dir", "relative", "eth0"],
+            &["--otlp", "localhost", "eth0"],
+            &["--otlp", "ftp://c:4317", "eth0"],
+            &["--otlp", "c:4317", "--otlp-protocol", "http/json", "eth0"],
+            &["--otlp", "c:4317", "--otlp-header", "novalue", "eth0"],
+            &["--otlp-header", "a=b", "eth0"],
+            &["--detach", "--otlp-header", "a=b", "eth0"],
         ] {
             assert!(parse(args).is_err(), "{args:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn otlp_flags() {
+        let c = parse(&["eth0"]).expect("valid");
+        assert!(c.otlp.is_none());
+        let c = parse(&[
+            "--otlp",
+            "localhost:4318",
+            "--otlp-protocol",
+            "http/protobuf",
+            "--otlp-header",
+            "Authorization=Bearer x",
+            "--otlp-header",
+            "x-b=2",
+            "eth0",
+        ])
+        .expect("valid");
+        let o = c.otlp.expect("otlp on");
+        assert_eq!(o.endpoint, "http://localhost:4318");
+        assert_eq!(o.protocol, crate::otlp::Protocol::HttpProtobuf);
+        assert_eq!(
+            o.headers,
+            [
+                ("authorization".to_owned(), "Bearer x".to_owned()),
+                ("x-b".to_owned(), "2".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn otel_endpoint_alone_enables_export_but_not_for_detach() {
+        let env = |k: &str| (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "c:4317".to_owned());
+        let cli = Cli::try_parse_from(["xdptop", "eth0"]).expect("parse");
+        let c = Config::from_cli_env(cli, &env).expect("valid");
+        assert_eq!(c.otlp.expect("on").endpoint, "http://c:4317");
+        let cli = Cli::try_parse_from(["xdptop", "--detach", "eth0"]).expect("parse");
+        assert!(
+            Config::from_cli_env(cli, &env)
+                .expect("valid")
+                .otlp
+                .is_none()
+        );
     }
 
     #[test]

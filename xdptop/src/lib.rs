@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod cli;
 pub mod config;
 pub mod headless;
+pub mod otlp;
 pub mod privilege;
 pub mod sample;
 pub mod sampler;
@@ -106,11 +107,20 @@ fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
             bail!("unknown interface {iface} in this network namespace (see `ip link`)");
         }
     }
+    let exporter = match &config.otlp {
+        Some(cfg) => {
+            Some(otlp::Exporter::start(cfg, |_| {}).context("starting the OTLP exporter")?)
+        }
+        None => None,
+    };
     let mut sources: Vec<Box<dyn CounterSource>> = Vec::new();
     for iface in &config.interfaces {
         let attached =
             bpf::watch(pins, iface, config.mode).with_context(|| format!("watching {iface}"))?;
         log::info!("{}", attached.note);
+        if let Some(e) = &exporter {
+            e.event("attach", Some(iface));
+        }
         sources.push(Box::new(bpf::Watched::new(
             pins.clone(),
             iface,
@@ -132,11 +142,31 @@ fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         config.count,
         config.json,
         &mut stdout,
-        &mut |_| {},
+        &mut |tick| {
+            if let Some(e) = &exporter {
+                e.export(tick);
+            }
+        },
     );
     let _ = stop_sampler.send(());
     drop(rx);
     let _ = sampler.join();
     log::debug!("headless loop ended: {end:?}");
+    if let Some(e) = exporter {
+        let status = e.shutdown(SHUTDOWN_TIMEOUT);
+        log::info!(
+            "{}: {} samples exported, {} dropped{}",
+            status.target,
+            status.exported,
+            status.dropped,
+            status
+                .last_error
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
     end.map(drop)
 }
+
+/// How long the last OTLP push may take on exit.
+const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);

@@ -27,7 +27,9 @@ pub fn require_root() {
 /// An xdptop process in the lab's XDP namespace; killed on drop.
 pub struct Running {
     child: Child,
-    pub lines: Receiver<Value>,
+    lines: Receiver<Value>,
+    /// Every line received so far, in order.
+    seen: std::cell::RefCell<Vec<Value>>,
     stderr: Receiver<String>,
 }
 
@@ -67,6 +69,7 @@ impl Running {
         Running {
             child,
             lines,
+            seen: Default::default(),
             stderr,
         }
     }
@@ -77,18 +80,42 @@ impl Running {
         let mut last = None;
         while Instant::now() < deadline {
             match self.lines.recv_timeout(Duration::from_millis(200)) {
-                Ok(v) if v["interface"] == iface => {
-                    if pred(&v) {
-                        return v;
+                Ok(v) => {
+                    self.seen.borrow_mut().push(v.clone());
+                    if v["interface"] == iface {
+                        if pred(&v) {
+                            return v;
+                        }
+                        last = Some(v);
                     }
-                    last = Some(v);
                 }
-                Ok(_) => {}
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         panic!("no matching sample for {iface} within {timeout:?}; last: {last:?}");
+    }
+
+    /// Every JSON line printed so far (all of them once the process ended).
+    pub fn all_lines(&self) -> Vec<Value> {
+        let mut seen = self.seen.borrow_mut();
+        seen.extend(self.lines.try_iter());
+        seen.clone()
+    }
+
+    /// Waits until the process exits by itself; returns its status.
+    pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "xdptop did not exit within {timeout:?}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Stderr lines so far.
@@ -107,7 +134,7 @@ impl Running {
     }
 
     /// SIGTERM, then waits; returns the exit status.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    pub fn stop(&mut self) -> std::process::ExitStatus {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);

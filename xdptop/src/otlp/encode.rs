@@ -1,0 +1,289 @@
+//! Samples and events to OTLP protobuf requests. Pure; no I/O.
+//!
+//! Timestamps: a data point's `time_unix_nano` is its Sample's
+//! `time_unix_nano` (the wall-clock instant the sampler read the map), so the
+//! collector, `--json` and the screen name the same instant. For the
+//! cumulative sums, `start_time_unix_nano` is the time of the first sample
+//! xdptop took of that interface, moved to a sample's own time when the
+//! counters restart (re-baselined, or went backwards), which tells the
+//! backend that the series was reset. Gauges carry no start time.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::{
+    collector::{metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest},
+    common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value},
+    metrics::v1::{
+        AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+        metric, number_data_point,
+    },
+    resource::v1::Resource,
+    trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind},
+};
+
+use super::names;
+use crate::sample::{Health, Mode, Sample};
+
+/// One Sample as queued for export: the numbers only, about 80 bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Point {
+    pub time_unix_nano: u64,
+    pub start_time_unix_nano: u64,
+    pub interface: Arc<str>,
+    pub mode: Mode,
+    pub packets: u64,
+    pub bytes: u64,
+    pub pps: f64,
+    pub bps: f64,
+    pub attached: bool,
+}
+
+impl Point {
+    pub fn new(s: &Sample, start_time_unix_nano: u64) -> Self {
+        Self {
+            time_unix_nano: s.time_unix_nano,
+            start_time_unix_nano,
+            interface: Arc::clone(&s.interface),
+            mode: s.mode,
+            packets: s.packets,
+            bytes: s.bytes,
+            pps: s.pps,
+            bps: s.bps,
+            attached: s.health == Health::Ok,
+        }
+    }
+}
+
+/// An operator event, exported as a zero-length span.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Event {
+    pub name: String,
+    pub interface: Option<Arc<str>>,
+    pub time_unix_nano: u64,
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+}
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn kv_str(key: &str, value: &str) -> KeyValue {
+    kv(key, any_value::Value::StringValue(value.to_owned()))
+}
+
+pub(crate) fn resource(attrs: &[(String, String)]) -> Resource {
+    Resource {
+        attributes: attrs.iter().map(|(k, v)| kv_str(k, v)).collect(),
+        ..Default::default()
+    }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: names::SCOPE.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Counters beyond i64 (never in practice) saturate rather than wrap.
+fn int(v: u64) -> number_data_point::Value {
+    number_data_point::Value::AsInt(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// One request holding every point, five metrics each with a data point per
+/// queued Sample (a backlog after an outage keeps each sample's own time).
+pub(crate) fn metrics_request(
+    resource: &Resource,
+    points: &[Point],
+) -> ExportMetricsServiceRequest {
+    let attrs = |p: &Point| {
+        vec![
+            kv_str(names::ATTR_INTERFACE, &p.interface),
+            kv_str(names::ATTR_MODE, p.mode.as_str()),
+        ]
+    };
+    let dp = |p: &Point, start: u64, value| NumberDataPoint {
+        attributes: attrs(p),
+        start_time_unix_nano: start,
+        time_unix_nano: p.time_unix_nano,
+        value: Some(value),
+        ..Default::default()
+    };
+    let sum = |name: &str, unit: &str, desc: &str, f: fn(&Point) -> u64| Metric {
+        name: name.to_owned(),
+        unit: unit.to_owned(),
+        description: desc.to_owned(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: points
+                .iter()
+                .map(|p| dp(p, p.start_time_unix_nano, int(f(p))))
+                .collect(),
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    let gauge =
+        |name: &str, unit: &str, desc: &str, f: fn(&Point) -> number_data_point::Value| Metric {
+            name: name.to_owned(),
+            unit: unit.to_owned(),
+            description: desc.to_owned(),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: points.iter().map(|p| dp(p, 0, f(p))).collect(),
+            })),
+            ..Default::default()
+        };
+    let metrics = vec![
+        sum(
+            names::PACKETS,
+            names::UNIT_PACKETS,
+            "Packets counted by the XDP program",
+            |p| p.packets,
+        ),
+        sum(
+            names::BYTES,
+            names::UNIT_BYTES,
+            "Bytes counted by the XDP program",
+            |p| p.bytes,
+        ),
+        gauge(
+            names::PACKET_RATE,
+            names::UNIT_PACKET_RATE,
+            "Packets per second over the last sampling period",
+            |p| number_data_point::Value::AsDouble(p.pps),
+        ),
+        gauge(
+            names::BIT_RATE,
+            names::UNIT_BIT_RATE,
+            "Bits per second over the last sampling period",
+            |p| number_data_point::Value::AsDouble(p.bps),
+        ),
+        gauge(
+            names::ATTACHED,
+            names::UNIT_ATTACHED,
+            "1 while the interface's counters are readable, 0 when lost",
+            |p| number_data_point::Value::AsInt(i64::from(p.attached)),
+        ),
+    ];
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource.clone()),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(scope()),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+pub(crate) fn trace_request(resource: &Resource, events: &[Event]) -> ExportTraceServiceRequest {
+    let spans = events
+        .iter()
+        .map(|e| Span {
+            trace_id: e.trace_id.to_vec(),
+            span_id: e.span_id.to_vec(),
+            name: e.name.clone(),
+            kind: SpanKind::Internal as i32,
+            start_time_unix_nano: e.time_unix_nano,
+            end_time_unix_nano: e.time_unix_nano,
+            attributes: e
+                .interface
+                .iter()
+                .map(|i| kv_str(names::ATTR_INTERFACE, i))
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(resource.clone()),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(scope()),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(iface: &str, t: u64, packets: u64) -> Point {
+        Point {
+            time_unix_nano: t,
+            start_time_unix_nano: 7,
+            interface: Arc::from(iface),
+            mode: Mode::Skb,
+            packets,
+            bytes: packets * 100,
+            pps: 1.5,
+            bps: 1200.0,
+            attached: true,
+        }
+    }
+
+    #[test]
+    fn every_point_in_every_metric_with_its_own_time() {
+        let req = metrics_request(
+            &resource(&[("service.name".into(), "xdptop".into())]),
+            &[point("a", 10, 1), point("b", 10, 2), point("a", 20, 3)],
+        );
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let names: Vec<_> = metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                names::PACKETS,
+                names::BYTES,
+                names::PACKET_RATE,
+                names::BIT_RATE,
+                names::ATTACHED
+            ]
+        );
+        let Some(metric::Data::Sum(sum)) = &metrics[0].data else {
+            panic!("packets is a sum")
+        };
+        assert!(sum.is_monotonic);
+        assert_eq!(
+            sum.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
+        let got: Vec<_> = sum
+            .data_points
+            .iter()
+            .map(|d| (d.time_unix_nano, d.start_time_unix_nano, d.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (10, 7, Some(int(1))),
+                (10, 7, Some(int(2))),
+                (20, 7, Some(int(3)))
+            ]
+        );
+        let Some(metric::Data::Gauge(g)) = &metrics[3].data else {
+            panic!("bit rate is a gauge")
+        };
+        assert_eq!(
+            g.data_points[1].value,
+            Some(number_data_point::Value::AsDouble(1200.0))
+        );
+        assert_eq!(g.data_points[1].attributes[0].key, names::ATTR_INTERFACE);
+    }
+
+    #[test]
+    fn huge_counters_saturate() {
+        assert_eq!(int(u64::MAX), number_data_point::Value::AsInt(i64::MAX));
+    }
+}

@@ -1,0 +1,241 @@
+//! Mirrors every `Tick` over OTLP, off the caller's thread.
+//!
+//! ```text
+//!  sampler/UI thread                 "otlp" tokio runtime (1 worker)
+//!  export(&Tick) ──push──▶ bounded queue ──take──▶ encode ──▶ gRPC / HTTP
+//!  event(name)   ──push──▶ (drop oldest,          ◀── retry with backoff,
+//!                           count drops)              per-request timeout
+//!                                      status ──▶ on_status(ExportStatus)
+//! ```
+//!
+//! Why no SDK meter provider: its periodic reader aggregates and stamps
+//! points with its own collection time, and observable instruments report
+//! whatever value is current when it collects, so a sample could be exported
+//! twice or never, never with the sampler's timestamp. Building the request
+//! from each Sample with the generated OTLP types (`opentelemetry-proto`)
+//! exports each sample exactly once with its own time and values, and keeps
+//! the queue, timeouts and shutdown in our hands (no current-thread
+//! runtime deadlock, no ignored shutdown timeout).
+//!
+//! `export` and `event` only take a lock held for a queue push or a queue
+//! swap, never across I/O, so they return in microseconds whatever the
+//! collector does. Failed batches go back to the head of the queue; the queue
+//! keeps at most `queue_samples` samples, dropping (and counting) the oldest,
+//! so memory is bounded by that plus the one batch in flight.
+
+pub mod config;
+mod encode;
+pub mod names;
+mod transport;
+mod worker;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+pub use config::{OtlpArgs, OtlpConfig, Protocol};
+
+use self::{
+    encode::{Event, Point},
+    worker::Shared,
+};
+use crate::{
+    sampler::{Tick, wall_ns},
+    status::{ExportState, ExportStatus},
+};
+
+/// Where the cumulative series of one interface started, and its last
+/// values, to notice counter restarts.
+#[derive(Clone, Copy, Debug)]
+struct Baseline {
+    start_time_unix_nano: u64,
+    packets: u64,
+    bytes: u64,
+}
+
+/// The OTLP mirror. Create with [`Exporter::start`], feed with
+/// [`Exporter::export`], end with [`Exporter::shutdown`].
+pub struct Exporter {
+    shared: Arc<Shared>,
+    /// Per-interface start times; only the exporting thread touches it.
+    baselines: Mutex<HashMap<Arc<str>, Baseline>>,
+    target: String,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+    /// In a Mutex only so that `Exporter` is `Sync` (the UI thread may send
+    /// events while the sampling thread exports).
+    done: Mutex<std::sync::mpsc::Receiver<ExportStatus>>,
+}
+
+impl Exporter {
+    /// Starts the exporter thread. Nothing is sent until the first
+    /// [`export`](Self::export); a collector that is down is not an error
+    /// here (it shows up in the status). `on_status` is called from the
+    /// exporter thread with a fresh snapshot after every export attempt;
+    /// keep it quick (e.g. send it into the UI's channel).
+    pub fn start(
+        cfg: &OtlpConfig,
+        on_status: impl FnMut(ExportStatus) + Send + 'static,
+    ) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(2)
+            .thread_name("otlp")
+            .enable_all()
+            .build()
+            .context("starting the OTLP exporter's runtime")?;
+        let client = {
+            let _guard = runtime.enter();
+            transport::Client::new(cfg)?
+        };
+        let shared = Arc::new(Shared::new(cfg.queue_samples));
+        let (stop, stop_rx) = tokio::sync::watch::channel(None);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let target = cfg.target();
+        runtime.spawn(worker::run(
+            worker::Worker {
+                shared: Arc::clone(&shared),
+                client,
+                resource: encode::resource(&cfg.resource),
+                status: ExportStatus {
+                    target: target.clone(),
+                    ..ExportStatus::default()
+                },
+                on_status: Box::new(on_status),
+                done: done_tx,
+                capacity: cfg.queue_samples,
+            },
+            stop_rx,
+        ));
+        log::info!("{target}: exporting every sample");
+        Ok(Self {
+            shared,
+            baselines: Mutex::new(HashMap::new()),
+            target,
+            runtime: Some(runtime),
+            stop,
+            done: Mutex::new(done),
+        })
+    }
+
+    /// e.g. `otlp grpc http://localhost:4317`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Queues every Sample of `tick` for export, with its own values and
+    /// timestamp. Never blocks on the network.
+    pub fn export(&self, tick: &Tick) {
+        let points: Vec<Point> = {
+            let mut baselines = self
+                .baselines
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            tick.samples
+                .iter()
+                .map(|s| {
+                    let start = match baselines.get(&s.interface) {
+                        Some(b)
+                            if !s.rebaselined && s.packets >= b.packets && s.bytes >= b.bytes =>
+                        {
+                            b.start_time_unix_nano
+                        }
+                        // First sight, or the counters restarted: a new
+                        // cumulative series begins at this sample.
+                        _ => s.time_unix_nano,
+                    };
+                    baselines.insert(
+                        Arc::clone(&s.interface),
+                        Baseline {
+                            start_time_unix_nano: start,
+                            packets: s.packets,
+                            bytes: s.bytes,
+                        },
+                    );
+                    Point::new(s, start)
+                })
+                .collect()
+        };
+        self.shared.push_points(points);
+    }
+
+    /// Queues an operator event (attach, detach, reset...) as a span named
+    /// `name`, with `network.interface.name` when given. Best effort: at most
+    /// a few dozen wait while the collector is away.
+    pub fn event(&self, name: &str, interface: Option<&str>) {
+        let trace = uuid::Uuid::new_v4().into_bytes();
+        let span = uuid::Uuid::new_v4().into_bytes();
+        let mut span_id = [0u8; 8];
+        span_id.copy_from_slice(&span[..8]);
+        self.shared.push_event(Event {
+            name: name.to_owned(),
+            interface: interface.map(Arc::from),
+            time_unix_nano: wall_ns(),
+            trace_id: trace,
+            span_id,
+        });
+    }
+
+    /// Samples dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// One last push of what is queued (newest first), then stop. Returns
+    /// within `timeout` whatever the collector does, with the final status.
+    pub fn shutdown(mut self, timeout: Duration) -> ExportStatus {
+        let started = std::time::Instant::now();
+        // The worker gets most of the budget; the rest is ours to collect
+        // its report and tear the runtime down.
+        let worker_budget = timeout.mul_f64(0.9);
+        let _ = self
+            .stop
+            .send(Some(tokio::time::Instant::now() + worker_budget));
+        let done = self
+            .done
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let status = done.recv_timeout(timeout).unwrap_or_else(|_| {
+            log::warn!(
+                "{}: exporter did not finish within {timeout:?}",
+                self.target
+            );
+            ExportStatus {
+                target: self.target.clone(),
+                state: ExportState::Failing,
+                exported: 0,
+                dropped: self.dropped(),
+                last_error: Some("shutdown timed out".into()),
+            }
+        });
+        // Never waits: abandons anything still in flight (e.g. a blocking
+        // DNS lookup) instead of joining it.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+        log::debug!("{}: shut down in {:?}", self.target, started.elapsed());
+        status
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exporter_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Exporter>();
+    }
+}

@@ -1,0 +1,205 @@
+//! Sends encoded requests over OTLP/gRPC (tonic) or OTLP/HTTP (reqwest).
+//! Every call is bounded by the configured timeout; connections are made
+//! lazily and re-made after failures by the clients themselves.
+
+use anyhow::Context as _;
+use opentelemetry_proto::tonic::collector::{
+    metrics::v1::{ExportMetricsServiceRequest, metrics_service_client::MetricsServiceClient},
+    trace::v1::{ExportTraceServiceRequest, trace_service_client::TraceServiceClient},
+};
+use prost::Message as _;
+use tonic::{
+    metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+};
+
+use super::config::{OtlpConfig, Protocol};
+
+// One per exporter, built once: the size difference between variants costs
+// nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Client {
+    Grpc {
+        metrics: MetricsServiceClient<Channel>,
+        traces: TraceServiceClient<Channel>,
+        headers: MetadataMap,
+        timeout: std::time::Duration,
+    },
+    Http {
+        client: reqwest::Client,
+        metrics_url: String,
+        traces_url: String,
+    },
+}
+
+impl Client {
+    /// Needs a tokio runtime context (tonic spawns its connection task).
+    pub fn new(cfg: &OtlpConfig) -> anyhow::Result<Self> {
+        let ca = match &cfg.ca_file {
+            Some(p) => Some(
+                std::fs::read(p)
+                    .with_context(|| format!("cannot read the OTLP CA file {}", p.display()))?,
+            ),
+            None => None,
+        };
+        match cfg.protocol {
+            Protocol::Grpc => {
+                let mut endpoint = Endpoint::from_shared(cfg.endpoint.clone())
+                    .with_context(|| format!("OTLP endpoint {}", cfg.endpoint))?
+                    .connect_timeout(cfg.timeout)
+                    .timeout(cfg.timeout)
+                    .tcp_nodelay(true)
+                    .user_agent(concat!("xdptop/", env!("CARGO_PKG_VERSION")))?;
+                if cfg.endpoint.starts_with("https://") {
+                    let tls = match &ca {
+                        Some(pem) => {
+                            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+                        }
+                        None => ClientTlsConfig::new().with_native_roots(),
+                    };
+                    endpoint = endpoint
+                        .tls_config(tls)
+                        .context("setting up TLS for the OTLP endpoint")?;
+                }
+                let channel = endpoint.connect_lazy();
+                let mut headers = MetadataMap::new();
+                for (k, v) in &cfg.headers {
+                    let key = AsciiMetadataKey::from_bytes(k.as_bytes())
+                        .with_context(|| format!("OTLP header name {k:?}"))?;
+                    let value = AsciiMetadataValue::try_from(v.as_str())
+                        .with_context(|| format!("OTLP header {k:?} value"))?;
+                    headers.insert(key, value);
+                }
+                Ok(Client::Grpc {
+                    metrics: MetricsServiceClient::new(channel.clone()),
+                    traces: TraceServiceClient::new(channel),
+                    headers,
+                    timeout: cfg.timeout,
+                })
+            }
+            Protocol::HttpProtobuf => {
+                let mut headers = reqwest::header::HeaderMap::new();
+                for (k, v) in &cfg.headers {
+                    headers.insert(
+                        reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                            .with_context(|| format!("OTLP header name {k:?}"))?,
+                        reqwest::header::HeaderValue::from_str(v)
+                            .with_context(|| format!("OTLP header {k:?} value"))?,
+                    );
+                }
+                let mut builder = reqwest::Client::builder()
+                    .timeout(cfg.timeout)
+                    .connect_timeout(cfg.timeout)
+                    .user_agent(concat!("xdptop/", env!("CARGO_PKG_VERSION")))
+                    .default_headers(headers);
+                if let Some(pem) = &ca {
+                    builder = builder.add_root_certificate(
+                        reqwest::Certificate::from_pem(pem)
+                            .context("the OTLP CA file is not a PEM certificate")?,
+                    );
+                }
+                Ok(Client::Http {
+                    client: builder.build().context("building the OTLP HTTP client")?,
+                    metrics_url: format!("{}/v1/metrics", cfg.endpoint),
+                    traces_url: format!("{}/v1/traces", cfg.endpoint),
+                })
+            }
+        }
+    }
+
+    pub async fn send_metrics(&mut self, req: ExportMetricsServiceRequest) -> Result<(), String> {
+        match self {
+            Client::Grpc {
+                metrics,
+                headers,
+                timeout,
+                ..
+            } => {
+                let req = grpc_request(req, headers, *timeout);
+                let resp = metrics.export(req).await.map_err(grpc_error)?;
+                match resp.into_inner().partial_success {
+                    Some(p) if p.rejected_data_points > 0 => Err(format!(
+                        "collector rejected {} data points: {}",
+                        p.rejected_data_points, p.error_message
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Client::Http {
+                client,
+                metrics_url,
+                ..
+            } => post(client, metrics_url, req.encode_to_vec()).await,
+        }
+    }
+
+    pub async fn send_traces(&mut self, req: ExportTraceServiceRequest) -> Result<(), String> {
+        match self {
+            Client::Grpc {
+                traces,
+                headers,
+                timeout,
+                ..
+            } => {
+                let req = grpc_request(req, headers, *timeout);
+                traces.export(req).await.map_err(grpc_error)?;
+                Ok(())
+            }
+            Client::Http {
+                client, traces_url, ..
+            } => post(client, traces_url, req.encode_to_vec()).await,
+        }
+    }
+}
+
+fn grpc_request<T>(
+    msg: T,
+    headers: &MetadataMap,
+    timeout: std::time::Duration,
+) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    *req.metadata_mut() = headers.clone();
+    req.set_timeout(timeout);
+    req
+}
+
+fn grpc_error(s: tonic::Status) -> String {
+    use std::error::Error as _;
+    // The transport's own message ("transport error") hides the cause
+    // (connection refused, timed out...): walk to it.
+    let mut msg = format!("gRPC {:?}: {}", s.code(), s.message());
+    let mut src = s.source();
+    while let Some(e) = src {
+        msg.push_str(": ");
+        msg.push_str(&e.to_string());
+        src = e.source();
+    }
+    msg
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<(), String> {
+    let resp = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            use std::error::Error as _;
+            let mut msg = format!("POST {url}: {e}");
+            let mut src = e.source();
+            while let Some(cause) = src {
+                msg.push_str(": ");
+                msg.push_str(&cause.to_string());
+                src = cause.source();
+            }
+            msg
+        })?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = resp.bytes().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    Err(format!("POST {url}: HTTP {status} {text}"))
+}

@@ -1,0 +1,179 @@
+//! End to end on a veth lab: xdptop with `--json --otlp` against a real
+//! collector (rotel). Every data point the collector logs must equal a value
+//! xdptop printed for the same sample, exported once.
+
+mod common;
+mod support;
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use common::*;
+use serde_json::Value;
+use support::rotel::{LoggedPoint, Rotel, free_port};
+use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, send};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn setup(tag: &str) -> (TempBpffs, Lab) {
+    require_root();
+    (
+        TempBpffs::new(tag).expect("bpffs"),
+        Lab::new(tag, 1).expect("lab"),
+    )
+}
+
+fn udp(lab: &Lab, count: u64, payload: usize) {
+    let l = &lab.links[0];
+    let ns = lab.gen_netns().expect("netns");
+    send(
+        &ns,
+        &Traffic::udp(l.gen_ip, l.xdp_ip, count, payload, 20_000),
+    )
+    .expect("send");
+}
+
+/// (metric, time) -> the points the collector logged for it.
+fn index(points: &[LoggedPoint], iface: &str) -> HashMap<(String, u64), Vec<LoggedPoint>> {
+    let mut map: HashMap<(String, u64), Vec<LoggedPoint>> = HashMap::new();
+    for p in points
+        .iter()
+        .filter(|p| p.attr("network.interface.name") == Some(iface))
+    {
+        map.entry((p.metric.clone(), p.time_unix_nano))
+            .or_default()
+            .push(p.clone());
+    }
+    map
+}
+
+fn assert_same(line: &Value, points: &HashMap<(String, u64), Vec<LoggedPoint>>) {
+    let t = line["time_unix_nano"].as_u64().expect("time");
+    for (metric, field) in [
+        ("xdp.packets", "packets"),
+        ("xdp.bytes", "bytes"),
+        ("xdp.packet.rate", "pps"),
+        ("xdp.bit.rate", "bps"),
+    ] {
+        let got = points
+            .get(&(metric.to_owned(), t))
+            .unwrap_or_else(|| panic!("no {metric} point at {t} for {line}"));
+        assert_eq!(got.len(), 1, "{metric} at {t} exported {} times", got.len());
+        let want = line[field].as_f64().expect("number");
+        let have = got[0].value_f64();
+        assert!(
+            (have - want).abs() <= want.abs() * 1e-12,
+            "{metric} at {t}: collector has {have}, xdptop printed {want}"
+        );
+    }
+}
+
+#[test]
+fn the_collector_receives_exactly_what_xdptop_printed() {
+    let (bpffs, lab) = setup("otlpeq");
+    let iface = lab.links[0].xdp_if.clone();
+    let rotel = Rotel::start_in(&lab.xdp_netns_path());
+    let mut run = Running::start(
+        &lab,
+        bpffs.path(),
+        &[
+            "--interval",
+            "200ms",
+            "--otlp",
+            &rotel.grpc_endpoint(),
+            &iface,
+        ],
+    );
+    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    udp(&lab, 700, 100);
+    run.wait_for(&iface, WAIT, |v| v["packets"] == 700);
+    run.wait_for(&iface, WAIT, |_| true);
+    let status = run.stop();
+    assert!(status.success(), "{status}");
+    let lines = run.all_lines();
+    assert!(lines.len() >= 3);
+    let last_t = lines.last().expect("lines")["time_unix_nano"]
+        .as_u64()
+        .expect("t");
+
+    // The last sample, pushed on SIGTERM, must be there too.
+    let points = rotel.wait_points(WAIT, |ps| {
+        ps.iter()
+            .any(|p| p.metric == "xdp.bit.rate" && p.time_unix_nano == last_t)
+    });
+    let by_key = index(&points, &iface);
+    for line in &lines {
+        assert_same(line, &by_key);
+    }
+    let p = &by_key[&("xdp.packets".to_owned(), last_t)][0];
+    assert_eq!(
+        (p.data_type.as_str(), p.monotonic, p.unit.as_str()),
+        ("Sum", true, "{packet}")
+    );
+    assert_eq!(
+        p.resource.get("service.name").map(String::as_str),
+        Some("xdptop")
+    );
+    assert!(p.resource.contains_key("host.name"));
+    assert_eq!(p.value_f64(), 700.0);
+    let b = &by_key[&("xdp.bytes".to_owned(), last_t)][0];
+    assert_eq!(b.value_f64(), (700 * frame_len(100)) as f64);
+    // Nothing was exported that xdptop did not print.
+    let printed: std::collections::HashSet<u64> = lines
+        .iter()
+        .map(|l| l["time_unix_nano"].as_u64().expect("t"))
+        .collect();
+    for ((_, t), _) in by_key.iter() {
+        assert!(
+            printed.contains(t),
+            "point at {t} matches no printed sample"
+        );
+    }
+    // The attach event became a span.
+    rotel.wait_spans(WAIT, |s| s.iter().any(|s| s.name.contains("attach")));
+}
+
+#[test]
+fn a_collector_down_at_start_delays_nothing_and_gets_everything_later() {
+    let (bpffs, lab) = setup("otlpdown");
+    let iface = lab.links[0].xdp_if.clone();
+    let (grpc, http) = (free_port(), free_port());
+    let endpoint = format!("127.0.0.1:{grpc}");
+    let mut run = Running::start(
+        &lab,
+        bpffs.path(),
+        &["--interval", "200ms", "--otlp", &endpoint, &iface],
+    );
+    let start = Instant::now();
+    let first = run.wait_for(&iface, WAIT, |_| true);
+    for _ in 0..5 {
+        run.wait_for(&iface, WAIT, |_| true);
+    }
+    // Six samples at 200 ms with the collector down: still on time.
+    assert!(
+        start.elapsed() < Duration::from_millis(1_800),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let rotel = Rotel::start_on_in(grpc, http, Some(&lab.xdp_netns_path()));
+    let first_t = first["time_unix_nano"].as_u64().expect("t");
+    rotel.wait_points(WAIT, |ps| {
+        ps.iter()
+            .any(|p| p.metric == "xdp.packets" && p.time_unix_nano == first_t)
+    });
+    assert!(run.stop().success());
+}
+
+#[test]
+fn a_malformed_endpoint_is_a_clear_startup_error() {
+    let out = std::process::Command::new(XDPTOP)
+        .args(["--headless", "--otlp", "localhost", "lo"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("port"), "{err}");
+}
