@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod format;
 pub mod sample;
 pub mod sampler;
 pub mod status;
