@@ -7,6 +7,7 @@ pub mod format;
 pub mod sample;
 pub mod sampler;
 pub mod status;
+pub mod tui;
 
 use std::process::ExitCode;
 
