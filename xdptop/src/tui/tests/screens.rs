@@ -160,3 +160,12 @@ fn no_size_panics_in_any_view() {
         draw(app, 3, 1000);
     }
 }
+
+#[test]
+fn a_detached_row_says_so_and_how_to_attach_again() {
+    let mut app = fixture::app();
+    app.detach_done("eth0", Ok(()), Instant::now());
+    let s = screen(&app, 100, 30);
+    assert!(s.contains("xdptop detached · a attaches again"), "{s}");
+    assert!(s.contains("detached xdptop from eth0"), "{s}");
+}
