@@ -31,11 +31,26 @@ enum Col {
     RateSpark,
 }
 
-/// Display order, which is also the order of importance.
+/// Display order.
 const COLUMNS: [Col; 11] = [
     Col::Iface,
     Col::Mode,
     Col::Pps,
+    Col::Rate,
+    Col::PpsSpark,
+    Col::Packets,
+    Col::Bytes,
+    Col::Avg,
+    Col::PeakPps,
+    Col::PeakRate,
+    Col::RateSpark,
+];
+
+/// Order of importance: what stays on a narrow terminal.
+const PRIORITY: [Col; 11] = [
+    Col::Iface,
+    Col::Pps,
+    Col::Mode,
     Col::Rate,
     Col::PpsSpark,
     Col::Packets,
@@ -83,7 +98,7 @@ fn title(col: Col, app: &App) -> String {
 fn layout(width: u16, iface_w: u16) -> Vec<(Col, u16)> {
     let mut used = 0u16;
     let mut cols = Vec::new();
-    for col in COLUMNS {
+    for col in PRIORITY {
         let w = min_width(col, iface_w);
         let gap = u16::from(!cols.is_empty());
         if used.saturating_add(gap + w) > width {
@@ -92,6 +107,7 @@ fn layout(width: u16, iface_w: u16) -> Vec<(Col, u16)> {
         used += gap + w;
         cols.push((col, w));
     }
+    cols.sort_by_key(|(c, _)| COLUMNS.iter().position(|d| d == c));
     let sparks = cols.iter().filter(|(c, _)| is_spark(*c)).count() as u16;
     if sparks > 0 {
         let spare = width.saturating_sub(used);
@@ -145,11 +161,13 @@ fn note_row(
     style: Style,
 ) -> Row<'static> {
     let mut cells = vec![Cell::from(row.name.to_string()).bold()];
-    if cols.len() > 1 {
+    let has_mode = cols.iter().any(|(c, _)| *c == Col::Mode);
+    if has_mode {
         cells.push(mode);
     }
-    if cols.len() > 2 {
-        let span = u16::try_from(cols.len() - 2).unwrap_or(u16::MAX);
+    let rest = cols.len().saturating_sub(1 + usize::from(has_mode));
+    if rest > 0 {
+        let span = u16::try_from(rest).unwrap_or(u16::MAX);
         cells.push(Cell::from(note).style(style).column_span(span));
     }
     Row::new(cells)
@@ -207,7 +225,12 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn render_table(f: &mut Frame, app: &App, area: Rect) {
-    let block = Block::bordered().title(" Interfaces · totals since view reset ");
+    // On a very short terminal the rows matter more than the frame.
+    let block = if area.height > 4 {
+        Block::bordered().title(" Interfaces · totals since view reset ")
+    } else {
+        Block::new()
+    };
     let inner = block.inner(area);
     let rows = app.rows();
     let iface_w = rows
@@ -255,6 +278,8 @@ mod tests {
         let names = |cols: &[(Col, u16)]| cols.iter().map(|(c, _)| *c).collect::<Vec<_>>();
         let narrow = layout(40, 5);
         assert_eq!(names(&narrow), [Col::Iface, Col::Mode, Col::Pps, Col::Rate]);
+        // Rates outrank the mode on a very narrow terminal.
+        assert_eq!(names(&layout(19, 9)), [Col::Iface, Col::Pps]);
         let wide = layout(200, 5);
         assert_eq!(wide.len(), COLUMNS.len());
         let total: u16 = wide.iter().map(|(_, w)| w).sum::<u16>() + (wide.len() as u16 - 1);

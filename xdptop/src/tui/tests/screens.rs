@@ -169,3 +169,10 @@ fn a_detached_row_says_so_and_how_to_attach_again() {
     assert!(s.contains("xdptop detached · a attaches again"), "{s}");
     assert!(s.contains("detached xdptop from eth0"), "{s}");
 }
+
+#[test]
+fn a_20x5_terminal_still_shows_rates() {
+    let s = screen(&fixture::app(), 20, 5);
+    assert!(s.contains("eth0"), "{s}");
+    insta::assert_snapshot!(s);
+}
