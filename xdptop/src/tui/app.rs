@@ -70,6 +70,8 @@ pub struct App {
     pub export: Option<ExportStatus>,
     pub message: Option<Message>,
     pub ticks: u64,
+    /// Whether the user reset the view since start (for wording).
+    pub was_reset: bool,
     history: usize,
 }
 
@@ -94,6 +96,7 @@ impl App {
             export: None,
             message: None,
             ticks: 0,
+            was_reset: false,
             history,
         }
     }
@@ -105,6 +108,17 @@ impl App {
 
     pub fn selected_row(&self) -> Option<&IfaceStats> {
         self.rows().get(self.selected)
+    }
+
+    /// "since start (39s)" or "since reset (12s)": what the totals cover.
+    pub fn session_label(&self) -> String {
+        let secs = self
+            .rows()
+            .iter()
+            .map(|r| r.session_secs)
+            .fold(0.0, f64::max);
+        let since = if self.was_reset { "reset" } else { "start" };
+        format!("since {since} ({})", crate::format::span(secs))
     }
 
     pub fn paused(&self) -> bool {
@@ -163,6 +177,7 @@ impl App {
         for row in &mut self.live {
             row.reset_view();
         }
+        self.was_reset = true;
         if self.frozen.is_some() {
             self.frozen = Some(self.live.clone());
         }

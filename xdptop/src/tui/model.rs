@@ -84,6 +84,8 @@ pub struct IfaceStats {
     /// Packets and bytes since the view was reset (or since start).
     pub session_packets: u64,
     pub session_bytes: u64,
+    /// Seconds of sampling the session totals cover.
+    pub session_secs: f64,
     pub peak_pps: f64,
     pub peak_bps: f64,
     pub history: History,
@@ -102,6 +104,7 @@ impl IfaceStats {
             last: None,
             session_packets: 0,
             session_bytes: 0,
+            session_secs: 0.0,
             peak_pps: 0.0,
             peak_bps: 0.0,
             history: History::new(history),
@@ -137,6 +140,7 @@ impl IfaceStats {
             if let Some((dp, db)) = delta {
                 self.session_packets = self.session_packets.saturating_add(dp);
                 self.session_bytes = self.session_bytes.saturating_add(db);
+                self.session_secs += finite(sample.period_s);
             }
             self.base = Some((sample.packets, sample.bytes));
             self.update_detail(sample.detail.as_ref(), sample.rebaselined);
@@ -181,6 +185,7 @@ impl IfaceStats {
     pub fn reset_view(&mut self) {
         self.session_packets = 0;
         self.session_bytes = 0;
+        self.session_secs = 0.0;
         self.peak_pps = 0.0;
         self.peak_bps = 0.0;
         self.history.clear();
@@ -276,6 +281,7 @@ mod tests {
         s.update(sample(1_000_100, 9_010_000, 100.0));
         assert_eq!((s.session_packets, s.session_bytes), (100, 10_000));
         assert_eq!(s.avg_packet_size(), Some(100.0));
+        assert_eq!(s.session_secs, 1.0);
     }
 
     #[test]
@@ -322,7 +328,10 @@ mod tests {
         s.update(sample(0, 0, 0.0));
         s.update(sample(50, 500, 50.0));
         s.reset_view();
-        assert_eq!((s.session_packets, s.peak_pps), (0, 0.0));
+        assert_eq!(
+            (s.session_packets, s.peak_pps, s.session_secs),
+            (0, 0.0, 0.0)
+        );
         assert!(s.history.is_empty());
         // The kernel counters in the sample are untouched by the reset.
         assert_eq!(s.last.as_ref().map(|l| l.packets), Some(50));

@@ -53,23 +53,36 @@ pub fn render_charts(f: &mut Frame, app: &App, row: &IfaceStats, area: Rect) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let secs = app.interval.as_secs_f64();
-    let title = format!(" {} packets/s ", row.name);
-    render_chart(
-        f,
-        &title,
-        row.history.pps(),
-        secs,
-        left,
-        format::pps,
-        Color::Cyan,
-    );
+    let pps = Series {
+        title: format!(" {} packets/s ", row.name),
+        values: row.history.pps(),
+        scale: 1.0,
+        fmt: format::pps,
+        color: Color::Cyan,
+    };
+    render_chart(f, &pps, secs, left);
     let (unit, scale, fmt): (&str, f64, fn(f64) -> String) = match app.unit {
         RateUnit::Bits => ("bits/s", 1.0, format::bits_per_sec),
         RateUnit::Bytes => ("bytes/s", 0.125, format::bytes_per_sec),
     };
-    let rates: VecDeque<f64> = row.history.bps().iter().map(|v| v * scale).collect();
-    let title = format!(" {} {unit} ", row.name);
-    render_chart(f, &title, &rates, secs, right, fmt, Color::Magenta);
+    let rate = Series {
+        title: format!(" {} {unit} ", row.name),
+        values: row.history.bps(),
+        scale,
+        fmt,
+        color: Color::Magenta,
+    };
+    render_chart(f, &rate, secs, right);
+}
+
+/// One rate history to chart.
+struct Series<'a> {
+    title: String,
+    values: &'a VecDeque<f64>,
+    /// Applied to every value (bits to bytes).
+    scale: f64,
+    fmt: fn(f64) -> String,
+    color: Color,
 }
 
 fn has_detail(row: &IfaceStats) -> bool {
@@ -107,7 +120,8 @@ fn render_summary(f: &mut Frame, app: &App, row: &IfaceStats, area: Rect) {
         )),
     ]);
     let second = Line::from(format!(
-        " since reset {} pkts {} · avg {} · kernel {} pkts {}",
+        " {} {} pkts {} · avg {} · kernel {} pkts {}",
+        app.session_label(),
         format::packets(row.session_packets),
         format::bytes(row.session_bytes),
         row.avg_packet_size()
@@ -118,33 +132,41 @@ fn render_summary(f: &mut Frame, app: &App, row: &IfaceStats, area: Rect) {
     f.render_widget(Paragraph::new(vec![first, second]), area);
 }
 
-fn render_chart(
-    f: &mut Frame,
-    title: &str,
-    values: &VecDeque<f64>,
-    interval_s: f64,
-    area: Rect,
-    fmt: fn(f64) -> String,
-    color: Color,
-) {
+/// A round axis top a little above `max` (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6,
+/// 8 times a power of ten), so the labels read as round numbers.
+fn nice_ceiling(max: f64) -> f64 {
+    if !(max.is_finite() && max > 0.0) {
+        return 1.0;
+    }
+    let want = max * 1.05;
+    let pow = 10f64.powf(want.log10().floor());
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .into_iter()
+        .map(|m| m * pow)
+        .find(|top| *top >= want)
+        .unwrap_or(10.0 * pow)
+}
+
+fn render_chart(f: &mut Frame, series: &Series, interval_s: f64, area: Rect) {
+    let values = series.values;
     // Two braille dots per cell: more points than that are not visible.
     let n = values.len().min(usize::from(area.width) * 2).max(1);
     let points: Vec<(f64, f64)> = values
         .iter()
         .skip(values.len().saturating_sub(n))
         .enumerate()
-        .map(|(i, v)| ((i as f64 - (n - 1) as f64) * interval_s, *v))
+        .map(|(i, v)| ((i as f64 - (n - 1) as f64) * interval_s, v * series.scale))
         .collect();
     let window = (n - 1) as f64 * interval_s;
     let max = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
-    let top = if max > 0.0 { max * 1.1 } else { 1.0 };
+    let top = nice_ceiling(max);
     let dataset = Dataset::default()
         .marker(Marker::Braille)
         .graph_type(GraphType::Line)
-        .style(Style::new().fg(color))
+        .style(Style::new().fg(series.color))
         .data(&points);
     let chart = Chart::new(vec![dataset])
-        .block(Block::bordered().title(title.to_string()))
+        .block(Block::bordered().title(series.title.clone()))
         .x_axis(
             Axis::default()
                 .bounds([-window.max(interval_s), 0.0])
@@ -154,7 +176,11 @@ fn render_chart(
         .y_axis(
             Axis::default()
                 .bounds([0.0, top])
-                .labels([fmt(0.0), fmt(top / 2.0), fmt(top)])
+                .labels([
+                    (series.fmt)(0.0),
+                    (series.fmt)(top / 2.0),
+                    (series.fmt)(top),
+                ])
                 .style(Style::new().fg(Color::Gray)),
         );
     f.render_widget(chart, area);
@@ -168,7 +194,7 @@ fn render_breakdowns(f: &mut Frame, d: &Detail, area: Rect) {
     ])
     .areas(area);
 
-    let block = Block::bordered().title(" Protocols since reset ");
+    let block = Block::bordered().title(" Protocols · session ");
     let inner = block.inner(protocols);
     let l3_total = d.l3.iter().sum();
     let l4_total = d.l4.iter().sum();
@@ -194,7 +220,7 @@ fn render_breakdowns(f: &mut Frame, d: &Detail, area: Rect) {
     ));
     f.render_widget(Paragraph::new(lines).block(block), protocols);
 
-    let block = Block::bordered().title(" Packet sizes ");
+    let block = Block::bordered().title(" Packet sizes · session ");
     let inner = block.inner(sizes);
     let bounds = xdp_ebpf::SIZE_BUCKET_BOUNDS;
     let mut labels: Vec<String> = bounds.iter().map(|b| format!("≤{b}")).collect();
@@ -206,7 +232,7 @@ fn render_breakdowns(f: &mut Frame, d: &Detail, area: Rect) {
         sizes,
     );
 
-    let block = Block::bordered().title(" Per CPU ");
+    let block = Block::bordered().title(" Per CPU · session ");
     let inner = block.inner(cpus);
     f.render_widget(
         Paragraph::new(cpu_lines(&d.per_cpu_packets, inner)).block(block),
@@ -264,4 +290,22 @@ fn render_no_detail(f: &mut Frame, row: &IfaceStats, area: Rect) {
             .block(Block::bordered().title(" Breakdowns ")),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nice_ceiling;
+
+    #[test]
+    fn axis_tops_are_round_and_above_the_data() {
+        assert_eq!(nice_ceiling(1_330_000.0), 1_500_000.0);
+        assert_eq!(nice_ceiling(200.0), 250.0);
+        assert_eq!(nice_ceiling(95.0), 100.0);
+        assert_eq!(nice_ceiling(0.0), 1.0);
+        assert_eq!(nice_ceiling(f64::NAN), 1.0);
+        for max in [0.3, 7.0, 9.99, 123_456.0, 9.9e12] {
+            let top = nice_ceiling(max);
+            assert!(top > max && top <= max * 2.0, "{max} -> {top}");
+        }
+    }
 }

@@ -227,7 +227,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
 fn render_table(f: &mut Frame, app: &App, area: Rect) {
     // On a very short terminal the rows matter more than the frame.
     let block = if area.height > 4 {
-        Block::bordered().title(" Interfaces · totals since view reset ")
+        Block::bordered().title(format!(" Interfaces · totals {} ", app.session_label()))
     } else {
         Block::new()
     };
