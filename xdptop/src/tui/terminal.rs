@@ -53,6 +53,31 @@ impl Drop for Restore {
     }
 }
 
+/// SIGINT, SIGTERM and SIGHUP set a flag instead of killing the process, so
+/// the terminal is restored; the default actions come back on drop.
+struct Signals(Vec<signal_hook::SigId>);
+
+impl Signals {
+    fn register(flag: &Arc<AtomicBool>) -> anyhow::Result<Self> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut ids = Signals(Vec::new());
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            let id = signal_hook::flag::register(sig, Arc::clone(flag))
+                .context("installing signal handlers")?;
+            ids.0.push(id);
+        }
+        Ok(ids)
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for id in self.0.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
 /// Runs the dashboard until the user quits or an [`Event::Quit`] arrives.
 ///
 /// The caller creates the channel (`std::sync::mpsc::channel()`), keeps
@@ -72,22 +97,14 @@ pub fn run(
 
     let stop = Arc::new(AtomicBool::new(false));
     let signalled = Arc::new(AtomicBool::new(false));
-    let mut sig_ids = Vec::new();
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        sig_ids.push(
-            signal_hook::flag::register(sig, Arc::clone(&signalled))
-                .context("installing signal handlers")?,
-        );
-    }
+    let _signals = Signals::register(&signalled)?;
     let input = spawn_input(events_tx, Arc::clone(&stop), signalled)?;
 
     let result = (|| {
-        let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+        // Before init: a half-done init (raw mode on, no alternate screen)
+        // is undone too.
         let _restore = Restore;
+        let mut terminal = ratatui::try_init().context("setting up the terminal")?;
         event_loop(&mut terminal, &mut app, &events, control)
     })();
 
@@ -95,9 +112,6 @@ pub fn run(
     // The input thread wakes within INPUT_POLL; joining keeps it from
     // reading keys meant for the shell.
     let _ = input.join();
-    for id in sig_ids {
-        signal_hook::low_level::unregister(id);
-    }
     result
 }
 

@@ -176,3 +176,27 @@ fn a_20x5_terminal_still_shows_rates() {
     assert!(s.contains("eth0"), "{s}");
     insta::assert_snapshot!(s);
 }
+
+/// Snapshots show text only; the colours that carry meaning are checked
+/// here: a lost interface in red, the selected row reversed.
+#[test]
+fn lost_rows_are_red_and_the_selection_is_highlighted() {
+    use ratatui::style::{Color, Modifier};
+    let terminal = draw(&fixture::app(), 120, 40);
+    let buf = terminal.backend().buffer();
+    let find = |text: &str| {
+        (0..buf.area.height)
+            .find_map(|y| {
+                let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+                line.find(text)
+                    .map(|i| (line[..i].chars().count() as u16, y))
+            })
+            .unwrap_or_else(|| panic!("{text:?} not on screen"))
+    };
+    let (x, y) = find("LOST");
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    let (x, y) = find("›eth0");
+    assert!(buf[(x + 1, y)].modifier.contains(Modifier::REVERSED));
+    let (x, y) = find("veth-lab0");
+    assert!(!buf[(x, y)].modifier.contains(Modifier::REVERSED));
+}
