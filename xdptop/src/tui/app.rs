@@ -223,22 +223,25 @@ impl App {
     }
 
     fn view_key(&mut self, code: KeyCode, now: Instant) -> Option<Command> {
+        // Rows shown, not rows known: while paused, new interfaces wait.
+        let last = self.rows().len().saturating_sub(1);
         match code {
             KeyCode::Char('q') => return Some(Command::Quit),
             KeyCode::Char('?') => self.overlay = Some(Overlay::Help),
             KeyCode::Esc => self.view = View::Overview,
-            KeyCode::Enter if !self.live.is_empty() => self.view = View::Detail,
+            KeyCode::Enter if !self.rows().is_empty() => self.view = View::Detail,
             KeyCode::Down | KeyCode::Char('j') => {
-                self.selected = (self.selected + 1).min(self.live.len().saturating_sub(1));
+                self.selected = (self.selected + 1).min(last);
             }
             KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
             KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => self.selected = self.live.len().saturating_sub(1),
+            KeyCode::End | KeyCode::Char('G') => self.selected = last,
             KeyCode::Char('p' | ' ') => {
                 self.frozen = match self.frozen {
                     Some(_) => None,
                     None => Some(self.live.clone()),
                 };
+                self.selected = self.selected.min(self.rows().len().saturating_sub(1));
             }
             KeyCode::Char('u') => self.unit = self.unit.toggle(),
             KeyCode::Char('r') => {

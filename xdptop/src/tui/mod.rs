@@ -9,6 +9,40 @@
 //! input thread ─Input─┘                           │
 //!                                                 └──> Control (detach/attach)
 //! ```
+//!
+//! Wiring it up (the sampler sends `Tick`s on its own channel; forward
+//! them, and give the exporter a clone of the sender too):
+//!
+//! ```no_run
+//! # use std::{sync::mpsc, thread, time::Duration};
+//! # use xdptop::{sample::Mode, sampler::{self, Sampler}, tui};
+//! # struct Kernel;
+//! # impl tui::Control for Kernel {
+//! #     fn detach(&mut self, _: &str) -> anyhow::Result<()> { Ok(()) }
+//! #     fn attach(&mut self, _: &str) -> anyhow::Result<Mode> { Ok(Mode::Native) }
+//! # }
+//! # fn main() -> anyhow::Result<()> {
+//! let interval = Duration::from_secs(1);
+//! let (events_tx, events) = mpsc::channel();
+//! let (ticks_tx, ticks) = mpsc::sync_channel(4);
+//! let (_sampler, _stop) = sampler::spawn(Sampler::new(vec![]), interval, ticks_tx);
+//! let tx = events_tx.clone();
+//! thread::spawn(move || {
+//!     for tick in ticks {
+//!         if tx.send(tui::Event::Tick(tick)).is_err() {
+//!             break;
+//!         }
+//!     }
+//! });
+//! let options = tui::Options {
+//!     host: tui::hostname(),
+//!     interval,
+//!     interfaces: vec!["eth0".into()],
+//! };
+//! tui::run(options, events, events_tx, &mut Kernel)?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod app;
 pub mod model;
