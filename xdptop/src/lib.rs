@@ -4,12 +4,14 @@
 pub mod bpf;
 pub mod cli;
 pub mod config;
+pub mod format;
 pub mod headless;
 pub mod otlp;
 pub mod privilege;
 pub mod sample;
 pub mod sampler;
 pub mod status;
+pub mod tui;
 
 use std::{io::IsTerminal as _, process::ExitCode, sync::mpsc};
 

@@ -36,7 +36,7 @@ fn packets(v: &Value) -> u64 {
 fn exact_counts_in_json_bpftool_and_libbpf() {
     let (bpffs, lab) = setup("exact", 1);
     let iface = &lab.links[0].xdp_if;
-    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
     run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
 
     const N: u64 = 1_000;
@@ -170,7 +170,7 @@ fn attachment_outlives_xdptop_is_reused_and_detaches() {
 fn two_interfaces_are_counted_apart_and_summed_in_the_shared_map() {
     let (bpffs, lab) = setup("two", 2);
     let (a, b) = (&lab.links[0].xdp_if, &lab.links[1].xdp_if);
-    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", a, b]);
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", a, b]);
     run.wait_for(b, WAIT, |v| v["health"]["state"] == "ok");
 
     udp(&lab, 0, 300, 18);
@@ -209,7 +209,7 @@ fn another_loaders_program_is_watched_read_only() {
     assert!(out.status.success(), "xdp-loader: {}", stderr_of(&out));
     let foreign_id = xdp_prog_id(&lab, iface).expect("xdp-loader attached a program");
 
-    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
     let v = run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
     assert_eq!(v["mode"], "read-only", "{v}");
     assert!(
@@ -285,7 +285,7 @@ fn map_id(pin: &Path) -> u64 {
 fn a_vanished_interface_is_reported_while_the_others_keep_sampling() {
     let (bpffs, lab) = setup("vanish", 2);
     let (a, b) = (&lab.links[0].xdp_if, &lab.links[1].xdp_if);
-    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", a, b]);
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", a, b]);
     run.wait_for(b, WAIT, |v| v["health"]["state"] == "ok");
 
     lab.delete_link(1).expect("deleting the veth");
@@ -351,7 +351,7 @@ fn unprivileged_runs_name_the_missing_capabilities() {
 fn protocols_and_sizes_are_broken_down() {
     let (bpffs, lab) = setup("proto", 1);
     let iface = &lab.links[0].xdp_if;
-    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
     run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
 
     let l = &lab.links[0];
@@ -381,7 +381,7 @@ fn protocols_and_sizes_are_broken_down() {
 fn an_interface_that_comes_back_is_attached_again() {
     let (bpffs, mut lab) = setup("back", 1);
     let iface = lab.links[0].xdp_if.clone();
-    let run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &iface]);
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &iface]);
     run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
     udp(&lab, 0, 100, 64);
     run.wait_for(&iface, WAIT, |v| packets(v) >= 100);
@@ -443,7 +443,7 @@ fn sigkill_leaves_counting_running_and_the_next_run_picks_it_up() {
 fn a_removed_shared_pin_is_pinned_again() {
     let (bpffs, lab) = setup("repin", 1);
     let iface = &lab.links[0].xdp_if;
-    let run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", iface]);
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", iface]);
     run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
     let shared = bpffs.path().join("xdp_stats_map");
     udp(&lab, 0, 40, 64);
@@ -477,7 +477,7 @@ fn cap_field(pid: u32, field: &str) -> u64 {
 fn only_cap_bpf_cap_net_admin_and_cap_perfmon_are_kept_after_attaching() {
     let (bpffs, lab) = setup("dropcaps", 1);
     let iface = &lab.links[0].xdp_if;
-    let run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", iface]);
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", iface]);
     run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
     let pid = run.pid();
     assert_eq!(cap_field(pid, "CapEff:"), KEPT_CAPS, "effective set");

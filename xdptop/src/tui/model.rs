@@ -1,0 +1,405 @@
+//! What the dashboard knows about one interface, derived from its `Sample`s:
+//! totals since the view was reset, peaks, and rate history. The kernel
+//! counters are only ever read from samples, never changed.
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use crate::sample::{Detail, Health, Sample};
+
+/// How far back the sparklines and charts can look.
+const HISTORY_SPAN: Duration = Duration::from_secs(600);
+const MIN_HISTORY: usize = 300;
+/// Bounds memory at very short intervals (10 ms).
+const MAX_HISTORY: usize = 60_000;
+
+/// Samples kept per interface for `interval`: ten minutes' worth, at least
+/// 300 and at most 60 000.
+pub fn history_len(interval: Duration) -> usize {
+    let per = interval.as_secs_f64().max(1e-3);
+    let n = (HISTORY_SPAN.as_secs_f64() / per).ceil() as usize;
+    n.clamp(MIN_HISTORY, MAX_HISTORY)
+}
+
+/// Ring buffer of rates, oldest first.
+#[derive(Clone, Debug)]
+pub struct History {
+    cap: usize,
+    pps: VecDeque<f64>,
+    bps: VecDeque<f64>,
+}
+
+impl History {
+    pub fn new(cap: usize) -> Self {
+        let cap = cap.max(1);
+        Self {
+            cap,
+            pps: VecDeque::with_capacity(cap.min(1024)),
+            bps: VecDeque::with_capacity(cap.min(1024)),
+        }
+    }
+
+    fn push(&mut self, pps: f64, bps: f64) {
+        if self.pps.len() == self.cap {
+            self.pps.pop_front();
+            self.bps.pop_front();
+        }
+        self.pps.push_back(pps);
+        self.bps.push_back(bps);
+    }
+
+    fn clear(&mut self) {
+        self.pps.clear();
+        self.bps.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.pps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pps.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Packets/s, oldest first.
+    pub fn pps(&self) -> &VecDeque<f64> {
+        &self.pps
+    }
+
+    /// Bits/s, oldest first.
+    pub fn bps(&self) -> &VecDeque<f64> {
+        &self.bps
+    }
+}
+
+/// One interface as the view sees it.
+#[derive(Clone, Debug)]
+pub struct IfaceStats {
+    pub name: Arc<str>,
+    /// The latest sample, if any arrived yet.
+    pub last: Option<Sample>,
+    /// Packets and bytes since the view was reset (or since start).
+    pub session_packets: u64,
+    pub session_bytes: u64,
+    /// Seconds of sampling the session totals cover.
+    pub session_secs: f64,
+    pub peak_pps: f64,
+    pub peak_bps: f64,
+    pub history: History,
+    /// Breakdowns since the view was reset; `None` until a sample has them.
+    pub session_detail: Option<Detail>,
+    /// Cumulative counters the next delta is taken from; `None` means the
+    /// next sample starts a new baseline.
+    base: Option<(u64, u64)>,
+    detail_base: Option<Detail>,
+}
+
+impl IfaceStats {
+    pub fn new(name: Arc<str>, history: usize) -> Self {
+        Self {
+            name,
+            last: None,
+            session_packets: 0,
+            session_bytes: 0,
+            session_secs: 0.0,
+            peak_pps: 0.0,
+            peak_bps: 0.0,
+            history: History::new(history),
+            session_detail: None,
+            base: None,
+            detail_base: None,
+        }
+    }
+
+    /// Takes in the interface's sample of a new tick.
+    ///
+    /// Totals grow by the counters' increase since the previous sample. A
+    /// re-baselined sample, counters that went backwards, or the first
+    /// sample after the counters were unreadable start a new baseline and add
+    /// nothing: what happened meanwhile is unknown, and must not be a spike.
+    pub fn update(&mut self, sample: Sample) {
+        let lost = matches!(sample.health, Health::Lost { .. });
+        if lost {
+            // The sample repeats stale totals; forget the baseline so the
+            // first good reading after it adds nothing.
+            self.base = None;
+            self.detail_base = None;
+        } else {
+            let delta = self
+                .base
+                .filter(|_| !sample.rebaselined)
+                .and_then(|(p0, b0)| {
+                    Some((
+                        sample.packets.checked_sub(p0)?,
+                        sample.bytes.checked_sub(b0)?,
+                    ))
+                });
+            if let Some((dp, db)) = delta {
+                self.session_packets = self.session_packets.saturating_add(dp);
+                self.session_bytes = self.session_bytes.saturating_add(db);
+                self.session_secs += finite(sample.period_s);
+            }
+            self.base = Some((sample.packets, sample.bytes));
+            self.update_detail(sample.detail.as_ref(), sample.rebaselined);
+        }
+        // Rates are never negative nor NaN from the sampler; guard anyway so
+        // one bad value cannot poison the peaks.
+        let pps = finite(sample.pps);
+        let bps = finite(sample.bps);
+        self.peak_pps = self.peak_pps.max(pps);
+        self.peak_bps = self.peak_bps.max(bps);
+        // A baseline (first reading, or first after a loss) covers no period:
+        // its zero rates are not a measurement, so keep them off the charts.
+        // Lost samples do go in, as zeros, to keep the time axis even.
+        if lost || sample.period_s > 0.0 {
+            self.history.push(pps, bps);
+        }
+        self.last = Some(sample);
+    }
+
+    fn update_detail(&mut self, detail: Option<&Detail>, rebaselined: bool) {
+        let Some(cur) = detail else {
+            self.detail_base = None;
+            return;
+        };
+        let acc = self.session_detail.get_or_insert_with(|| Detail {
+            per_cpu_packets: vec![0; cur.per_cpu_packets.len()],
+            ..Detail::default()
+        });
+        let delta = self
+            .detail_base
+            .as_ref()
+            .filter(|_| !rebaselined)
+            .and_then(|prev| detail_delta(prev, cur));
+        if let Some(delta) = delta {
+            add_detail(acc, &delta);
+        }
+        self.detail_base = Some(cur.clone());
+    }
+
+    /// Clears totals, peaks, history and breakdowns; the next sample's
+    /// increase over the latest one counts from zero.
+    pub fn reset_view(&mut self) {
+        self.session_packets = 0;
+        self.session_bytes = 0;
+        self.session_secs = 0.0;
+        self.peak_pps = 0.0;
+        self.peak_bps = 0.0;
+        self.history.clear();
+        self.session_detail = self.session_detail.as_ref().map(|d| Detail {
+            per_cpu_packets: vec![0; d.per_cpu_packets.len()],
+            ..Detail::default()
+        });
+    }
+
+    /// Average frame size since the view was reset, in bytes.
+    pub fn avg_packet_size(&self) -> Option<f64> {
+        (self.session_packets > 0).then(|| self.session_bytes as f64 / self.session_packets as f64)
+    }
+}
+
+fn finite(v: f64) -> f64 {
+    if v.is_finite() && v > 0.0 { v } else { 0.0 }
+}
+
+/// `cur - prev` element-wise, or `None` if any counter went backwards or
+/// the CPU count changed (a new map: re-baseline).
+fn detail_delta(prev: &Detail, cur: &Detail) -> Option<Detail> {
+    fn sub<const N: usize>(a: &[u64; N], b: &[u64; N]) -> Option<[u64; N]> {
+        let mut out = [0; N];
+        for (o, (x, y)) in out.iter_mut().zip(b.iter().zip(a)) {
+            *o = x.checked_sub(*y)?;
+        }
+        Some(out)
+    }
+    if prev.per_cpu_packets.len() != cur.per_cpu_packets.len() {
+        return None;
+    }
+    let per_cpu_packets = prev
+        .per_cpu_packets
+        .iter()
+        .zip(&cur.per_cpu_packets)
+        .map(|(p, c)| c.checked_sub(*p))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Detail {
+        l3: sub(&prev.l3, &cur.l3)?,
+        l4: sub(&prev.l4, &cur.l4)?,
+        size_hist: sub(&prev.size_hist, &cur.size_hist)?,
+        per_cpu_packets,
+    })
+}
+
+fn add_detail(acc: &mut Detail, delta: &Detail) {
+    fn add(a: &mut [u64], b: &[u64]) {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x = x.saturating_add(*y);
+        }
+    }
+    add(&mut acc.l3, &delta.l3);
+    add(&mut acc.l4, &delta.l4);
+    add(&mut acc.size_hist, &delta.size_hist);
+    if acc.per_cpu_packets.len() != delta.per_cpu_packets.len() {
+        // CPUs came or went: keep what was counted per CPU so far, resized.
+        acc.per_cpu_packets.resize(delta.per_cpu_packets.len(), 0);
+    }
+    add(&mut acc.per_cpu_packets, &delta.per_cpu_packets);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::Mode;
+
+    fn sample(packets: u64, bytes: u64, pps: f64) -> Sample {
+        Sample {
+            time_unix_nano: 0,
+            interface: Arc::from("eth0"),
+            mode: Mode::Native,
+            packets,
+            bytes,
+            pps,
+            bps: pps * 8_000.0,
+            period_s: 1.0,
+            rebaselined: false,
+            health: Health::Ok,
+            detail: None,
+        }
+    }
+
+    fn stats() -> IfaceStats {
+        IfaceStats::new(Arc::from("eth0"), 4)
+    }
+
+    #[test]
+    fn totals_count_from_the_first_sample_not_from_boot() {
+        let mut s = stats();
+        s.update(sample(1_000_000, 9_000_000, 0.0));
+        assert_eq!((s.session_packets, s.session_bytes), (0, 0));
+        s.update(sample(1_000_100, 9_010_000, 100.0));
+        assert_eq!((s.session_packets, s.session_bytes), (100, 10_000));
+        assert_eq!(s.avg_packet_size(), Some(100.0));
+        assert_eq!(s.session_secs, 1.0);
+    }
+
+    #[test]
+    fn counters_going_backwards_add_nothing_and_rebaseline() {
+        let mut s = stats();
+        s.update(sample(1_000, 10_000, 0.0));
+        s.update(sample(1_010, 10_100, 10.0));
+        s.update(sample(5, 50, 0.0));
+        assert_eq!(s.session_packets, 10);
+        s.update(sample(25, 250, 20.0));
+        assert_eq!((s.session_packets, s.session_bytes), (30, 300));
+    }
+
+    #[test]
+    fn a_rebaselined_sample_adds_nothing_even_when_larger() {
+        let mut s = stats();
+        s.update(sample(10, 100, 0.0));
+        let mut jump = sample(10_000_000, 100_000_000, 0.0);
+        jump.rebaselined = true;
+        s.update(jump);
+        assert_eq!(s.session_packets, 0);
+        s.update(sample(10_000_005, 100_000_050, 5.0));
+        assert_eq!(s.session_packets, 5);
+    }
+
+    #[test]
+    fn after_lost_samples_the_first_good_one_is_a_new_baseline() {
+        let mut s = stats();
+        s.update(sample(10, 100, 0.0));
+        let mut lost = sample(10, 100, 0.0);
+        lost.health = Health::Lost {
+            reason: "gone".into(),
+        };
+        s.update(lost);
+        s.update(sample(900, 9_000, 0.0));
+        assert_eq!(s.session_packets, 0);
+        s.update(sample(901, 9_010, 1.0));
+        assert_eq!(s.session_packets, 1);
+    }
+
+    #[test]
+    fn reset_clears_the_view_and_counts_on_from_the_latest_counters() {
+        let mut s = stats();
+        s.update(sample(0, 0, 0.0));
+        s.update(sample(50, 500, 50.0));
+        s.reset_view();
+        assert_eq!(
+            (s.session_packets, s.peak_pps, s.session_secs),
+            (0, 0.0, 0.0)
+        );
+        assert!(s.history.is_empty());
+        // The kernel counters in the sample are untouched by the reset.
+        assert_eq!(s.last.as_ref().map(|l| l.packets), Some(50));
+        s.update(sample(60, 600, 10.0));
+        assert_eq!(s.session_packets, 10);
+    }
+
+    #[test]
+    fn peaks_and_a_bounded_history() {
+        let mut s = stats();
+        for (i, pps) in [1.0, 9.0, 3.0, 4.0, 5.0, 6.0].into_iter().enumerate() {
+            s.update(sample(i as u64, i as u64, pps));
+        }
+        assert_eq!(s.peak_pps, 9.0);
+        assert_eq!(s.peak_bps, 72_000.0);
+        assert_eq!(s.history.len(), 4);
+        assert_eq!(
+            s.history.pps().iter().copied().collect::<Vec<_>>(),
+            [3.0, 4.0, 5.0, 6.0]
+        );
+        let mut nan = sample(6, 6, f64::NAN);
+        nan.bps = f64::INFINITY;
+        s.update(nan);
+        assert_eq!((s.peak_pps, s.peak_bps), (9.0, 72_000.0));
+    }
+
+    #[test]
+    fn breakdowns_accumulate_deltas_and_survive_a_map_restart() {
+        let detail = |tcp: u64, cpu0: u64| Detail {
+            l3: [tcp, 0, 0, 0],
+            l4: [tcp, 0, 0, 0],
+            size_hist: [tcp, 0, 0, 0, 0, 0, 0],
+            per_cpu_packets: vec![cpu0, tcp - cpu0],
+        };
+        let mut s = stats();
+        let mut a = sample(100, 1000, 0.0);
+        a.detail = Some(detail(100, 40));
+        s.update(a);
+        let mut b = sample(110, 1100, 10.0);
+        b.detail = Some(detail(110, 45));
+        s.update(b);
+        let mut restarted = sample(3, 30, 0.0);
+        restarted.detail = Some(detail(3, 3));
+        s.update(restarted);
+        let mut c = sample(5, 50, 2.0);
+        c.detail = Some(detail(5, 3));
+        s.update(c);
+        let d = s.session_detail.as_ref().expect("detail");
+        assert_eq!(d.l4[0], 12);
+        assert_eq!(d.per_cpu_packets, [5, 7]);
+    }
+
+    #[test]
+    fn a_baseline_sample_is_kept_off_the_history() {
+        let mut s = stats();
+        let mut first = sample(0, 0, 0.0);
+        first.period_s = 0.0;
+        s.update(first);
+        assert!(s.history.is_empty());
+        s.update(sample(10, 100, 10.0));
+        assert_eq!(s.history.len(), 1);
+    }
+
+    #[test]
+    fn history_length_covers_ten_minutes_within_bounds() {
+        assert_eq!(history_len(Duration::from_secs(1)), 600);
+        assert_eq!(history_len(Duration::from_secs(5)), 300);
+        assert_eq!(history_len(Duration::from_millis(250)), 2_400);
+        assert_eq!(history_len(Duration::from_millis(10)), 60_000);
+    }
+}

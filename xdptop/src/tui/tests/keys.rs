@@ -1,0 +1,302 @@
+//! Keys and actions: what each key does to the App, and that kernel actions
+//! reach the caller's `Control` only when they should.
+
+use std::time::Instant;
+
+use ratatui::crossterm::event::{
+    Event as Term, KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers,
+};
+
+use super::fixture;
+use crate::{
+    format::RateUnit,
+    sample::Mode,
+    sampler::Tick,
+    status::ExportStatus,
+    tui::{
+        App, Control, Event,
+        app::{MESSAGE_TTL, Overlay, View},
+        handle_event,
+    },
+};
+
+#[derive(Default)]
+struct FakeControl {
+    calls: Vec<String>,
+    fail: bool,
+}
+
+impl Control for FakeControl {
+    fn detach(&mut self, interface: &str) -> anyhow::Result<()> {
+        self.calls.push(format!("detach {interface}"));
+        if self.fail {
+            anyhow::bail!("link {interface} is busy");
+        }
+        Ok(())
+    }
+    fn attach(&mut self, interface: &str) -> anyhow::Result<Mode> {
+        self.calls.push(format!("attach {interface}"));
+        if self.fail {
+            anyhow::bail!("no XDP support on {interface}");
+        }
+        Ok(Mode::Skb)
+    }
+    fn view_reset(&mut self) {
+        self.calls.push("view_reset".into());
+    }
+}
+
+fn key(code: KeyCode) -> Event {
+    Event::Input(Term::Key(KeyEvent::from(code)))
+}
+
+/// Feeds keys; returns whether the dashboard keeps running after the last.
+fn keys(app: &mut App, control: &mut FakeControl, codes: &[KeyCode]) -> bool {
+    codes
+        .iter()
+        .all(|c| handle_event(app, key(*c), control, Instant::now()))
+}
+
+fn message(app: &App) -> String {
+    app.message
+        .as_ref()
+        .map(|m| m.text.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn selection_moves_and_stays_in_range() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    keys(&mut app, &mut c, &[KeyCode::Up]);
+    assert_eq!(app.selected, 0);
+    keys(&mut app, &mut c, &[KeyCode::Char('j'), KeyCode::Down]);
+    assert_eq!(app.selected, 2);
+    keys(
+        &mut app,
+        &mut c,
+        &[KeyCode::Down, KeyCode::Down, KeyCode::Down],
+    );
+    assert_eq!(app.selected, 3);
+    keys(&mut app, &mut c, &[KeyCode::Char('k')]);
+    assert_eq!(app.selected_row().map(|r| &*r.name), Some("wlan0"));
+}
+
+#[test]
+fn enter_opens_the_detail_view_and_esc_closes_it() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    keys(&mut app, &mut c, &[KeyCode::Enter]);
+    assert_eq!(app.view, View::Detail);
+    keys(&mut app, &mut c, &[KeyCode::Down]);
+    assert_eq!((app.view, app.selected), (View::Detail, 1));
+    keys(&mut app, &mut c, &[KeyCode::Esc]);
+    assert_eq!(app.view, View::Overview);
+}
+
+#[test]
+fn reset_clears_the_view_tells_control_and_leaves_kernel_counters() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    let kernel = app.rows()[0].last.as_ref().map(|s| s.packets);
+    assert!(app.rows()[0].session_packets > 0);
+    keys(&mut app, &mut c, &[KeyCode::Char('r')]);
+    let row = &app.rows()[0];
+    assert_eq!((row.session_packets, row.session_bytes), (0, 0));
+    assert_eq!((row.peak_pps, row.peak_bps), (0.0, 0.0));
+    assert!(row.history.is_empty());
+    assert_eq!(row.last.as_ref().map(|s| s.packets), kernel);
+    assert_eq!(c.calls, ["view_reset"]);
+    assert!(message(&app).contains("kernel counters untouched"));
+}
+
+fn next_tick(app: &App, extra: u64) -> Tick {
+    let mut s = app.rows()[0].last.clone().expect("a sample");
+    s.packets += extra;
+    s.bytes += extra * 1_000;
+    s.pps = extra as f64;
+    Tick {
+        seq: 99,
+        samples: vec![s],
+    }
+}
+
+#[test]
+fn pause_freezes_the_view_while_samples_keep_arriving() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    let before = app.rows()[0].session_packets;
+    keys(&mut app, &mut c, &[KeyCode::Char('p')]);
+    assert!(app.paused());
+    let tick = next_tick(&app, 500);
+    handle_event(&mut app, Event::Tick(tick), &mut c, Instant::now());
+    assert_eq!(app.rows()[0].session_packets, before);
+    // Space resumes, and the samples that came meanwhile are all counted.
+    keys(&mut app, &mut c, &[KeyCode::Char(' ')]);
+    assert!(!app.paused());
+    assert_eq!(app.rows()[0].session_packets, before + 500);
+}
+
+#[test]
+fn reset_while_paused_shows_the_reset_view() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    keys(&mut app, &mut c, &[KeyCode::Char('p'), KeyCode::Char('r')]);
+    assert!(app.paused());
+    assert_eq!(app.rows()[0].session_packets, 0);
+}
+
+#[test]
+fn detach_asks_first_and_no_keeps_the_attachment() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    keys(&mut app, &mut c, &[KeyCode::Char('d')]);
+    assert_eq!(app.overlay, Some(Overlay::ConfirmDetach(0)));
+    // Other keys do nothing while the question is open; q cancels, it does
+    // not quit.
+    assert!(keys(
+        &mut app,
+        &mut c,
+        &[KeyCode::Char('r'), KeyCode::Char('q')]
+    ));
+    assert_eq!(app.overlay, None);
+    assert!(c.calls.is_empty());
+    assert!(!app.is_detached(0));
+}
+
+#[test]
+fn detach_confirmed_calls_control_and_marks_the_row() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    keys(
+        &mut app,
+        &mut c,
+        &[KeyCode::Down, KeyCode::Char('d'), KeyCode::Char('y')],
+    );
+    assert_eq!(c.calls, ["detach veth-lab0"]);
+    assert!(app.is_detached(1));
+    assert!(message(&app).contains("detached xdptop from veth-lab0"));
+    // Attach again: Control is asked and the row is attached with its mode.
+    keys(&mut app, &mut c, &[KeyCode::Char('a')]);
+    assert_eq!(c.calls, ["detach veth-lab0", "attach veth-lab0"]);
+    assert!(!app.is_detached(1));
+    assert!(message(&app).contains("(skb)"), "{}", message(&app));
+}
+
+#[test]
+fn a_failed_detach_is_reported_and_the_row_stays_attached() {
+    let (mut app, mut c) = (
+        fixture::app(),
+        FakeControl {
+            fail: true,
+            ..Default::default()
+        },
+    );
+    keys(&mut app, &mut c, &[KeyCode::Char('d'), KeyCode::Char('y')]);
+    assert!(!app.is_detached(0));
+    let m = app.message.as_ref().expect("message");
+    assert!(m.error && m.text.contains("link eth0 is busy"), "{m:?}");
+}
+
+#[test]
+fn read_only_interfaces_cannot_be_detached_or_attached() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    keys(
+        &mut app,
+        &mut c,
+        &[KeyCode::Down, KeyCode::Down, KeyCode::Char('d')],
+    );
+    assert_eq!(app.overlay, None);
+    assert!(message(&app).contains("another loader's program"));
+    keys(&mut app, &mut c, &[KeyCode::Char('a')]);
+    assert!(c.calls.is_empty());
+}
+
+#[test]
+fn attach_only_when_detached_or_lost() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    keys(&mut app, &mut c, &[KeyCode::Char('a')]);
+    assert!(c.calls.is_empty());
+    assert!(message(&app).contains("already attached"));
+    // eth1's counters are lost: attaching again is allowed.
+    keys(&mut app, &mut c, &[KeyCode::Char('G'), KeyCode::Char('a')]);
+    assert_eq!(c.calls, ["attach eth1"]);
+}
+
+#[test]
+fn quit_keys_end_the_loop() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    assert!(!keys(&mut app, &mut c, &[KeyCode::Char('q')]));
+    let ctrl_c = Event::Input(Term::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    keys(&mut app, &mut c, &[KeyCode::Char('d')]);
+    assert!(!handle_event(&mut app, ctrl_c, &mut c, Instant::now()));
+    assert!(!handle_event(&mut app, Event::Quit, &mut c, Instant::now()));
+    assert!(c.calls.is_empty());
+}
+
+#[test]
+fn help_takes_the_keys_until_closed() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    keys(
+        &mut app,
+        &mut c,
+        &[KeyCode::Char('?'), KeyCode::Char('r'), KeyCode::Char('d')],
+    );
+    assert_eq!(app.overlay, Some(Overlay::Help));
+    assert!(c.calls.is_empty());
+    keys(&mut app, &mut c, &[KeyCode::Esc]);
+    assert_eq!(app.overlay, None);
+}
+
+#[test]
+fn units_toggle_and_key_releases_are_ignored() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    keys(&mut app, &mut c, &[KeyCode::Char('u')]);
+    assert_eq!(app.unit, RateUnit::Bytes);
+    let release = KeyEvent {
+        code: KeyCode::Char('u'),
+        modifiers: KeyModifiers::NONE,
+        kind: KeyEventKind::Release,
+        state: KeyEventState::NONE,
+    };
+    handle_event(
+        &mut app,
+        Event::Input(Term::Key(release)),
+        &mut c,
+        Instant::now(),
+    );
+    assert_eq!(app.unit, RateUnit::Bytes);
+}
+
+#[test]
+fn messages_expire() {
+    let mut app = fixture::app();
+    let now = Instant::now();
+    app.say("hello", false, now);
+    assert!(!app.expire(now));
+    assert_eq!(app.next_deadline(), Some(now + MESSAGE_TTL));
+    assert!(app.expire(now + MESSAGE_TTL));
+    assert!(app.message.is_none());
+}
+
+#[test]
+fn ticks_and_export_status_update_the_app() {
+    let (mut app, mut c) = (
+        App::new("h", std::time::Duration::from_secs(1), &[]),
+        FakeControl::default(),
+    );
+    for t in fixture::ticks().into_iter().take(2) {
+        handle_event(&mut app, Event::Tick(t), &mut c, Instant::now());
+    }
+    // Interfaces not named at start get rows, in sample order.
+    let names: Vec<&str> = app.rows().iter().map(|r| &*r.name).collect();
+    assert_eq!(names, ["eth0", "veth-lab0", "wlan0", "eth1"]);
+    assert_eq!(app.ticks, 2);
+    let status = ExportStatus {
+        target: "t".into(),
+        ..Default::default()
+    };
+    handle_event(
+        &mut app,
+        Event::Export(status.clone()),
+        &mut c,
+        Instant::now(),
+    );
+    assert_eq!(app.export, Some(status));
+}

@@ -1,0 +1,202 @@
+//! Snapshots of the screen at 80×24 and 120×40, and no panic at any size.
+
+use std::time::{Duration, Instant};
+
+use ratatui::{
+    Terminal,
+    backend::TestBackend,
+    crossterm::event::{KeyCode, KeyEvent},
+};
+
+use super::fixture;
+use crate::{
+    status::{ExportState, ExportStatus},
+    tui::{App, ui},
+};
+
+fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal.draw(|f| ui::draw(f, app)).expect("draw");
+    terminal
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    draw(app, width, height).backend().to_string()
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    let _ = app.handle_key(KeyEvent::from(code), Instant::now());
+}
+
+fn detail_app() -> App {
+    let mut app = fixture::app();
+    press(&mut app, KeyCode::Enter);
+    app
+}
+
+fn help_app() -> App {
+    let mut app = fixture::app();
+    press(&mut app, KeyCode::Char('?'));
+    app
+}
+
+fn confirm_app() -> App {
+    let mut app = fixture::app();
+    press(&mut app, KeyCode::Char('d'));
+    app
+}
+
+#[test]
+fn overview_80x24() {
+    insta::assert_snapshot!(screen(&fixture::app(), 80, 24));
+}
+
+#[test]
+fn overview_120x40() {
+    insta::assert_snapshot!(screen(&fixture::app(), 120, 40));
+}
+
+#[test]
+fn detail_80x24() {
+    insta::assert_snapshot!(screen(&detail_app(), 80, 24));
+}
+
+#[test]
+fn detail_120x40() {
+    insta::assert_snapshot!(screen(&detail_app(), 120, 40));
+}
+
+#[test]
+fn detail_of_a_read_only_interface_says_why_breakdowns_are_absent() {
+    let mut app = fixture::app();
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("another loader's program"), "{s}");
+    assert!(s.contains("xdp_stats_map"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn help_80x24() {
+    insta::assert_snapshot!(screen(&help_app(), 80, 24));
+}
+
+#[test]
+fn help_120x40() {
+    insta::assert_snapshot!(screen(&help_app(), 120, 40));
+}
+
+#[test]
+fn confirm_detach_80x24() {
+    insta::assert_snapshot!(screen(&confirm_app(), 80, 24));
+}
+
+#[test]
+fn confirm_detach_120x40() {
+    insta::assert_snapshot!(screen(&confirm_app(), 120, 40));
+}
+
+/// Paused, in bytes, with a failing exporter and a fresh message.
+#[test]
+fn paused_bytes_failing_export_120x40() {
+    let mut app = fixture::app();
+    press(&mut app, KeyCode::Char('p'));
+    press(&mut app, KeyCode::Char('u'));
+    app.on_export(ExportStatus {
+        target: "otlp grpc http://localhost:4317".into(),
+        state: ExportState::Failing,
+        exported: 150,
+        dropped: 12,
+        last_error: Some("connection refused".into()),
+    });
+    let s = screen(&app, 120, 40);
+    for want in [
+        "PAUSED",
+        "failing",
+        "connection refused",
+        "12 dropped",
+        "B/S",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn drawing_does_not_change_the_app() {
+    let app = detail_app();
+    let first = screen(&app, 100, 30);
+    assert_eq!(screen(&app, 100, 30), first);
+}
+
+#[test]
+fn an_empty_app_draws_before_any_sample() {
+    let app = App::new("h", Duration::from_secs(1), &fixture::names());
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("waiting for the first sample"), "{s}");
+}
+
+#[test]
+fn no_size_panics_in_any_view() {
+    let apps = [
+        fixture::app(),
+        detail_app(),
+        help_app(),
+        confirm_app(),
+        App::new("h", Duration::from_secs(1), &[]),
+    ];
+    let sizes = [0u16, 1, 2, 3, 4, 5, 7, 10, 20, 33, 80];
+    for app in &apps {
+        for &w in &sizes {
+            for &h in &sizes {
+                draw(app, w, h);
+            }
+        }
+        draw(app, 20, 5);
+        draw(app, 1000, 400);
+        draw(app, 2000, 3);
+        draw(app, 3, 1000);
+    }
+}
+
+#[test]
+fn a_detached_row_says_so_and_how_to_attach_again() {
+    let mut app = fixture::app();
+    app.detach_done("eth0", Ok(()), Instant::now());
+    let s = screen(&app, 100, 30);
+    assert!(s.contains("xdptop detached · a attaches again"), "{s}");
+    assert!(s.contains("detached xdptop from eth0"), "{s}");
+}
+
+#[test]
+fn a_20x5_terminal_still_shows_rates() {
+    let s = screen(&fixture::app(), 20, 5);
+    assert!(s.contains("eth0"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+/// Snapshots show text only; the colours that carry meaning are checked
+/// here: a lost interface in red, the selected row reversed.
+#[test]
+fn lost_rows_are_red_and_the_selection_is_highlighted() {
+    use ratatui::style::{Color, Modifier};
+    let terminal = draw(&fixture::app(), 120, 40);
+    let buf = terminal.backend().buffer();
+    let find = |text: &str| {
+        (0..buf.area.height)
+            .find_map(|y| {
+                let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+                line.find(text)
+                    .map(|i| (line[..i].chars().count() as u16, y))
+            })
+            .unwrap_or_else(|| panic!("{text:?} not on screen"))
+    };
+    let (x, y) = find("LOST");
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    let (x, y) = find("›eth0");
+    assert!(buf[(x + 1, y)].modifier.contains(Modifier::REVERSED));
+    let (x, y) = find("veth-lab0");
+    assert!(!buf[(x, y)].modifier.contains(Modifier::REVERSED));
+}
