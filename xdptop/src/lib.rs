@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod prometheus;
 pub mod sample;
 pub mod sampler;
 pub mod status;

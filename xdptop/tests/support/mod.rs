@@ -1,0 +1,6 @@
+//! Helpers shared by the integration tests (each test crate uses a part).
+#![allow(dead_code)]
+
+pub mod http;
+pub mod prometheus;
+pub mod ticks;
