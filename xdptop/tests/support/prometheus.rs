@@ -97,6 +97,13 @@ impl Prometheus {
                 addr,
             };
             if p.wait_ready(Duration::from_secs(30)) {
+                // Target discovery is throttled (5 s): wait for the first
+                // scrape of every target, so tests start with history.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while p.query("up").len() < targets.len() {
+                    assert!(Instant::now() < deadline, "no scrape yet:\n{}", p.log());
+                    thread::sleep(Duration::from_millis(100));
+                }
                 return p;
             }
             let _ = p.child.kill();
