@@ -59,6 +59,11 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub otlp_ca_file: Option<PathBuf>,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464),
+    /// with the same series names the collector path gives.
+    #[arg(long, value_name = "ADDR")]
+    pub prometheus: Option<String>,
+
     /// Detach xdptop from the IFACEs, remove its pins for them, and exit.
     #[arg(long)]
     pub detach: bool,

@@ -1,6 +1,6 @@
 //! The validated configuration: everything `cli.rs` accepted, checked.
 
-use std::{collections::HashSet, ffi::OsString, path::PathBuf, time::Duration};
+use std::{collections::HashSet, ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, bail};
 
@@ -34,6 +34,8 @@ pub struct Config {
     pub mode: ModeArg,
     /// Set when `--otlp` or `OTEL_EXPORTER_OTLP_ENDPOINT` asks for export.
     pub otlp: Option<OtlpConfig>,
+    /// Where to serve `/metrics` (`--prometheus`).
+    pub prometheus: Option<SocketAddr>,
     pub pin_dir: PathBuf,
     pub verbose: u8,
 }
@@ -72,6 +74,10 @@ impl Config {
         if cli.json && !cli.headless && !cli.detach {
             bail!("--json prints to stdout, which the dashboard uses: add --headless");
         }
+        let prometheus = cli.prometheus.as_deref().map(prometheus_addr).transpose()?;
+        if cli.detach && prometheus.is_some() {
+            bail!("--detach only detaches and exits: drop --prometheus");
+        }
         let action = if cli.detach {
             if cli.headless
                 || cli.json
@@ -107,10 +113,22 @@ impl Config {
             interval: cli.interval,
             mode: cli.mode,
             otlp,
+            prometheus,
             pin_dir: cli.pin_dir,
             verbose: cli.verbose,
         })
     }
+}
+
+/// `--prometheus` takes an IP and a port, so the bind address (and with it
+/// who can scrape) is explicit.
+fn prometheus_addr(s: &str) -> anyhow::Result<SocketAddr> {
+    s.trim().parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--prometheus {s:?} is not IP:PORT: use e.g. 127.0.0.1:9464 (this host only) \
+             or 0.0.0.0:9464 (any address)"
+        )
+    })
 }
 
 /// Checks interface names the way the kernel would, so a typo gives a clear
@@ -259,6 +277,20 @@ mod tests {
                 .otlp
                 .is_none()
         );
+    }
+
+    #[test]
+    fn prometheus_address() {
+        assert_eq!(parse(&["eth0"]).expect("valid").prometheus, None);
+        let c = parse(&["--prometheus", "127.0.0.1:9464", "eth0"]).expect("valid");
+        assert_eq!(c.prometheus, Some("127.0.0.1:9464".parse().expect("addr")));
+        let c = parse(&["--prometheus", "[::1]:0", "eth0"]).expect("valid");
+        assert_eq!(c.prometheus, Some("[::1]:0".parse().expect("addr")));
+        for bad in ["9464", "localhost:9464", "127.0.0.1", "127.0.0.1:99999", ""] {
+            let err = parse(&["--prometheus", bad, "eth0"]).expect_err(bad);
+            assert!(err.to_string().contains("IP:PORT"), "{bad}: {err}");
+        }
+        assert!(parse(&["--detach", "--prometheus", "127.0.0.1:9464", "eth0"]).is_err());
     }
 
     #[test]

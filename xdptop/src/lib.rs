@@ -8,20 +8,20 @@ pub mod format;
 pub mod headless;
 pub mod otlp;
 pub mod privilege;
+pub mod prometheus;
 pub mod sample;
 pub mod sampler;
+pub mod session;
 pub mod status;
 pub mod tui;
 
-use std::{io::IsTerminal as _, process::ExitCode, sync::mpsc};
+use std::{io::IsTerminal as _, process::ExitCode};
 
-use anyhow::{Context as _, bail};
 use clap::Parser as _;
 
 use crate::{
     bpf::{Detached, Pins},
     config::{Action, Config},
-    sampler::{CounterSource, Sampler},
 };
 
 /// Exit code for a command line that does not validate.
@@ -68,7 +68,7 @@ fn execute(config: &Config) -> anyhow::Result<()> {
     let pins = Pins::new(&config.pin_dir);
     match config.action {
         Action::Detach => detach(config, &pins),
-        Action::Watch => watch(config, &pins),
+        Action::Watch => session::watch(config, &pins),
     }
 }
 
@@ -91,84 +91,3 @@ fn detach(config: &Config, pins: &Pins) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
-    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
-    if !config.headless && !terminal {
-        bail!(
-            "xdptop's dashboard needs a terminal; use --headless (with --json or --otlp) \
-             for scripts and services"
-        );
-    }
-    privilege::check("load and attach its XDP program")?;
-    pins.check_bpffs()?;
-    privilege::raise_memlock();
-    // Every name must resolve before anything is attached.
-    for iface in &config.interfaces {
-        if bpf::ifindex(iface).is_none() {
-            bail!("unknown interface {iface} in this network namespace (see `ip link`)");
-        }
-    }
-    let exporter = match &config.otlp {
-        Some(cfg) => {
-            Some(otlp::Exporter::start(cfg, |_| {}).context("starting the OTLP exporter")?)
-        }
-        None => None,
-    };
-    let mut sources: Vec<Box<dyn CounterSource>> = Vec::new();
-    for iface in &config.interfaces {
-        let attached =
-            bpf::watch(pins, iface, config.mode).with_context(|| format!("watching {iface}"))?;
-        log::info!("{}", attached.note);
-        if let Some(e) = &exporter {
-            e.event("attach", Some(iface));
-        }
-        sources.push(Box::new(bpf::Watched::new(
-            pins.clone(),
-            iface,
-            config.mode,
-            attached.source,
-        )));
-    }
-    privilege::drop_all_but_kept()?;
-    if !config.headless {
-        bail!("the dashboard is not built yet; use --headless --json");
-    }
-    let stop = headless::stop_flag()?;
-    let (tx, rx) = mpsc::sync_channel(64);
-    let (sampler, stop_sampler) = sampler::spawn(Sampler::new(sources), config.interval, tx);
-    let mut stdout = std::io::stdout().lock();
-    let end = headless::run(
-        &rx,
-        &stop,
-        config.count,
-        config.json,
-        &mut stdout,
-        &mut |tick| {
-            if let Some(e) = &exporter {
-                e.export(tick);
-            }
-        },
-    );
-    let _ = stop_sampler.send(());
-    drop(rx);
-    let _ = sampler.join();
-    log::debug!("headless loop ended: {end:?}");
-    if let Some(e) = exporter {
-        let status = e.shutdown(SHUTDOWN_TIMEOUT);
-        log::info!(
-            "{}: {} samples exported, {} dropped{}",
-            status.target,
-            status.exported,
-            status.dropped,
-            status
-                .last_error
-                .map(|e| format!(", last error: {e}"))
-                .unwrap_or_default()
-        );
-    }
-    end.map(drop)
-}
-
-/// How long the last OTLP push may take on exit.
-const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);

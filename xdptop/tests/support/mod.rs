@@ -1,6 +1,8 @@
-//! Helpers shared by integration tests.
+//! Helpers shared by the integration tests (each test crate uses a part).
+#![allow(dead_code)]
 
-#![allow(dead_code)] // each test file uses a different part
-
+pub mod http;
+pub mod prometheus;
 pub mod rotel;
+pub mod ticks;
 pub mod tls;

@@ -1,0 +1,360 @@
+//! `--prometheus ADDR`: xdptop's own `/metrics` endpoint, for hosts that
+//! Prometheus scrapes directly instead of receiving OTLP through a collector.
+//!
+//! It serves the same `Tick`s the dashboard shows, under exactly the series
+//! names and labels that the OpenTelemetry Collector's `prometheus` exporter
+//! (contrib, `namespace: xdp`) gives xdptop's OTLP metrics, so one Grafana
+//! dashboard and one set of alerts work on either path (see
+//! `compose/README.md` for the mapping and where it comes from):
+//!
+//! | OTel metric | Prometheus series |
+//! |---|---|
+//! | `xdp.packets` (sum, `{packet}`) | `xdp_xdp_packets_total` |
+//! | `xdp.bytes` (sum, `By`) | `xdp_xdp_bytes_total` |
+//! | `xdp.packet.rate` (gauge, `{packet}/s`) | `xdp_xdp_packet_rate_per_second` |
+//! | `xdp.bit.rate` (gauge, `bit/s`) | `xdp_xdp_bit_rate_per_second` |
+//! | `xdp.attached` (gauge, `1`) | `xdp_xdp_attached_ratio` |
+//!
+//! Labels: `network_interface_name`, `xdp_mode`, `host_name`. The collector
+//! path adds `job`/`instance` (from `service.name`/`service.instance.id`),
+//! `otel_scope_*` and its const label `env`; on the direct path Prometheus
+//! sets `job`/`instance` from its scrape config.
+//!
+//! The HTTP server runs on its own thread; [`PrometheusEndpoint::update`] only
+//! swaps a pointer, so the sampler or the dashboard never waits on a scrape.
+
+use std::{
+    io::Read as _,
+    net::SocketAddr,
+    sync::{Arc, Mutex, PoisonError},
+    thread,
+};
+
+use anyhow::{Context as _, anyhow};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric as _},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
+    registry::Registry,
+};
+
+use crate::{sample::Health, sampler::Tick};
+
+/// Series names, as the collector's prometheus exporter writes them.
+pub const PACKETS: &str = "xdp_xdp_packets_total";
+pub const BYTES: &str = "xdp_xdp_bytes_total";
+pub const PACKET_RATE: &str = "xdp_xdp_packet_rate_per_second";
+pub const BIT_RATE: &str = "xdp_xdp_bit_rate_per_second";
+pub const ATTACHED: &str = "xdp_xdp_attached_ratio";
+
+/// Label names (OTel attribute names with `.` turned into `_`).
+pub const LABEL_INTERFACE: &str = "network_interface_name";
+pub const LABEL_MODE: &str = "xdp_mode";
+pub const LABEL_HOST: &str = "host_name";
+
+const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// One interface's numbers from the latest tick.
+#[derive(Clone, Debug)]
+struct Series {
+    interface: Arc<str>,
+    mode: &'static str,
+    packets: u64,
+    bytes: u64,
+    pps: f64,
+    bps: f64,
+    attached: bool,
+}
+
+/// What the next scrape reports. Replaced whole on every update.
+#[derive(Debug, Default)]
+struct Snapshot {
+    series: Vec<Series>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    host: String,
+    latest: Mutex<Arc<Snapshot>>,
+}
+
+impl Shared {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.latest.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// A metric family: name, help, and how to read its value from a series.
+type Family<T> = (&'static str, &'static str, fn(&Series) -> T);
+
+/// Encodes the latest snapshot at scrape time. The counters are the kernel's
+/// cumulative values, so they are constants per scrape, not `inc()`ed here.
+#[derive(Debug)]
+struct TickCollector(Arc<Shared>);
+
+impl Collector for TickCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snap = self.0.snapshot();
+        let host = self.0.host.as_str();
+        let labels = |s: &Series| {
+            [
+                (LABEL_INTERFACE, s.interface.to_string()),
+                (LABEL_MODE, s.mode.to_owned()),
+                (LABEL_HOST, host.to_owned()),
+            ]
+        };
+        // The encoder appends `_total` to counter names itself.
+        let base = |name: &'static str| name.strip_suffix("_total").unwrap_or(name);
+
+        let counters: [Family<u64>; 2] = [
+            (
+                PACKETS,
+                "Packets counted by XDP on the interface (cumulative kernel counter).",
+                |s| s.packets,
+            ),
+            (
+                BYTES,
+                "Bytes counted by XDP on the interface (cumulative kernel counter).",
+                |s| s.bytes,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let mut family =
+                encoder.encode_descriptor(base(name), help, None, MetricType::Counter)?;
+            for s in &snap.series {
+                let set = labels(s);
+                ConstCounter::new(value(s)).encode(family.encode_family(&set)?)?;
+            }
+        }
+
+        let gauges: [Family<f64>; 3] = [
+            (
+                PACKET_RATE,
+                "Packets per second over the last sample period, as xdptop shows it.",
+                |s| s.pps,
+            ),
+            (
+                BIT_RATE,
+                "Bits per second over the last sample period, as xdptop shows it.",
+                |s| s.bps,
+            ),
+            (
+                ATTACHED,
+                "1 while the interface's XDP counters are readable, 0 once they are lost.",
+                |s| if s.attached { 1.0 } else { 0.0 },
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for s in &snap.series {
+                let set = labels(s);
+                ConstGauge::new(value(s)).encode(family.encode_family(&set)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A running `/metrics` endpoint. Dropping it stops the server thread.
+pub struct PrometheusEndpoint {
+    shared: Arc<Shared>,
+    server: Arc<tiny_http::Server>,
+    local_addr: SocketAddr,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PrometheusEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusEndpoint")
+            .field("local_addr", &self.local_addr)
+            .field("host", &self.shared.host)
+            .finish()
+    }
+}
+
+impl PrometheusEndpoint {
+    /// Starts serving `http://ADDR/metrics`, labelling series with
+    /// [`default_host_name`]. Port 0 picks a free port (see [`Self::local_addr`]).
+    pub fn start(addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_with_host(addr, default_host_name())
+    }
+
+    /// As [`Self::start`], with an explicit `host_name` label value: pass the
+    /// `host.name` the OTLP resource uses so both paths give the same series.
+    pub fn start_with_host(addr: SocketAddr, host: impl Into<String>) -> anyhow::Result<Self> {
+        let server = tiny_http::Server::http(addr)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| {
+                format!(
+                    "--prometheus {addr}: cannot listen there (address in use, or not one of \
+                     this host's addresses?)"
+                )
+            })?;
+        let local_addr = server
+            .server_addr()
+            .to_ip()
+            .context("the /metrics server is not on an IP address")?;
+        let server = Arc::new(server);
+        let mut registry = Registry::default();
+        let shared = Arc::new(Shared {
+            host: host.into(),
+            latest: Mutex::new(Arc::new(Snapshot::default())),
+        });
+        registry.register_collector(Box::new(TickCollector(Arc::clone(&shared))));
+        let thread = thread::Builder::new()
+            .name("prometheus".into())
+            .spawn({
+                let server = Arc::clone(&server);
+                move || serve(&server, &registry)
+            })
+            .context("spawning the /metrics server thread")?;
+        Ok(Self {
+            shared,
+            server,
+            local_addr,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Makes `tick` what the next scrape reports. Cheap: it copies a few
+    /// numbers per interface and swaps a pointer; it never waits for a scrape.
+    pub fn update(&self, tick: &Tick) {
+        let series = tick
+            .samples
+            .iter()
+            .map(|s| Series {
+                interface: Arc::clone(&s.interface),
+                mode: s.mode.as_str(),
+                packets: s.packets,
+                bytes: s.bytes,
+                pps: s.pps,
+                bps: s.bps,
+                attached: s.health == Health::Ok,
+            })
+            .collect();
+        let snap = Arc::new(Snapshot { series });
+        // The lock only guards the pointer swap; encoding happens on a clone.
+        *self
+            .shared
+            .latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = snap;
+    }
+}
+
+impl Drop for PrometheusEndpoint {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `host.name` from `OTEL_RESOURCE_ATTRIBUTES` if set there (as the OTLP
+/// resource would use it), else the kernel's host name.
+pub fn default_host_name() -> String {
+    std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+        .ok()
+        .and_then(|attrs| host_from_resource_attributes(&attrs))
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// `host.name` out of an `OTEL_RESOURCE_ATTRIBUTES` value (`k=v,k=v`).
+fn host_from_resource_attributes(attrs: &str) -> Option<String> {
+    attrs.split(',').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k.trim() == "host.name" && !v.trim().is_empty()).then(|| v.trim().to_owned())
+    })
+}
+
+fn serve(server: &tiny_http::Server, registry: &Registry) {
+    // `recv` fails once `unblock` is called from Drop.
+    while let Ok(mut req) = server.recv() {
+        // Drain a body if any, so keep-alive connections stay in sync.
+        let _ = std::io::copy(&mut req.as_reader().take(64 * 1024), &mut std::io::sink());
+        let response = respond(&req, registry);
+        if let Err(e) = req.respond(response) {
+            log::debug!("/metrics: writing the response failed: {e}");
+        }
+    }
+}
+
+fn respond(
+    req: &tiny_http::Request,
+    registry: &Registry,
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let path = req.url().split('?').next().unwrap_or("");
+    if path != "/metrics" {
+        return text(
+            404,
+            "text/plain; charset=utf-8",
+            "not found: try /metrics\n".into(),
+        );
+    }
+    if !matches!(
+        req.method(),
+        tiny_http::Method::Get | tiny_http::Method::Head
+    ) {
+        return text(405, "text/plain; charset=utf-8", "use GET\n".into());
+    }
+    // Prometheus asks for OpenMetrics first; anything else gets the classic
+    // text format, which every scraper and `curl` reads.
+    let openmetrics = req.headers().iter().any(|h| {
+        h.field.equiv("Accept") && h.value.as_str().contains("application/openmetrics-text")
+    });
+    let mut body = String::new();
+    let (encoded, content_type) = if openmetrics {
+        (
+            prometheus_client::encoding::text::encode(&mut body, registry),
+            OPENMETRICS_CONTENT_TYPE,
+        )
+    } else {
+        (
+            prometheus_client::encoding::prometheus_text::encode(&mut body, registry),
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        )
+    };
+    match encoded {
+        Ok(()) => text(200, content_type, body),
+        Err(_) => text(500, "text/plain; charset=utf-8", "encoding failed\n".into()),
+    }
+}
+
+fn text(
+    status: u16,
+    content_type: &str,
+    body: String,
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let mut r = tiny_http::Response::from_data(body.into_bytes()).with_status_code(status);
+    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes()) {
+        r.add_header(h);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_name_comes_from_resource_attributes_when_set() {
+        assert_eq!(
+            host_from_resource_attributes("service.namespace=lab, host.name = edge-1 ,x=y"),
+            Some("edge-1".to_owned())
+        );
+        assert_eq!(host_from_resource_attributes("host.name="), None);
+        assert_eq!(host_from_resource_attributes("a=b"), None);
+    }
+}

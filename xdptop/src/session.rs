@@ -1,0 +1,279 @@
+//! One watching session: attach, start the outputs, sample, and hand the
+//! ticks to the dashboard or the headless loop; then tear down in order
+//! (sampler, outputs with a last push).
+//!
+//! ```text
+//! sampler thread ──Tick──▶ forwarder ──▶ Outputs (OTLP push, /metrics)
+//!                            │
+//!                            └──▶ dashboard (Event::Tick) or headless loop
+//! ```
+//! Every tick goes to every output once, with the same values.
+
+use std::{
+    io::IsTerminal as _,
+    sync::{Arc, mpsc},
+    thread,
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::{
+    bpf::{self, Pins},
+    config::Config,
+    headless, otlp, privilege,
+    prometheus::PrometheusEndpoint,
+    sample::Mode,
+    sampler::{self, CounterSource, Sampler, Tick},
+    status::ExportStatus,
+    tui,
+};
+
+/// How long the last OTLP push may take on exit.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where samples go besides the screen or stdout.
+#[derive(Default)]
+pub struct Outputs {
+    otlp: Option<otlp::Exporter>,
+    prometheus: Option<PrometheusEndpoint>,
+}
+
+impl Outputs {
+    fn start(
+        config: &Config,
+        on_status: impl FnMut(ExportStatus) + Send + 'static,
+    ) -> anyhow::Result<Self> {
+        let otlp = match &config.otlp {
+            Some(cfg) => {
+                Some(otlp::Exporter::start(cfg, on_status).context("starting the OTLP exporter")?)
+            }
+            None => None,
+        };
+        let prometheus = match config.prometheus {
+            Some(addr) => {
+                let ep = PrometheusEndpoint::start(addr)?;
+                log::info!(
+                    "serving Prometheus metrics on http://{}/metrics",
+                    ep.local_addr()
+                );
+                Some(ep)
+            }
+            None => None,
+        };
+        Ok(Self { otlp, prometheus })
+    }
+
+    /// Hands one tick to every output; never blocks.
+    pub fn publish(&self, tick: &Tick) {
+        if let Some(e) = &self.otlp {
+            e.export(tick);
+        }
+        if let Some(p) = &self.prometheus {
+            p.update(tick);
+        }
+    }
+
+    /// An operator event (attach, detach, view reset), exported as a span.
+    pub fn event(&self, name: &str, interface: Option<&str>) {
+        if let Some(e) = &self.otlp {
+            e.event(name, interface);
+        }
+    }
+
+    fn shutdown(self) {
+        if let Some(e) = self.otlp {
+            let status = e.shutdown(SHUTDOWN_TIMEOUT);
+            log::info!(
+                "{}: {} samples exported, {} dropped{}",
+                status.target,
+                status.exported,
+                status.dropped,
+                status
+                    .last_error
+                    .map(|e| format!(", last error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// The dashboard's kernel actions.
+struct KernelControl {
+    pins: Pins,
+    config: Config,
+    outputs: Arc<Outputs>,
+}
+
+impl tui::Control for KernelControl {
+    fn detach(&mut self, interface: &str) -> anyhow::Result<()> {
+        bpf::detach(&self.pins, interface)?;
+        self.outputs.event("detach", Some(interface));
+        Ok(())
+    }
+
+    fn attach(&mut self, interface: &str) -> anyhow::Result<Mode> {
+        // The sampler's source notices the new pinned link on its next read
+        // and re-uses it (see bpf::Watched).
+        let attached = bpf::watch(&self.pins, interface, self.config.mode)?;
+        self.outputs.event("attach", Some(interface));
+        Ok(attached.mode)
+    }
+
+    fn view_reset(&mut self) {
+        self.outputs.event("view-reset", None);
+    }
+}
+
+pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
+    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !config.headless && !terminal {
+        bail!(
+            "xdptop's dashboard needs a terminal; use --headless (with --json or --otlp) \
+             for scripts and services"
+        );
+    }
+    privilege::check("load and attach its XDP program")?;
+    pins.check_bpffs()?;
+    privilege::raise_memlock();
+    // Every name must resolve before anything is attached.
+    for iface in &config.interfaces {
+        if bpf::ifindex(iface).is_none() {
+            bail!("unknown interface {iface} in this network namespace (see `ip link`)");
+        }
+    }
+
+    let (events_tx, events) = mpsc::channel::<tui::Event>();
+    let status_tx = events_tx.clone();
+    let headless = config.headless;
+    // Outputs bind their sockets before capabilities are dropped.
+    let outputs = Arc::new(Outputs::start(config, move |s| {
+        if !headless {
+            let _ = status_tx.send(tui::Event::Export(s));
+        }
+    })?);
+
+    let sources = attach_all(config, pins, &outputs)?;
+    privilege::drop_all_but_kept()?;
+
+    let (ticks_tx, ticks) = mpsc::sync_channel::<Tick>(64);
+    let sampling = Sampling::start(Sampler::new(sources), config.interval, ticks_tx);
+
+    let result = if headless {
+        drop(events_tx);
+        let r = run_headless(config, &ticks, &outputs);
+        // Dropping the receiver first frees a sampler blocked on a full queue.
+        drop(ticks);
+        sampling.stop();
+        r
+    } else {
+        run_dashboard(config, pins, sampling, ticks, events, events_tx, &outputs)
+    };
+
+    match Arc::try_unwrap(outputs) {
+        Ok(outputs) => outputs.shutdown(),
+        Err(_) => log::warn!("an output was still in use at exit; skipped its last push"),
+    }
+    result
+}
+
+/// The sampler thread and the means to stop it.
+struct Sampling {
+    handle: thread::JoinHandle<()>,
+    stop: mpsc::Sender<()>,
+}
+
+impl Sampling {
+    fn start(sampler: Sampler, interval: Duration, tx: mpsc::SyncSender<Tick>) -> Self {
+        let (handle, stop) = sampler::spawn(sampler, interval, tx);
+        Self { handle, stop }
+    }
+
+    /// Stops the thread; its tick sender goes with it.
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.handle.join();
+    }
+}
+
+fn attach_all(
+    config: &Config,
+    pins: &Pins,
+    outputs: &Outputs,
+) -> anyhow::Result<Vec<Box<dyn CounterSource>>> {
+    let mut sources: Vec<Box<dyn CounterSource>> = Vec::new();
+    for iface in &config.interfaces {
+        let attached =
+            bpf::watch(pins, iface, config.mode).with_context(|| format!("watching {iface}"))?;
+        log::info!("{}", attached.note);
+        outputs.event("attach", Some(iface));
+        sources.push(Box::new(bpf::Watched::new(
+            pins.clone(),
+            iface,
+            config.mode,
+            attached.source,
+        )));
+    }
+    Ok(sources)
+}
+
+fn run_headless(
+    config: &Config,
+    ticks: &mpsc::Receiver<Tick>,
+    outputs: &Outputs,
+) -> anyhow::Result<()> {
+    let stop = headless::stop_flag()?;
+    let mut stdout = std::io::stdout().lock();
+    let end = headless::run(
+        ticks,
+        &stop,
+        config.count,
+        config.json,
+        &mut stdout,
+        &mut |tick| outputs.publish(tick),
+    )?;
+    log::debug!("headless loop ended: {end:?}");
+    Ok(())
+}
+
+fn run_dashboard(
+    config: &Config,
+    pins: &Pins,
+    sampling: Sampling,
+    ticks: mpsc::Receiver<Tick>,
+    events: mpsc::Receiver<tui::Event>,
+    events_tx: mpsc::Sender<tui::Event>,
+    outputs: &Arc<Outputs>,
+) -> anyhow::Result<()> {
+    // Forward each tick to the outputs and the screen, in that order.
+    let forward_tx = events_tx.clone();
+    let forward_outputs = Arc::clone(outputs);
+    let forwarder = thread::Builder::new()
+        .name("forwarder".into())
+        .spawn(move || {
+            for tick in ticks {
+                forward_outputs.publish(&tick);
+                if forward_tx.send(tui::Event::Tick(tick)).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("starting the forwarder thread")?;
+    let options = tui::Options {
+        host: tui::hostname(),
+        interval: config.interval,
+        interfaces: config.interfaces.clone(),
+    };
+    let mut control = KernelControl {
+        pins: pins.clone(),
+        config: config.clone(),
+        outputs: Arc::clone(outputs),
+    };
+    let result = tui::run(options, events, events_tx, &mut control);
+    drop(control);
+    // The forwarder ends when the sampler hangs up; joining it releases its
+    // hold on the outputs before their last push.
+    sampling.stop();
+    let _ = forwarder.join();
+    result
+}

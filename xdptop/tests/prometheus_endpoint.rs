@@ -1,0 +1,184 @@
+//! `--prometheus`: the `/metrics` endpoint serves the sampler's Ticks under
+//! the collector path's series names and labels.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use support::{http, ticks};
+use xdptop::prometheus::PrometheusEndpoint;
+
+fn local() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The sample lines (not comments) of an exposition, sorted.
+fn samples(body: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+const EXPECTED: &[&str] = &[
+    r#"xdp_xdp_attached_ratio{network_interface_name="veth-a",xdp_mode="native",host_name="lab-host"} 1.0"#,
+    r#"xdp_xdp_attached_ratio{network_interface_name="veth-b",xdp_mode="skb",host_name="lab-host"} 0.0"#,
+    r#"xdp_xdp_bit_rate_per_second{network_interface_name="veth-a",xdp_mode="native",host_name="lab-host"} 256000.0"#,
+    r#"xdp_xdp_bit_rate_per_second{network_interface_name="veth-b",xdp_mode="skb",host_name="lab-host"} 0.0"#,
+    r#"xdp_xdp_bytes_total{network_interface_name="veth-a",xdp_mode="native",host_name="lab-host"} 96000"#,
+    r#"xdp_xdp_bytes_total{network_interface_name="veth-b",xdp_mode="skb",host_name="lab-host"} 700"#,
+    r#"xdp_xdp_packet_rate_per_second{network_interface_name="veth-a",xdp_mode="native",host_name="lab-host"} 500.0"#,
+    r#"xdp_xdp_packet_rate_per_second{network_interface_name="veth-b",xdp_mode="skb",host_name="lab-host"} 0.0"#,
+    r#"xdp_xdp_packets_total{network_interface_name="veth-a",xdp_mode="native",host_name="lab-host"} 1500"#,
+    r#"xdp_xdp_packets_total{network_interface_name="veth-b",xdp_mode="skb",host_name="lab-host"} 7"#,
+];
+
+#[test]
+fn serves_the_latest_tick_with_collector_names_and_labels() {
+    let ep = PrometheusEndpoint::start_with_host(local(), "lab-host").expect("start");
+    let (first, second) = ticks::two_interfaces();
+    ep.update(&first);
+    ep.update(&second);
+
+    let r = http::get(ep.local_addr(), "/metrics", &[]).expect("GET /metrics");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert_eq!(samples(&r.body), EXPECTED, "{}", r.body);
+    // Classic text format: counters are typed under their `_total` name.
+    assert!(
+        r.body.contains("# TYPE xdp_xdp_packets_total counter\n"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("# TYPE xdp_xdp_packet_rate_per_second gauge\n"),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn speaks_openmetrics_when_asked() {
+    let ep = PrometheusEndpoint::start_with_host(local(), "lab-host").expect("start");
+    let (first, second) = ticks::two_interfaces();
+    ep.update(&first);
+    ep.update(&second);
+    // What Prometheus sends.
+    let accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                  version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let r = http::get(ep.local_addr(), "/metrics?x=1", &[("Accept", accept)]).expect("GET");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert_eq!(samples(&r.body), EXPECTED, "{}", r.body);
+    assert!(
+        r.body.contains("# TYPE xdp_xdp_packets counter\n"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.ends_with("# EOF\n"), "{}", r.body);
+}
+
+#[test]
+fn before_the_first_tick_there_are_no_series() {
+    let ep = PrometheusEndpoint::start_with_host(local(), "h").expect("start");
+    let r = http::get(ep.local_addr(), "/metrics", &[]).expect("GET");
+    assert_eq!(r.status, 200);
+    assert_eq!(samples(&r.body), Vec::<&str>::new(), "{}", r.body);
+}
+
+#[test]
+fn the_latest_tick_replaces_the_previous_one() {
+    let ep = PrometheusEndpoint::start_with_host(local(), "h").expect("start");
+    let (first, second) = ticks::two_interfaces();
+    ep.update(&second);
+    ep.update(&first);
+    let r = http::get(ep.local_addr(), "/metrics", &[]).expect("GET");
+    let body = r.body;
+    assert!(
+        body.contains(r#"xdp_xdp_packets_total{network_interface_name="veth-a",xdp_mode="native",host_name="h"} 1000"#),
+        "{body}"
+    );
+    // The first tick has no rates yet and veth-b was still readable.
+    assert!(
+        body.contains(r#"xdp_xdp_packet_rate_per_second{network_interface_name="veth-a",xdp_mode="native",host_name="h"} 0.0"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"xdp_xdp_attached_ratio{network_interface_name="veth-b",xdp_mode="skb",host_name="h"} 1.0"#),
+        "{body}"
+    );
+}
+
+#[test]
+fn other_paths_and_methods_are_refused() {
+    let ep = PrometheusEndpoint::start_with_host(local(), "h").expect("start");
+    for path in ["/", "/metrics/", "/favicon.ico", "/metricsx"] {
+        let r = http::get(ep.local_addr(), path, &[]).expect("GET");
+        assert_eq!(r.status, 404, "{path}");
+    }
+    let r = http::request(
+        ep.local_addr(),
+        "POST",
+        "/metrics",
+        &[("Content-Length", "0")],
+    )
+    .expect("POST");
+    assert_eq!(r.status, 405);
+}
+
+#[test]
+fn a_taken_address_is_a_clear_error() {
+    let ep = PrometheusEndpoint::start_with_host(local(), "h").expect("start");
+    let err = PrometheusEndpoint::start_with_host(ep.local_addr(), "h").expect_err("port in use");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("--prometheus") && msg.contains(&ep.local_addr().to_string()),
+        "{msg}"
+    );
+}
+
+#[test]
+fn dropping_stops_the_server() {
+    let ep = PrometheusEndpoint::start_with_host(local(), "h").expect("start");
+    let addr = ep.local_addr();
+    assert_eq!(http::get(addr, "/metrics", &[]).expect("GET").status, 200);
+    drop(ep);
+    assert!(
+        http::get(addr, "/metrics", &[]).is_err(),
+        "still serving after drop"
+    );
+    // And the port is free again.
+    let again = PrometheusEndpoint::start_with_host(addr, "h").expect("rebind after drop");
+    assert_eq!(again.local_addr(), addr);
+}
+
+#[test]
+fn the_readme_mapping_table_matches_the_served_names() {
+    use xdptop::prometheus::{ATTACHED, BIT_RATE, BYTES, PACKET_RATE, PACKETS};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../compose/README.md");
+    let readme = std::fs::read_to_string(path).expect("compose/README.md");
+    for (otel, prom) in [
+        ("xdp.packets", PACKETS),
+        ("xdp.bytes", BYTES),
+        ("xdp.packet.rate", PACKET_RATE),
+        ("xdp.bit.rate", BIT_RATE),
+        ("xdp.attached", ATTACHED),
+    ] {
+        let row = format!("| `{otel}` |");
+        assert!(
+            readme
+                .lines()
+                .any(|l| l.starts_with(&row) && l.contains(&format!("`{prom}`"))),
+            "compose/README.md has no row mapping {otel} to {prom}"
+        );
+    }
+}

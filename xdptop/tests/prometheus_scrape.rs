@@ -1,0 +1,362 @@
+//! End to end with Debian's real `prometheus`: it scrapes xdptop's `/metrics`
+//! endpoint (served in-process from FakeSource ticks with known numbers), and
+//! every query of the shipped Grafana dashboard and alert rules is run
+//! against it through the HTTP API.
+//!
+//! The alert rules' windows are minutes long; here Prometheus scrapes every
+//! second and the windows are compressed to seconds (each substitution is
+//! checked to apply), so the test shows each expression returning what its
+//! rule needs: nothing to fire while traffic flows, "traffic stopped" and
+//! "spike" once they happen, "stopped reporting" once the endpoint is gone.
+
+mod support;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddr,
+    path::PathBuf,
+    thread,
+    time::Duration,
+};
+
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+use support::{
+    prometheus::{Prometheus, label, value},
+    ticks::{SEC, reading, source},
+};
+use xdptop::{
+    prometheus::PrometheusEndpoint,
+    sample::{Mode, Reading},
+    sampler::{Sampler, Tick, wall_ns},
+};
+
+const SCRAPE: Duration = Duration::from_secs(1);
+const TICK: Duration = Duration::from_millis(250);
+const P1_TICKS: u64 = 24;
+const P2_TICKS: u64 = 20;
+
+fn compose_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../compose")
+}
+
+fn dashboard_queries() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(compose_dir().join("grafana/dashboards/xdptop.json"))
+        .expect("dashboard");
+    let d: Json = serde_json::from_str(&text).expect("dashboard JSON");
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().expect("targets") {
+            out.push((
+                p["title"].as_str().expect("title").to_owned(),
+                t["expr"].as_str().expect("expr").to_owned(),
+            ));
+        }
+    }
+    for v in d["templating"]["list"].as_array().expect("templating") {
+        let q = v["query"]["query"].as_str().expect("query");
+        let inner = q
+            .strip_prefix("label_values(")
+            .and_then(|q| q.strip_suffix(')'))
+            .and_then(|q| q.rsplit_once(','))
+            .map(|(sel, _)| sel.trim().to_owned())
+            .expect("label_values(selector, label)");
+        out.push((format!("variable {}", v["name"]), inner));
+    }
+    out
+}
+
+/// Grafana's expansion for "All" on every variable, and short intervals.
+fn grafana_all(expr: &str) -> String {
+    expr.replace("$__rate_interval", "4s")
+        .replace("$__range", "1m")
+        .replace("$interface", ".*")
+        .replace("$host", ".*")
+        .replace("$env", ".*")
+}
+
+struct Rule {
+    /// refId -> PromQL, windows compressed.
+    queries: BTreeMap<String, String>,
+    /// The condition's model (threshold or math).
+    condition: Yaml,
+}
+
+fn alert_rules() -> BTreeMap<String, Rule> {
+    let text = std::fs::read_to_string(
+        compose_dir().join("grafana/provisioning/alerting/xdptop-rules.yaml"),
+    )
+    .expect("rules");
+    let y: Yaml = serde_yaml::from_str(&text).expect("rules YAML");
+    let mut out = BTreeMap::new();
+    for g in y["groups"].as_sequence().expect("groups") {
+        for r in g["rules"].as_sequence().expect("rules") {
+            let uid = r["uid"].as_str().expect("uid").to_owned();
+            let cond = r["condition"].as_str().expect("condition");
+            let mut queries = BTreeMap::new();
+            let mut condition = Yaml::Null;
+            for d in r["data"].as_sequence().expect("data") {
+                let id = d["refId"].as_str().expect("refId").to_owned();
+                if let Some(e) = d["model"]["expr"].as_str() {
+                    queries.insert(id.clone(), e.to_owned());
+                }
+                if id == cond {
+                    condition = d["model"].clone();
+                }
+            }
+            out.insert(uid, Rule { queries, condition });
+        }
+    }
+    out
+}
+
+/// Replaces `from` with `to` in `expr`, insisting that it occurs.
+fn compress(expr: &str, swaps: &[(&str, &str)]) -> String {
+    let mut e = expr.to_owned();
+    for (from, to) in swaps {
+        assert!(
+            e.contains(from),
+            "{from} no longer in {expr}: update this test"
+        );
+        e = e.replace(from, to);
+    }
+    e
+}
+
+/// `{interface: value}` of a query result.
+fn by_iface(result: &[Json]) -> BTreeMap<String, f64> {
+    result
+        .iter()
+        .map(|e| {
+            (
+                label(e, "network_interface_name")
+                    .expect("interface label")
+                    .to_owned(),
+                value(e),
+            )
+        })
+        .collect()
+}
+
+struct Lab {
+    sampler: Sampler,
+    mono: u64,
+    last: Option<Tick>,
+}
+
+impl Lab {
+    fn new() -> Self {
+        // veth-a: 100 pps for P1, then 10 000 pps (a spike) for P2.
+        let mut a: Vec<anyhow::Result<Reading>> = Vec::new();
+        let mut c: Vec<anyhow::Result<Reading>> = Vec::new();
+        for i in 0..P1_TICKS {
+            a.push(reading(100 * i, 6_400 * i));
+            // veth-c: 50 pps for P1, then nothing.
+            c.push(reading(50 * i, 3_000 * i));
+        }
+        let (a0, c0) = (100 * (P1_TICKS - 1), 50 * (P1_TICKS - 1));
+        for j in 1..=P2_TICKS {
+            a.push(reading(
+                a0 + 10_000 * j,
+                6_400 * (P1_TICKS - 1) + 640_000 * j,
+            ));
+            c.push(reading(c0, 3_000 * (P1_TICKS - 1)));
+        }
+        // veth-b: readable once, then its map is gone.
+        let mut b = vec![reading(7, 700)];
+        b.extend((1..P1_TICKS + P2_TICKS).map(|_| Err(anyhow::anyhow!("map removed"))));
+        Self {
+            sampler: Sampler::new(vec![
+                source("veth-a", Mode::Native, a),
+                source("veth-b", Mode::ReadOnly, b),
+                source("veth-c", Mode::Skb, c),
+            ]),
+            mono: 0,
+            last: None,
+        }
+    }
+
+    /// Samples `n` ticks, 1 s apart on the sampler's clock, `TICK` apart in
+    /// real time, pushing each to the endpoint.
+    fn run(&mut self, ep: &PrometheusEndpoint, n: u64) {
+        for _ in 0..n {
+            let tick = self.sampler.sample(wall_ns(), self.mono);
+            self.mono += SEC;
+            ep.update(&tick);
+            self.last = Some(tick);
+            thread::sleep(TICK);
+        }
+    }
+
+    fn last(&self, iface: &str) -> &xdptop::sample::Sample {
+        self.last
+            .as_ref()
+            .and_then(|t| t.samples.iter().find(|s| &*s.interface == iface))
+            .expect("a tick with that interface")
+    }
+}
+
+#[test]
+fn dashboard_and_alert_queries_against_a_real_prometheus() {
+    let ep = PrometheusEndpoint::start_with_host(SocketAddr::from(([127, 0, 0, 1], 0)), "lab-host")
+        .expect("endpoint");
+    let prom = Prometheus::start(&[ep.local_addr()], SCRAPE);
+    let rules = alert_rules();
+    let mut lab = Lab::new();
+
+    // ---- P1: traffic on veth-a and veth-c, veth-b lost.
+    lab.run(&ep, P1_TICKS);
+    // Let two more scrapes see the final P1 tick, then compare exactly.
+    thread::sleep(SCRAPE * 3);
+    let packets = by_iface(&prom.wait_for("xdp_xdp_packets_total", Duration::from_secs(20)));
+    for iface in ["veth-a", "veth-b", "veth-c"] {
+        assert_eq!(
+            packets.get(iface).copied(),
+            Some(lab.last(iface).packets as f64),
+            "Prometheus' counter for {iface} is not the value xdptop fed"
+        );
+    }
+    let pps = by_iface(&prom.query("xdp_xdp_packet_rate_per_second"));
+    assert_eq!(
+        pps,
+        BTreeMap::from([
+            ("veth-a".into(), 100.0),
+            ("veth-b".into(), 0.0),
+            ("veth-c".into(), 50.0)
+        ])
+    );
+    let bps = by_iface(&prom.query("xdp_xdp_bit_rate_per_second"));
+    assert_eq!(bps["veth-a"], 6_400.0 * 8.0);
+    let one = prom.query(r#"xdp_xdp_bytes_total{network_interface_name="veth-a"}"#);
+    assert_eq!(value(&one[0]), lab.last("veth-a").bytes as f64);
+    assert_eq!(label(&one[0], "host_name"), Some("lab-host"));
+    assert_eq!(label(&one[0], "xdp_mode"), Some("native"));
+
+    // Every dashboard query (with "All" selected) returns data.
+    for (title, expr) in dashboard_queries() {
+        let e = grafana_all(&expr);
+        let r = prom.query(&e);
+        assert!(!r.is_empty(), "dashboard {title}: {e} returned nothing");
+        if title.starts_with("variable") {
+            let ifaces: BTreeSet<&str> = r
+                .iter()
+                .filter_map(|x| label(x, "network_interface_name"))
+                .collect();
+            assert_eq!(
+                ifaces,
+                BTreeSet::from(["veth-a", "veth-b", "veth-c"]),
+                "{title}"
+            );
+        }
+    }
+    // Scraped directly there is no env label: the seed's env="demo" finds
+    // nothing, which is why the env variable has an All (.*) option.
+    assert!(
+        prom.query(r#"xdp_xdp_packets_total{env=~"demo"}"#)
+            .is_empty()
+    );
+
+    let stopped = &rules["xdptop-stopped-reporting"];
+    let stopped_a = compress(&stopped.queries["A"], &[("[1h:15s]", "[1h:1s]")]);
+    let stopped_after = stopped.condition["conditions"][0]["evaluator"]["params"][0]
+        .as_f64()
+        .expect("threshold");
+    assert_eq!(
+        stopped.condition["conditions"][0]["evaluator"]["type"],
+        Yaml::from("gt")
+    );
+    let gone = &rules["xdptop-xdp-program-gone"];
+    assert_eq!(
+        gone.condition["conditions"][0]["evaluator"]["type"],
+        Yaml::from("lt")
+    );
+    let gone_below = gone.condition["conditions"][0]["evaluator"]["params"][0]
+        .as_f64()
+        .expect("threshold");
+    let traffic = &rules["xdptop-traffic-stopped"];
+    assert_eq!(traffic.condition["expression"], Yaml::from("$A == 0"));
+    let traffic_a = compress(&traffic.queries["A"], &[("[1m]", "[3s]")]);
+    let spike = &rules["xdptop-traffic-spike"];
+    assert_eq!(
+        spike.condition["expression"],
+        Yaml::from("$A > 5 * $B && $A > 1000")
+    );
+    let spike_a = compress(&spike.queries["A"], &[("[2m]", "[3s]")]);
+    // One scrape more than the window, for the 1 s scrape alignment.
+    let spike_b = compress(&spike.queries["B"], &[("offset 2m", "offset 4s")]);
+    let spiking = |a: f64, b: f64| a > 5.0 * b && a > 1000.0;
+
+    // While xdptop runs, "stopped" sees fresh samples everywhere.
+    let since = by_iface(&prom.query(&stopped_a));
+    assert_eq!(since.len(), 3, "{since:?}");
+    assert!(
+        since.values().all(|s| *s < stopped_after && *s < 5.0),
+        "{since:?}"
+    );
+    // Only veth-b lost its program.
+    let attached = by_iface(&prom.query(&gone.queries["A"]));
+    let firing: BTreeSet<&str> = attached
+        .iter()
+        .filter(|(_, v)| **v < gone_below)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(firing, BTreeSet::from(["veth-b"]), "{attached:?}");
+    // Traffic flows on both live interfaces; veth-b (lost) is left out.
+    let flowing = by_iface(&prom.query(&traffic_a));
+    assert_eq!(
+        flowing.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["veth-a", "veth-c"]
+    );
+    assert!(flowing.values().all(|v| *v > 0.0), "{flowing:?}");
+    // Steady traffic is no spike.
+    let (a, b) = (
+        by_iface(&prom.query(&spike_a)),
+        by_iface(&prom.query(&spike_b)),
+    );
+    assert!(!spiking(a["veth-a"], b["veth-a"]), "{a:?} {b:?}");
+
+    // ---- P2: veth-a jumps to 10 000 pps, veth-c goes quiet. The spike is
+    // judged once it fills the (compressed) window, before the baseline
+    // window (whose 1h is not compressed) takes much of it in.
+    lab.run(&ep, 14);
+    let (a, b) = (
+        by_iface(&prom.query(&spike_a)),
+        by_iface(&prom.query(&spike_b)),
+    );
+    assert!(
+        spiking(a["veth-a"], b["veth-a"]),
+        "spike must fire for veth-a: {a:?} {b:?}"
+    );
+    assert!(!spiking(a["veth-c"], b["veth-c"]), "{a:?} {b:?}");
+    lab.run(&ep, P2_TICKS - 14);
+    let quiet = by_iface(&prom.query(&traffic_a));
+    assert_eq!(
+        quiet.get("veth-c"),
+        Some(&0.0),
+        "traffic stopped must fire for veth-c: {quiet:?}"
+    );
+    assert!(quiet["veth-a"] > 0.0, "{quiet:?}");
+
+    // ---- P3: xdptop stops (the endpoint goes away).
+    drop(ep);
+    thread::sleep(SCRAPE * 6);
+    let since = by_iface(&prom.query(&stopped_a));
+    assert_eq!(
+        since.len(),
+        3,
+        "stopped must still see every series: {since:?}"
+    );
+    assert!(since.values().all(|s| *s > 4.0), "{since:?}");
+    thread::sleep(SCRAPE * 2);
+    let later = by_iface(&prom.query(&stopped_a));
+    assert!(
+        later.iter().all(|(k, v)| *v > since[k]),
+        "time since last sample must grow: {since:?} {later:?}"
+    );
+    // The other rules go quiet rather than misfire on a stopped xdptop.
+    assert!(
+        prom.query(&traffic_a).is_empty(),
+        "traffic stopped must leave this to 'stopped'"
+    );
+    assert!(prom.query(&gone.queries["A"]).is_empty());
+}
