@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod format;
 pub mod headless;
+pub mod logbuf;
 pub mod otlp;
 pub mod privilege;
 pub mod prometheus;
@@ -38,7 +39,9 @@ pub fn run() -> ExitCode {
         }
     };
     init_logging(&config);
-    match execute(&config) {
+    let result = execute(&config);
+    logbuf::flush_to_stderr();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xdptop: {e:#}");
@@ -60,6 +63,10 @@ fn init_logging(config: &Config) {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
     if !std::io::stderr().is_terminal() {
         builder.format_timestamp(None);
+    }
+    if config.action == Action::Watch && !config.headless {
+        // The dashboard owns the terminal; see logbuf.
+        builder.target(env_logger::Target::Pipe(Box::new(logbuf::Writer)));
     }
     builder.format_target(false).init();
 }
