@@ -10,6 +10,7 @@
 //! Every tick goes to every output once, with the same values.
 
 use std::{
+    collections::HashMap,
     io::IsTerminal as _,
     sync::{Arc, mpsc},
     thread,
@@ -103,6 +104,8 @@ struct KernelControl {
     pins: Pins,
     config: Config,
     outputs: Arc<Outputs>,
+    /// Per interface: where a newly attached source goes (the sampler).
+    replace: HashMap<String, bpf::Replace>,
 }
 
 impl tui::Control for KernelControl {
@@ -113,11 +116,14 @@ impl tui::Control for KernelControl {
     }
 
     fn attach(&mut self, interface: &str) -> anyhow::Result<Mode> {
-        // The sampler's source notices the new pinned link on its next read
-        // and re-uses it (see bpf::Watched).
         let attached = bpf::watch(&self.pins, interface, self.config.mode)?;
         self.outputs.event("attach", Some(interface));
-        Ok(attached.mode)
+        let mode = attached.mode;
+        if let Some(tx) = self.replace.get(interface) {
+            // The sampler swaps it in before its next read.
+            let _ = tx.send(attached.source);
+        }
+        Ok(mode)
     }
 
     fn view_reset(&mut self) {
@@ -153,7 +159,7 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         }
     })?);
 
-    let sources = attach_all(config, pins, &outputs)?;
+    let (sources, replace) = attach_all(config, pins, &outputs)?;
     privilege::drop_all_but_kept()?;
 
     let (ticks_tx, ticks) = mpsc::sync_channel::<Tick>(64);
@@ -167,7 +173,15 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         sampling.stop();
         r
     } else {
-        run_dashboard(config, pins, sampling, ticks, events, events_tx, &outputs)
+        let control = KernelControl {
+            pins: pins.clone(),
+            config: config.clone(),
+            outputs: Arc::clone(&outputs),
+            replace,
+        };
+        run_dashboard(
+            config, control, sampling, ticks, events, events_tx, &outputs,
+        )
     };
 
     match Arc::try_unwrap(outputs) {
@@ -196,25 +210,25 @@ impl Sampling {
     }
 }
 
+type Sources = Vec<Box<dyn CounterSource>>;
+
 fn attach_all(
     config: &Config,
     pins: &Pins,
     outputs: &Outputs,
-) -> anyhow::Result<Vec<Box<dyn CounterSource>>> {
-    let mut sources: Vec<Box<dyn CounterSource>> = Vec::new();
+) -> anyhow::Result<(Sources, HashMap<String, bpf::Replace>)> {
+    let mut sources: Sources = Vec::new();
+    let mut replace = HashMap::new();
     for iface in &config.interfaces {
         let attached =
             bpf::watch(pins, iface, config.mode).with_context(|| format!("watching {iface}"))?;
         log::info!("{}", attached.note);
         outputs.event("attach", Some(iface));
-        sources.push(Box::new(bpf::Watched::new(
-            pins.clone(),
-            iface,
-            config.mode,
-            attached.source,
-        )));
+        let (watched, tx) = bpf::Watched::new(pins.clone(), iface, config.mode, attached.source);
+        sources.push(Box::new(watched));
+        replace.insert(iface.clone(), tx);
     }
-    Ok(sources)
+    Ok((sources, replace))
 }
 
 fn run_headless(
@@ -238,7 +252,7 @@ fn run_headless(
 
 fn run_dashboard(
     config: &Config,
-    pins: &Pins,
+    mut control: KernelControl,
     sampling: Sampling,
     ticks: mpsc::Receiver<Tick>,
     events: mpsc::Receiver<tui::Event>,
@@ -263,11 +277,6 @@ fn run_dashboard(
         host: tui::hostname(),
         interval: config.interval,
         interfaces: config.interfaces.clone(),
-    };
-    let mut control = KernelControl {
-        pins: pins.clone(),
-        config: config.clone(),
-        outputs: Arc::clone(outputs),
     };
     let result = tui::run(options, events, events_tx, &mut control);
     drop(control);

@@ -1,6 +1,6 @@
 //! The dashboard in a real terminal (tmux) on a veth lab: it shows the rate
-//! the generator sends, `d` + `y` detaches (checked with `ip link`), and `q`
-//! exits leaving the terminal in its normal mode.
+//! the generator sends, `d` + `y` detaches (checked with `ip link`), `a`
+//! attaches again, and `q` exits leaving the terminal in its normal mode.
 
 mod common;
 
