@@ -78,6 +78,7 @@ impl Sampler {
 }
 
 fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
+    let recovered = t.was_lost;
     let (health, reading) = match t.source.read() {
         Ok(reading) => {
             if t.was_lost {
@@ -100,8 +101,12 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
         }
     };
     let rates = if health == Health::Ok {
-        t.rates
-            .update(mono_ns, reading.packets, reading.bytes, reading.epoch)
+        let mut r = t
+            .rates
+            .update(mono_ns, reading.packets, reading.bytes, reading.epoch);
+        // The first good read after a loss starts a new baseline.
+        r.rebaselined |= recovered;
+        r
     } else {
         Default::default()
     };
@@ -250,6 +255,7 @@ mod tests {
         assert_eq!((lost.packets, lost.pps), (10, 0.0));
         let back = &s.sample(3, 3_000_000_000).samples[0];
         assert_eq!((back.health.clone(), back.pps), (Health::Ok, 0.0));
+        assert!(back.rebaselined, "a new baseline after the loss");
         let next = &s.sample(4, 4_000_000_000).samples[0];
         assert_eq!(next.pps, 10.0);
     }
