@@ -30,14 +30,17 @@ pub struct Options {
     xdptop_args: Vec<String>,
 }
 
+/// Set when the demo re-runs itself under sudo: xdptop is already built.
+const BUILT_ENV: &str = "XDPTOP_DEMO_BIN";
+
 pub fn run(opts: &Options) -> anyhow::Result<()> {
+    let xdptop = match std::env::var_os(BUILT_ENV) {
+        Some(path) => PathBuf::from(path),
+        None => build_xdptop()?,
+    };
     if !nix::unistd::Uid::effective().is_root() {
-        bail!(
-            "the demo makes network namespaces and attaches XDP, so it needs root:\n  \
-             sudo -E env \"PATH=$PATH\" cargo xtask demo"
-        );
+        return rerun_as_root(&xdptop);
     }
-    let xdptop = build_xdptop()?;
     // Signals end the wait below instead of killing us before cleanup.
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [
@@ -69,6 +72,26 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     drop(lab);
     drop(bpffs);
     result
+}
+
+/// The lab needs root (namespaces, XDP, bpffs): build as the user, then run
+/// the rest through sudo, so no root-owned files land in target/.
+fn rerun_as_root(xdptop: &std::path::Path) -> anyhow::Result<()> {
+    if Command::new("sudo").arg("--version").output().is_err() {
+        bail!(
+            "the demo makes network namespaces and attaches XDP, so it needs root; \
+             run `cargo xtask demo` as root, or install sudo"
+        );
+    }
+    eprintln!("xtask: the demo lab needs root; sudo may ask for your password");
+    let exe = std::env::current_exe().context("finding xtask's own path")?;
+    exec(
+        Command::new("sudo")
+            .args(["-E", "--"])
+            .arg(exe)
+            .args(std::env::args_os().skip(1))
+            .env(BUILT_ENV, xdptop),
+    )
 }
 
 /// Builds xdptop with the cargo that runs us, and returns its path.
