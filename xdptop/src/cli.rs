@@ -93,6 +93,7 @@ Examples:
   sudo xdptop eth0
   xdptop --headless --json --count 5 eth0
   xdptop --otlp localhost:4317 --headless eth0
+  xdptop --prometheus 127.0.0.1:9464 --headless eth0
   xdptop --detach eth0";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -106,4 +107,30 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let d =
         humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (try 250ms, 1s or 5s)"))?;
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    #[test]
+    fn every_option_is_in_the_readme_table() {
+        let readme = include_str!("../../README.md");
+        for arg in Cli::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if ["help", "version"].contains(&long) {
+                continue;
+            }
+            // `--otlp` must not pass on the strength of `--otlp-header`.
+            let cells = [format!("`--{long}`"), format!("`--{long} ")];
+            assert!(
+                readme
+                    .lines()
+                    .any(|l| l.starts_with("| `") && cells.iter().any(|c| l.contains(c))),
+                "README.md's option table has no row for --{long}"
+            );
+        }
+    }
 }

@@ -162,23 +162,25 @@ fn dropping_stops_the_server() {
 }
 
 #[test]
-fn the_readme_mapping_table_matches_the_served_names() {
+fn the_readme_mapping_tables_match_the_served_names() {
     use xdptop::prometheus::{ATTACHED, BIT_RATE, BYTES, PACKET_RATE, PACKETS};
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../compose/README.md");
-    let readme = std::fs::read_to_string(path).expect("compose/README.md");
-    for (otel, prom) in [
-        ("xdp.packets", PACKETS),
-        ("xdp.bytes", BYTES),
-        ("xdp.packet.rate", PACKET_RATE),
-        ("xdp.bit.rate", BIT_RATE),
-        ("xdp.attached", ATTACHED),
-    ] {
-        let row = format!("| `{otel}` |");
-        assert!(
-            readme
-                .lines()
-                .any(|l| l.starts_with(&row) && l.contains(&format!("`{prom}`"))),
-            "compose/README.md has no row mapping {otel} to {prom}"
-        );
+    for file in ["compose/README.md", "README.md"] {
+        let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(path).expect(file);
+        for (otel, prom) in [
+            ("xdp.packets", PACKETS),
+            ("xdp.bytes", BYTES),
+            ("xdp.packet.rate", PACKET_RATE),
+            ("xdp.bit.rate", BIT_RATE),
+            ("xdp.attached", ATTACHED),
+        ] {
+            let row = format!("| `{otel}` |");
+            assert!(
+                readme
+                    .lines()
+                    .any(|l| l.starts_with(&row) && l.contains(&format!("`{prom}`"))),
+                "{file} has no row mapping {otel} to {prom}"
+            );
+        }
     }
 }

@@ -14,14 +14,12 @@ mod support;
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
-    path::PathBuf,
     thread,
     time::Duration,
 };
 
-use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
 use support::{
+    grafana::{Alerts, by_iface, dashboard_queries, grafana_all},
     prometheus::{Prometheus, label, value},
     ticks::{SEC, reading, source},
 };
@@ -35,108 +33,6 @@ const SCRAPE: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(250);
 const P1_TICKS: u64 = 24;
 const P2_TICKS: u64 = 20;
-
-fn compose_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../compose")
-}
-
-fn dashboard_queries() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(compose_dir().join("grafana/dashboards/xdptop.json"))
-        .expect("dashboard");
-    let d: Json = serde_json::from_str(&text).expect("dashboard JSON");
-    let mut out = Vec::new();
-    for p in d["panels"].as_array().expect("panels") {
-        for t in p["targets"].as_array().expect("targets") {
-            out.push((
-                p["title"].as_str().expect("title").to_owned(),
-                t["expr"].as_str().expect("expr").to_owned(),
-            ));
-        }
-    }
-    for v in d["templating"]["list"].as_array().expect("templating") {
-        let q = v["query"]["query"].as_str().expect("query");
-        let inner = q
-            .strip_prefix("label_values(")
-            .and_then(|q| q.strip_suffix(')'))
-            .and_then(|q| q.rsplit_once(','))
-            .map(|(sel, _)| sel.trim().to_owned())
-            .expect("label_values(selector, label)");
-        out.push((format!("variable {}", v["name"]), inner));
-    }
-    out
-}
-
-/// Grafana's expansion for "All" on every variable, and short intervals.
-fn grafana_all(expr: &str) -> String {
-    expr.replace("$__rate_interval", "4s")
-        .replace("$__range", "1m")
-        .replace("$interface", ".*")
-        .replace("$host", ".*")
-        .replace("$env", ".*")
-}
-
-struct Rule {
-    /// refId -> PromQL, windows compressed.
-    queries: BTreeMap<String, String>,
-    /// The condition's model (threshold or math).
-    condition: Yaml,
-}
-
-fn alert_rules() -> BTreeMap<String, Rule> {
-    let text = std::fs::read_to_string(
-        compose_dir().join("grafana/provisioning/alerting/xdptop-rules.yaml"),
-    )
-    .expect("rules");
-    let y: Yaml = serde_yaml::from_str(&text).expect("rules YAML");
-    let mut out = BTreeMap::new();
-    for g in y["groups"].as_sequence().expect("groups") {
-        for r in g["rules"].as_sequence().expect("rules") {
-            let uid = r["uid"].as_str().expect("uid").to_owned();
-            let cond = r["condition"].as_str().expect("condition");
-            let mut queries = BTreeMap::new();
-            let mut condition = Yaml::Null;
-            for d in r["data"].as_sequence().expect("data") {
-                let id = d["refId"].as_str().expect("refId").to_owned();
-                if let Some(e) = d["model"]["expr"].as_str() {
-                    queries.insert(id.clone(), e.to_owned());
-                }
-                if id == cond {
-                    condition = d["model"].clone();
-                }
-            }
-            out.insert(uid, Rule { queries, condition });
-        }
-    }
-    out
-}
-
-/// Replaces `from` with `to` in `expr`, insisting that it occurs.
-fn compress(expr: &str, swaps: &[(&str, &str)]) -> String {
-    let mut e = expr.to_owned();
-    for (from, to) in swaps {
-        assert!(
-            e.contains(from),
-            "{from} no longer in {expr}: update this test"
-        );
-        e = e.replace(from, to);
-    }
-    e
-}
-
-/// `{interface: value}` of a query result.
-fn by_iface(result: &[Json]) -> BTreeMap<String, f64> {
-    result
-        .iter()
-        .map(|e| {
-            (
-                label(e, "network_interface_name")
-                    .expect("interface label")
-                    .to_owned(),
-                value(e),
-            )
-        })
-        .collect()
-}
 
 struct Lab {
     sampler: Sampler,
@@ -201,7 +97,7 @@ fn dashboard_and_alert_queries_against_a_real_prometheus() {
     let ep = PrometheusEndpoint::start_with_host(SocketAddr::from(([127, 0, 0, 1], 0)), "lab-host")
         .expect("endpoint");
     let prom = Prometheus::start(&[ep.local_addr()], SCRAPE);
-    let rules = alert_rules();
+    let alerts = Alerts::compressed();
     let mut lab = Lab::new();
 
     // ---- P1: traffic on veth-a and veth-c, veth-b lost.
@@ -256,35 +152,16 @@ fn dashboard_and_alert_queries_against_a_real_prometheus() {
             .is_empty()
     );
 
-    let stopped = &rules["xdptop-stopped-reporting"];
-    let stopped_a = compress(&stopped.queries["A"], &[("[1h:15s]", "[1h:1s]")]);
-    let stopped_after = stopped.condition["conditions"][0]["evaluator"]["params"][0]
-        .as_f64()
-        .expect("threshold");
-    assert_eq!(
-        stopped.condition["conditions"][0]["evaluator"]["type"],
-        Yaml::from("gt")
-    );
-    let gone = &rules["xdptop-xdp-program-gone"];
-    assert_eq!(
-        gone.condition["conditions"][0]["evaluator"]["type"],
-        Yaml::from("lt")
-    );
-    let gone_below = gone.condition["conditions"][0]["evaluator"]["params"][0]
-        .as_f64()
-        .expect("threshold");
-    let traffic = &rules["xdptop-traffic-stopped"];
-    assert_eq!(traffic.condition["expression"], Yaml::from("$A == 0"));
-    let traffic_a = compress(&traffic.queries["A"], &[("[1m]", "[3s]")]);
-    let spike = &rules["xdptop-traffic-spike"];
-    assert_eq!(
-        spike.condition["expression"],
-        Yaml::from("$A > 5 * $B && $A > 1000")
-    );
-    let spike_a = compress(&spike.queries["A"], &[("[2m]", "[3s]")]);
-    // One scrape more than the window, for the 1 s scrape alignment.
-    let spike_b = compress(&spike.queries["B"], &[("offset 2m", "offset 4s")]);
-    let spiking = |a: f64, b: f64| a > 5.0 * b && a > 1000.0;
+    let Alerts {
+        stopped: stopped_a,
+        stopped_after,
+        gone: gone_a,
+        gone_below,
+        traffic: traffic_a,
+        spike_a,
+        spike_b,
+    } = alerts;
+    let spiking = Alerts::spike_fires;
 
     // While xdptop runs, "stopped" sees fresh samples everywhere.
     let since = by_iface(&prom.query(&stopped_a));
@@ -294,7 +171,7 @@ fn dashboard_and_alert_queries_against_a_real_prometheus() {
         "{since:?}"
     );
     // Only veth-b lost its program.
-    let attached = by_iface(&prom.query(&gone.queries["A"]));
+    let attached = by_iface(&prom.query(&gone_a));
     let firing: BTreeSet<&str> = attached
         .iter()
         .filter(|(_, v)| **v < gone_below)
@@ -358,5 +235,5 @@ fn dashboard_and_alert_queries_against_a_real_prometheus() {
         prom.query(&traffic_a).is_empty(),
         "traffic stopped must leave this to 'stopped'"
     );
-    assert!(prom.query(&gone.queries["A"]).is_empty());
+    assert!(prom.query(&gone_a).is_empty());
 }

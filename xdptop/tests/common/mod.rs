@@ -31,6 +31,8 @@ pub struct Running {
     /// Every line received so far, in order.
     seen: std::cell::RefCell<Vec<Value>>,
     stderr: Receiver<String>,
+    /// Set once the process was waited for: its stdout then ends soon.
+    exited: std::cell::Cell<bool>,
 }
 
 impl Running {
@@ -71,6 +73,7 @@ impl Running {
             lines,
             seen: Default::default(),
             stderr,
+            exited: Default::default(),
         }
     }
 
@@ -96,10 +99,26 @@ impl Running {
         panic!("no matching sample for {iface} within {timeout:?}; last: {last:?}");
     }
 
-    /// Every JSON line printed so far (all of them once the process ended).
+    /// Every JSON line printed so far; all of them once the process was
+    /// waited for (`stop`, `wait`, `kill`): then this reads its stdout to the
+    /// end, as the reader thread may still hold the last lines.
     pub fn all_lines(&self) -> Vec<Value> {
         let mut seen = self.seen.borrow_mut();
-        seen.extend(self.lines.try_iter());
+        if self.exited.get() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match self.lines.recv_timeout(Duration::from_millis(100)) {
+                    Ok(v) => seen.push(v),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => assert!(
+                        Instant::now() < deadline,
+                        "xdptop's stdout did not end within 10 s of its exit"
+                    ),
+                }
+            }
+        } else {
+            seen.extend(self.lines.try_iter());
+        }
         seen.clone()
     }
 
@@ -108,6 +127,7 @@ impl Running {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(st) = self.child.try_wait().expect("wait") {
+                self.exited.set(true);
                 return st;
             }
             assert!(
@@ -131,6 +151,7 @@ impl Running {
     pub fn kill(&mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
+        self.exited.set(true);
     }
 
     /// SIGTERM, then waits; returns the exit status.
@@ -140,6 +161,7 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(st) = self.child.try_wait().expect("wait") {
+                self.exited.set(true);
                 return st;
             }
             assert!(

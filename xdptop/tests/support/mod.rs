@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (each test crate uses a part).
 #![allow(dead_code)]
 
+pub mod grafana;
 pub mod http;
 pub mod prometheus;
 pub mod rotel;

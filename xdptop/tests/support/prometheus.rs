@@ -2,6 +2,10 @@
 //! temporary storage, scraping the targets a test names, and queries it over
 //! its HTTP API. Stopped and cleaned up on drop.
 //!
+//! With [`Prometheus::start_in`] it runs inside a network namespace (a lab's
+//! `/run/netns/NAME`, where xdptop listens on that namespace's 127.0.0.1);
+//! its API is then reached from a helper thread that entered the namespace.
+//!
 //! The binary comes from `$PROMETHEUS`, else `prometheus` on PATH; a missing
 //! binary fails the test with a hint (CI installs it: never skipped).
 
@@ -22,6 +26,8 @@ pub struct Prometheus {
     child: Child,
     dir: PathBuf,
     pub addr: SocketAddr,
+    /// The network namespace it listens in (None: the test's own).
+    netns: Option<PathBuf>,
 }
 
 /// The `prometheus` binary to run.
@@ -47,6 +53,28 @@ fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// Runs `f` in the network namespace at `netns` (on a helper thread:
+/// `setns` affects only the calling thread), or right here for `None`.
+pub fn in_netns<T: Send + 'static>(
+    netns: Option<&Path>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    match netns {
+        None => f(),
+        Some(ns) => {
+            let file = fs::File::open(ns)
+                .unwrap_or_else(|e| panic!("opening the namespace {}: {e}", ns.display()));
+            thread::spawn(move || {
+                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .expect("entering the namespace");
+                f()
+            })
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        }
+    }
+}
+
 fn temp_dir(tag: &str) -> PathBuf {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -61,6 +89,17 @@ impl Prometheus {
     /// Starts Prometheus scraping `targets` (job `xdptop`, `honor_labels`,
     /// as compose/prometheus/prometheus.yml does) every `scrape_interval`.
     pub fn start(targets: &[SocketAddr], scrape_interval: Duration) -> Self {
+        Self::start_in(targets, scrape_interval, None)
+    }
+
+    /// As [`Self::start`], inside the network namespace at `netns` (e.g.
+    /// `lab.xdp_netns_path()`): the targets and its own listen address are
+    /// that namespace's. `None` is the test's own namespace.
+    pub fn start_in(
+        targets: &[SocketAddr],
+        scrape_interval: Duration,
+        netns: Option<&Path>,
+    ) -> Self {
         let dir = temp_dir("prometheus");
         let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
         let secs = scrape_interval.as_secs().max(1);
@@ -74,9 +113,18 @@ impl Prometheus {
         let bin = binary();
         // A port picked as free may be taken before prometheus binds it: retry.
         for _ in 0..5 {
-            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let addr = SocketAddr::from(([127, 0, 0, 1], in_netns(netns, free_port)));
             let log = fs::File::create(dir.join("prometheus.log")).expect("log file");
-            let child = Command::new(&bin)
+            let mut cmd = match netns {
+                // nsenter execs prometheus: the child's pid is prometheus'.
+                Some(ns) => {
+                    let mut c = Command::new("nsenter");
+                    c.arg(format!("--net={}", ns.display())).arg("--").arg(&bin);
+                    c
+                }
+                None => Command::new(&bin),
+            };
+            let child = cmd
                 .arg(format!(
                     "--config.file={}",
                     dir.join("prometheus.yml").display()
@@ -95,6 +143,7 @@ impl Prometheus {
                 child,
                 dir: dir.clone(),
                 addr,
+                netns: netns.map(Path::to_path_buf),
             };
             if p.wait_ready(Duration::from_secs(30)) {
                 // Target discovery is throttled (5 s): wait for the first
@@ -123,7 +172,7 @@ impl Prometheus {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(r) = http::get(self.addr, "/-/ready", &[]) {
+            if let Ok(r) = self.get("/-/ready") {
                 if r.status == 200 {
                     return true;
                 }
@@ -131,6 +180,12 @@ impl Prometheus {
             thread::sleep(Duration::from_millis(100));
         }
         false
+    }
+
+    /// GET from the HTTP API, from the namespace Prometheus runs in.
+    fn get(&self, path_and_query: &str) -> std::io::Result<http::Response> {
+        let (addr, path) = (self.addr, path_and_query.to_owned());
+        in_netns(self.netns.as_deref(), move || http::get(addr, &path, &[]))
     }
 
     pub fn log(&self) -> String {
@@ -144,12 +199,9 @@ impl Prometheus {
     /// Runs an instant query; returns `data.result` (a vector's elements)
     /// or panics with Prometheus' error.
     pub fn query(&self, expr: &str) -> Vec<Value> {
-        let r = http::get(
-            self.addr,
-            &format!("/api/v1/query?query={}", http::encode(expr)),
-            &[],
-        )
-        .unwrap_or_else(|e| panic!("querying {expr}: {e}"));
+        let r = self
+            .get(&format!("/api/v1/query?query={}", http::encode(expr)))
+            .unwrap_or_else(|e| panic!("querying {expr}: {e}"));
         let v: Value = serde_json::from_str(&r.body)
             .unwrap_or_else(|e| panic!("{expr}: bad JSON ({e}): {}", r.body));
         assert_eq!(v["status"], "success", "{expr}: {}", r.body);

@@ -1,0 +1,368 @@
+//! End to end on a veth lab with the real binary: `xdptop --json
+//! --prometheus 127.0.0.1:PORT` watches the lab's XDP end, and Debian's real
+//! `prometheus` scrapes it every second. Both run inside the lab's XDP
+//! namespace (that is where xdptop's 127.0.0.1 is); the test reaches
+//! Prometheus' HTTP API from a thread that entered the namespace.
+//!
+//! - Issue 5: every query of the provisioned Grafana dashboard returns data,
+//!   and every value Prometheus stored is one xdptop printed with `--json`
+//!   in the same run, ending at the exact count sent.
+//! - Issue 8: the alert rules' queries (windows compressed to seconds, see
+//!   `support/grafana.rs`) fire when they should and only then: nothing
+//!   while traffic flows, "traffic stopped" once the generator stops, "XDP
+//!   program gone" once `xdptop --detach` runs from a second process,
+//!   "stopped reporting" once xdptop is stopped with SIGTERM.
+
+mod common;
+mod support;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddr,
+    thread,
+    time::{Duration, Instant},
+};
+
+use common::*;
+use serde_json::Value;
+use support::{
+    grafana::{Alerts, by_iface, dashboard_queries, grafana_all},
+    prometheus::{Prometheus, label, value},
+};
+use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, send};
+
+const SCRAPE: Duration = Duration::from_secs(1);
+const WAIT: Duration = Duration::from_secs(20);
+/// xdptop's `/metrics` port: the lab's namespace is the test's own, so a
+/// fixed port is free there.
+const PORT: u16 = 9464;
+
+fn setup(tag: &str) -> (TempBpffs, Lab) {
+    require_root();
+    (
+        TempBpffs::new(tag).expect("bpffs"),
+        Lab::new(tag, 1).expect("lab"),
+    )
+}
+
+fn traffic(lab: &Lab, count: u64, payload: usize, rate_pps: u64) -> Traffic {
+    let l = &lab.links[0];
+    Traffic::udp(l.gen_ip, l.xdp_ip, count, payload, rate_pps)
+}
+
+/// xdptop with `--prometheus` on the lab's link, and Prometheus scraping it.
+fn start(lab: &Lab, bpffs: &TempBpffs) -> (Running, Prometheus, String) {
+    let iface = lab.links[0].xdp_if.clone();
+    let metrics = SocketAddr::from(([127, 0, 0, 1], PORT));
+    let run = Running::start(
+        lab,
+        bpffs.path(),
+        &[
+            "--interval",
+            "250ms",
+            "--prometheus",
+            &metrics.to_string(),
+            &iface,
+        ],
+    );
+    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    // Returns once the first scrape is in.
+    let prom = Prometheus::start_in(&[metrics], SCRAPE, Some(&lab.xdp_netns_path()));
+    (run, prom, iface)
+}
+
+/// Polls `expr` until `pred` holds for `iface`'s value; returns that value.
+fn wait_value(
+    prom: &Prometheus,
+    expr: &str,
+    iface: &str,
+    timeout: Duration,
+    pred: impl Fn(f64) -> bool,
+) -> f64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = by_iface(&prom.query(expr));
+        if let Some(v) = got.get(iface).copied().filter(|v| pred(*v)) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{expr}: no matching value for {iface} within {timeout:?}; last: {got:?}\n{}",
+            prom.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every value Prometheus stored for `metric` (a range selector over the
+/// whole run), in time order.
+fn stored(prom: &Prometheus, metric: &str, iface: &str) -> Vec<f64> {
+    let r = prom.query(&format!(
+        "{metric}{{network_interface_name=\"{iface}\"}}[10m]"
+    ));
+    assert_eq!(r.len(), 1, "one series of {metric}: {r:?}");
+    r[0]["values"]
+        .as_array()
+        .expect("a range vector")
+        .iter()
+        .map(|tv| {
+            tv[1]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("bad value {tv}"))
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_stores_what_xdptop_printed_and_every_dashboard_query_has_data() {
+    let (bpffs, lab) = setup("promlab");
+    let (mut run, prom, iface) = start(&lab, &bpffs);
+
+    // Paced over 3 s, so that scrapes land while the counters climb.
+    const SENT: u64 = 3_000;
+    const PAYLOAD: usize = 100;
+    let sent = send(
+        &lab.gen_netns().expect("netns"),
+        &traffic(&lab, SENT, PAYLOAD, 1_000),
+    )
+    .expect("send");
+    assert_eq!(sent, SENT);
+    let last = run.wait_for(&iface, WAIT, |v| v["packets"] == SENT);
+    assert_eq!(last["bytes"], SENT * frame_len(PAYLOAD), "{last}");
+
+    // Prometheus reaches the exact count (it scrapes every second).
+    let packets = wait_value(&prom, "xdp_xdp_packets_total", &iface, WAIT, |v| {
+        v == SENT as f64
+    });
+    assert_eq!(packets, SENT as f64);
+    let one = prom.query("xdp_xdp_bytes_total");
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(value(&one[0]), (SENT * frame_len(PAYLOAD)) as f64);
+    assert_eq!(label(&one[0], "network_interface_name"), Some(&*iface));
+    assert_eq!(label(&one[0], "xdp_mode"), last["mode"].as_str());
+    assert_eq!(
+        label(&one[0], "host_name"),
+        Some(&*xdptop::prometheus::default_host_name())
+    );
+    assert_eq!(label(&one[0], "job"), Some("xdptop"));
+
+    // Every dashboard query (with "All" selected) returns data, and the
+    // variables offer exactly the lab's interface.
+    for (title, expr) in dashboard_queries() {
+        let e = grafana_all(&expr);
+        let r = prom.query(&e);
+        assert!(!r.is_empty(), "dashboard {title}: {e} returned nothing");
+        if title.starts_with("variable") {
+            let ifaces: BTreeSet<&str> = r
+                .iter()
+                .filter_map(|x| label(x, "network_interface_name"))
+                .collect();
+            assert_eq!(ifaces, BTreeSet::from([iface.as_str()]), "{title}");
+        }
+    }
+    // The dashboard's rate() of the counter saw the traffic.
+    let rate = prom.query(&format!(
+        "max_over_time(rate(xdp_xdp_packets_total{{network_interface_name=\"{iface}\"}}[4s])[1m:1s])"
+    ));
+    assert!(value(&rate[0]) > 0.0, "{rate:?}");
+
+    // Stop xdptop so every line it printed is in; then every value
+    // Prometheus stored must be one of them, field by field.
+    assert!(run.stop().success());
+    let lines: Vec<Value> = run
+        .all_lines()
+        .into_iter()
+        .filter(|l| l["interface"] == iface.as_str())
+        .collect();
+    let printed = |field: &str| -> BTreeSet<u64> {
+        lines
+            .iter()
+            .map(|l| l[field].as_f64().expect("number").to_bits())
+            .collect()
+    };
+    let mut all = BTreeMap::new();
+    for (metric, field) in [
+        ("xdp_xdp_packets_total", "packets"),
+        ("xdp_xdp_bytes_total", "bytes"),
+        ("xdp_xdp_packet_rate_per_second", "pps"),
+        ("xdp_xdp_bit_rate_per_second", "bps"),
+    ] {
+        let values = stored(&prom, metric, &iface);
+        let want = printed(field);
+        for v in &values {
+            assert!(
+                want.contains(&v.to_bits()),
+                "{metric} = {v} in Prometheus, but xdptop printed no such {field}; it printed {:?}",
+                lines.iter().map(|l| &l[field]).collect::<Vec<_>>()
+            );
+        }
+        all.insert(metric, values);
+    }
+    let packets = &all["xdp_xdp_packets_total"];
+    assert_eq!(packets.last(), Some(&(SENT as f64)), "{packets:?}");
+    assert!(
+        packets.iter().any(|v| *v > 0.0 && *v < SENT as f64),
+        "no scrape while the counter climbed: {packets:?}"
+    );
+    assert!(
+        packets.windows(2).all(|w| w[0] <= w[1]),
+        "the counter went backwards: {packets:?}"
+    );
+    assert!(
+        all["xdp_xdp_packet_rate_per_second"]
+            .iter()
+            .any(|v| *v > 0.0),
+        "{all:?}"
+    );
+}
+
+/// One evaluation of the four (compressed) alert queries for `iface`.
+#[derive(Debug)]
+struct Eval {
+    /// Seconds since the last sample (stopped reporting, query A).
+    stopped: Option<f64>,
+    /// min attached (program gone, query A).
+    attached: Option<f64>,
+    /// max pps over the window (traffic stopped, query A).
+    max_pps: Option<f64>,
+    /// spike A and B.
+    spike: (Option<f64>, Option<f64>),
+}
+
+/// Which rules fire on one evaluation, by uid suffix.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
+enum Fires {
+    Stopped,
+    Gone,
+    TrafficStopped,
+    Spike,
+}
+
+impl Eval {
+    fn run(prom: &Prometheus, alerts: &Alerts, iface: &str) -> Self {
+        let one = |expr: &str| by_iface(&prom.query(expr)).get(iface).copied();
+        Self {
+            stopped: one(&alerts.stopped),
+            attached: one(&alerts.gone),
+            max_pps: one(&alerts.traffic),
+            spike: (one(&alerts.spike_a), one(&alerts.spike_b)),
+        }
+    }
+
+    fn firing(&self, alerts: &Alerts) -> BTreeSet<Fires> {
+        let mut f = BTreeSet::new();
+        if self
+            .stopped
+            .is_some_and(|s| alerts.stopped_fires(s, SCRAPE.as_secs_f64()))
+        {
+            f.insert(Fires::Stopped);
+        }
+        if self.attached.is_some_and(|a| alerts.gone_fires(a)) {
+            f.insert(Fires::Gone);
+        }
+        if self.max_pps.is_some_and(Alerts::traffic_stopped_fires) {
+            f.insert(Fires::TrafficStopped);
+        }
+        if let (Some(a), Some(b)) = self.spike {
+            if Alerts::spike_fires(a, b) {
+                f.insert(Fires::Spike);
+            }
+        }
+        f
+    }
+}
+
+/// Polls until exactly `want` fires, then checks that it keeps firing for
+/// `hold` more evaluations 1 s apart (the rules' `for`, compressed).
+fn wait_firing(
+    prom: &Prometheus,
+    alerts: &Alerts,
+    iface: &str,
+    want: &[Fires],
+    timeout: Duration,
+    hold: usize,
+) -> Eval {
+    let want: BTreeSet<Fires> = want.iter().copied().collect();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let e = Eval::run(prom, alerts, iface);
+        if e.firing(alerts) == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{want:?} did not fire (alone) within {timeout:?}; last evaluation: {e:?} fires {:?}",
+            e.firing(alerts)
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+    let mut last = None;
+    for _ in 0..hold {
+        thread::sleep(SCRAPE);
+        let e = Eval::run(prom, alerts, iface);
+        assert_eq!(e.firing(alerts), want, "stopped firing as it should: {e:?}");
+        last = Some(e);
+    }
+    last.unwrap_or_else(|| Eval::run(prom, alerts, iface))
+}
+
+#[test]
+fn alert_queries_fire_when_traffic_the_program_or_xdptop_stop_and_not_before() {
+    let alerts = Alerts::compressed();
+    let (bpffs, lab) = setup("alertlab");
+    let (mut run, prom, iface) = start(&lab, &bpffs);
+
+    // 5000 packets at 500 pps: 10 s of steady traffic on a thread.
+    const SENT: u64 = 5_000;
+    let gen_ns = lab.gen_netns().expect("netns");
+    let t = traffic(&lab, SENT, 64, 500);
+    let generator = thread::spawn(move || send(&gen_ns, &t).expect("send"));
+
+    // ---- Running, traffic flowing: nothing fires. Judged once the
+    // (compressed, 3 s) traffic window lies entirely inside the traffic.
+    run.wait_for(&iface, WAIT, |v| v["packets"].as_u64() >= Some(2_000));
+    for _ in 0..3 {
+        let e = Eval::run(&prom, &alerts, &iface);
+        assert!(
+            e.stopped.is_some() && e.attached.is_some() && e.max_pps.is_some(),
+            "every rule must see the interface: {e:?}"
+        );
+        assert!(e.max_pps > Some(0.0), "{e:?}");
+        assert_eq!(e.firing(&alerts), BTreeSet::new(), "{e:?}");
+        thread::sleep(SCRAPE);
+    }
+    assert!(
+        !generator.is_finished(),
+        "the traffic ended before the quiet checks did: make it longer"
+    );
+
+    // ---- The generator stops: "traffic stopped", and only it, fires.
+    assert_eq!(generator.join().expect("generator"), SENT);
+    run.wait_for(&iface, WAIT, |v| v["packets"] == SENT);
+    wait_firing(&prom, &alerts, &iface, &[Fires::TrafficStopped], WAIT, 3);
+    let packets = prom.query("xdp_xdp_packets_total");
+    assert_eq!(value(&packets[0]), SENT as f64);
+
+    // ---- `xdptop --detach` from a second process while the first runs:
+    // the first reports the interface lost, "program gone" fires, and
+    // "traffic stopped" leaves it to that rule.
+    let out = xdptop(&lab, bpffs.path(), &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(xdp_prog_id(&lab, &iface), None, "detached");
+    let lost = run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "lost");
+    assert_eq!(lost["packets"], SENT, "{lost}");
+    let e = wait_firing(&prom, &alerts, &iface, &[Fires::Gone], WAIT, 3);
+    assert_eq!(e.attached, Some(0.0), "{e:?}");
+    assert_eq!(e.max_pps, None, "traffic stopped must leave this to 'gone'");
+
+    // ---- SIGTERM: "stopped reporting" fires, and the time since the last
+    // sample keeps growing; the other rules go quiet (stale series).
+    assert!(run.stop().success());
+    let e = wait_firing(&prom, &alerts, &iface, &[Fires::Stopped], WAIT, 2);
+    let since = e.stopped.expect("stopped");
+    thread::sleep(SCRAPE * 2);
+    let later = Eval::run(&prom, &alerts, &iface);
+    assert!(later.stopped > Some(since), "{e:?} then {later:?}");
+    assert_eq!((later.attached, later.max_pps), (None, None), "{later:?}");
+}
