@@ -2,7 +2,13 @@
 //! one module per benchmark, each printing one table with its verdicts.
 //! Candidates run side by side in one run, so other load hits them alike.
 
+mod otlp;
+mod proc;
 mod program;
+mod support;
+mod tui;
+
+use std::time::Duration;
 
 use anyhow::bail;
 
@@ -11,6 +17,9 @@ pub struct Options {
     /// Run only this benchmark (all by default).
     #[arg(long, value_enum, value_name = "NAME")]
     only: Option<Bench>,
+    /// How long the OTLP and TUI runs measure, in seconds.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
     #[command(flatten)]
     program: program::Params,
 }
@@ -19,6 +28,10 @@ pub struct Options {
 enum Bench {
     /// XDP program cost per packet (BPF_PROG_TEST_RUN).
     Program,
+    /// Headless xdptop --otlp vs the seed's Python exporter.
+    Otlp,
+    /// The dashboard's CPU use and frame render time.
+    Tui,
 }
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
@@ -28,7 +41,14 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
              sudo -E env \"PATH=$PATH\" cargo xtask bench"
         );
     }
+    let secs = Duration::from_secs(opts.seconds.max(5));
     let selected = |b| opts.only.is_none_or(|o| o == b);
+    // Build once, before anything is timed.
+    let bins = if [Bench::Otlp, Bench::Tui].into_iter().any(selected) {
+        Some(support::build_release()?)
+    } else {
+        None
+    };
     let mut failed = Vec::new();
     let mut report = |name: &str, r: anyhow::Result<()>| {
         if let Err(e) = r {
@@ -39,6 +59,14 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     };
     if selected(Bench::Program) {
         report("program", program::run(&opts.program));
+    }
+    if let Some(bins) = &bins {
+        if selected(Bench::Otlp) {
+            report("otlp", otlp::run(bins, secs));
+        }
+        if selected(Bench::Tui) {
+            report("tui", tui::run(bins, secs));
+        }
     }
     if !failed.is_empty() {
         bail!("benchmarks that failed: {}", failed.join(", "));
