@@ -2,6 +2,7 @@
 //! one module per benchmark, each printing one table with its verdicts.
 //! Candidates run side by side in one run, so other load hits them alike.
 
+mod many;
 mod otlp;
 mod proc;
 mod program;
@@ -32,6 +33,8 @@ enum Bench {
     Otlp,
     /// The dashboard's CPU use and frame render time.
     Tui,
+    /// 64 interfaces watched at once.
+    Many,
 }
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
@@ -44,7 +47,10 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     let secs = Duration::from_secs(opts.seconds.max(5));
     let selected = |b| opts.only.is_none_or(|o| o == b);
     // Build once, before anything is timed.
-    let bins = if [Bench::Otlp, Bench::Tui].into_iter().any(selected) {
+    let bins = if [Bench::Otlp, Bench::Tui, Bench::Many]
+        .into_iter()
+        .any(selected)
+    {
         Some(support::build_release()?)
     } else {
         None
@@ -66,6 +72,9 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         }
         if selected(Bench::Tui) {
             report("tui", tui::run(bins, secs));
+        }
+        if selected(Bench::Many) {
+            report("many", many::run(bins));
         }
     }
     if !failed.is_empty() {

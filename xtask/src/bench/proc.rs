@@ -91,3 +91,8 @@ pub fn threads(pid: u32) -> anyhow::Result<Vec<(String, Duration)>> {
     }
     Ok(by_name)
 }
+
+/// On-CPU time of all live threads of `pid`, ns-precise (schedstat).
+pub fn threads_total(pid: u32) -> anyhow::Result<Duration> {
+    Ok(threads(pid)?.into_iter().map(|(_, t)| t).sum())
+}

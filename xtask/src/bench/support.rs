@@ -199,12 +199,14 @@ type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
 pub struct Running {
     name: String,
     child: Child,
+    pub started: Instant,
     pub stdout: Lines,
     pub stderr: Lines,
 }
 
 impl Running {
     pub fn spawn(name: &str, mut cmd: Command) -> anyhow::Result<Self> {
+        let started = Instant::now();
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -216,6 +218,7 @@ impl Running {
         Ok(Self {
             name: name.to_owned(),
             child,
+            started,
             stdout,
             stderr,
         })
