@@ -1,5 +1,3 @@
-//! `cargo xtask bench`: figures printed side by side from one run.
-//!
 //! Per-packet cost of the XDP programs, measured in the kernel with
 //! BPF_PROG_TEST_RUN: an empty XDP_PASS program (the floor), the seed's
 //! style of program (hash lookup + two atomic adds) and xdptop's.
@@ -11,8 +9,10 @@ use aya::{EbpfLoader, programs::Xdp};
 use xdp_lab::TempBpffs;
 use xdptop::bpf::sys;
 
+use super::{Table, quantile, verdict};
+
 #[derive(clap::Args)]
-pub struct Options {
+pub struct Params {
     /// Runs per measurement (BPF_PROG_TEST_RUN repeat).
     #[arg(long, default_value_t = 5_000_000)]
     repeat: u32,
@@ -24,7 +24,7 @@ pub struct Options {
 /// xdptop's program may cost at most this much more than the seed's.
 const TARGET_NS_OVER_SEED: f64 = 5.0;
 
-pub fn run(opts: &Options) -> anyhow::Result<()> {
+pub fn run(opts: &Params) -> anyhow::Result<()> {
     xdp_program_cost(opts)
 }
 
@@ -36,7 +36,7 @@ struct Candidate {
     cap_bpf_only: Option<u8>,
 }
 
-fn xdp_program_cost(opts: &Options) -> anyhow::Result<()> {
+fn xdp_program_cost(opts: &Params) -> anyhow::Result<()> {
     // The seed-style object pins its map by name: keep that off the host.
     let bpffs = TempBpffs::new("bench").context("the benchmark needs root for a bpffs")?;
     let candidates = [
@@ -105,36 +105,35 @@ fn xdp_program_cost(opts: &Options) -> anyhow::Result<()> {
             samples[i].push(f64::from(run.duration_ns));
         }
     }
-    let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
-    println!(
-        "XDP program cost per packet (BPF_PROG_TEST_RUN, 64-byte UDP frame, {} runs x {} rounds, median)",
-        opts.repeat, opts.rounds
+    let medians: Vec<f64> = samples.iter_mut().map(|s| quantile(s, 0.5)).collect();
+    let mut t = Table::new(
+        format!(
+            "XDP program cost per packet (BPF_PROG_TEST_RUN, 64-byte UDP frame, \
+             {} runs x {} rounds, median)",
+            opts.repeat, opts.rounds
+        ),
+        &["program", "ns/packet", "vs seed-style", "target", "verdict"],
     );
-    println!(
-        "{:<34} {:>10} {:>14}",
-        "program", "ns/packet", "vs seed-style"
-    );
-    for (c, m) in candidates.iter().zip(&medians) {
-        println!("{:<34} {:>10.1} {:>+14.1}", c.label, m, m - medians[1]);
-    }
-    for (c, m) in candidates.iter().zip(&medians).skip(2) {
+    for (i, (c, m)) in candidates.iter().zip(&medians).enumerate() {
         let over = m - medians[1];
-        let verdict = if over <= TARGET_NS_OVER_SEED {
-            "met"
+        let (target, met) = if i >= 2 {
+            (
+                format!("<= +{TARGET_NS_OVER_SEED} ns"),
+                verdict(over <= TARGET_NS_OVER_SEED),
+            )
         } else {
-            "NOT met"
+            (String::new(), String::new())
         };
-        println!(
-            "target: {} within {TARGET_NS_OVER_SEED} ns/packet of seed-style: {verdict} ({over:+.1} ns)",
-            c.label
-        );
+        t.row(vec![
+            c.label.to_owned(),
+            format!("{m:.1}"),
+            format!("{over:+.1}"),
+            target,
+            met,
+        ]);
     }
+    t.print();
     Ok(())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Ethernet + IPv4 + UDP, 64 bytes: the smallest frame on a wire.
