@@ -4,6 +4,7 @@
 use std::{
     os::fd::{AsFd as _, OwnedFd},
     path::PathBuf,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
@@ -56,7 +57,11 @@ pub struct SharedPinGuard {
     path: PathBuf,
     /// Set once the pin was seen holding another map, to say so only once.
     replaced_by: Option<u32>,
+    /// Checking costs a few syscalls: at most once per [`PIN_CHECK_EVERY`].
+    next_check: Instant,
 }
+
+const PIN_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 impl SharedPinGuard {
     pub fn new(map: MapData, path: PathBuf) -> anyhow::Result<Self> {
@@ -66,11 +71,17 @@ impl SharedPinGuard {
             id,
             path,
             replaced_by: None,
+            next_check: Instant::now(),
         })
     }
 
-    /// Called once per sample; cheap (one stat, and one lookup of the pin).
+    /// Called once per sample; looks at the pin at most once a second.
     pub fn check(&mut self) {
+        let now = Instant::now();
+        if now < self.next_check {
+            return;
+        }
+        self.next_check = now + PIN_CHECK_EVERY;
         match std::fs::symlink_metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match self.map.pin(&self.path) {
                 Ok(()) => log::warn!(
