@@ -154,7 +154,13 @@ pub fn validate_ifname(name: &str) -> anyhow::Result<()> {
         bail!("an interface name cannot be empty");
     }
     if name.len() > MAX_IFNAME {
-        bail!("interface name {name:?} is longer than Linux's {MAX_IFNAME} bytes");
+        // Show the start only: a pasted blob must not come back in full.
+        let shown: String = name.chars().take(MAX_IFNAME + 1).collect();
+        let more = if shown.len() < name.len() { "..." } else { "" };
+        bail!(
+            "interface name {shown:?}{more} is {} bytes, longer than Linux's {MAX_IFNAME} bytes",
+            name.len()
+        );
     }
     if name == "."
         || name == ".."
