@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod demo;
 mod exec;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,9 @@ enum Command {
     Check,
     /// A throw-away veth lab with varied traffic and xdptop's dashboard on it (root).
     Demo(demo::Options),
+    /// Hours of load and faults compressed into minutes: a lab at the highest
+    /// lossless rate, a collector restarted every minute, a scraper loop (root).
+    Soak(soak::Options),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
         Command::Bench(opts) => bench::run(&opts),
         Command::Check => check::run(),
         Command::Demo(opts) => demo::run(&opts),
+        Command::Soak(opts) => soak::run(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
