@@ -243,12 +243,16 @@ pub fn parse_endpoint(raw: &str, protocol: Protocol) -> anyhow::Result<String> {
         .filter(|(host, _)| !host.starts_with('[') || host.ends_with(']'))
         .map(|(_, port)| port);
     match port_text {
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            if p.parse::<u16>().is_err() || uri.port_u16() == Some(0) {
-                bail!("port {p} is out of range: use 1 to 65535");
-            }
+        Some(p)
+            if !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.parse::<u16>().is_err() || uri.port_u16() == Some(0)) =>
+        {
+            bail!("port {p} is out of range: use 1 to 65535")
         }
-        Some(p) => bail!("invalid port {p:?}"),
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {}
+        Some(p) if !p.is_empty() => bail!("invalid port {p:?}"),
+        Some(_) => bail!("no port after the colon: write host:port, e.g. localhost:4317"),
         None if !has_scheme => bail!("no port: write host:port, e.g. localhost:4317"),
         None => {}
     }
