@@ -136,6 +136,7 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
     privilege::check("load and attach its XDP program")?;
     pins.check_bpffs()?;
     privilege::raise_memlock();
+    privilege::raise_nofile();
     // Every name must resolve before anything is attached.
     for iface in &config.interfaces {
         if bpf::ifindex(iface).is_none() {
@@ -203,8 +204,9 @@ fn attach_all(
 ) -> anyhow::Result<Vec<Box<dyn CounterSource>>> {
     let mut sources: Vec<Box<dyn CounterSource>> = Vec::new();
     for iface in &config.interfaces {
-        let attached =
-            bpf::watch(pins, iface, config.mode).with_context(|| format!("watching {iface}"))?;
+        let attached = bpf::watch(pins, iface, config.mode)
+            .map_err(|e| out_of_descriptors_hint(e, sources.len()))
+            .with_context(|| format!("watching {iface}"))?;
         log::info!("{}", attached.note);
         outputs.event("attach", Some(iface));
         sources.push(Box::new(bpf::Watched::new(
@@ -215,6 +217,25 @@ fn attach_all(
         )));
     }
     Ok(sources)
+}
+
+/// Running out of file descriptors (each interface holds a few: program,
+/// maps, link) gets a hint that names the limit and how to raise it.
+fn out_of_descriptors_hint(e: anyhow::Error, attached: usize) -> anyhow::Error {
+    let emfile = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::EMFILE))
+    }) || format!("{e:#}").contains(&format!("os error {}", libc::EMFILE));
+    if !emfile {
+        return e;
+    }
+    let limit = privilege::nofile_limit().map_or("?".to_owned(), |n| n.to_string());
+    e.context(format!(
+        "out of file descriptors after attaching {attached} interfaces (the limit is {limit}, \
+         and each interface needs a few): raise it with `ulimit -n` or LimitNOFILE= in the \
+         systemd unit. The interfaces attached so far stay attached and the next run re-uses \
+         them"
+    ))
 }
 
 fn run_headless(
