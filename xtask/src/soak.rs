@@ -69,6 +69,13 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         None => build_xdptop()?,
     };
     let rotel = rotel_binary()?;
+    let work = std::env::temp_dir().join(format!("xdptop-soak-{}", std::process::id()));
+    fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    // A private copy: a target directory shared with other checkouts may get
+    // another build of xdptop in the same place while the soak runs.
+    let copy = work.join("xdptop");
+    fs::copy(&xdptop, &copy).with_context(|| format!("copying {}", xdptop.display()))?;
+    let xdptop = copy;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGINT,
@@ -78,8 +85,6 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
-    let work = std::env::temp_dir().join(format!("xdptop-soak-{}", std::process::id()));
-    fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     // Drop order cleans up: processes (inside `soak`), lab, bpffs.
     let bpffs = TempBpffs::new("soak").context("mounting the soak's own bpffs")?;
     let lab = Lab::with_prefix("xdptop-soak", "soak", 1).context("making the soak lab")?;
