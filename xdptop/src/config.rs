@@ -154,7 +154,13 @@ pub fn validate_ifname(name: &str) -> anyhow::Result<()> {
         bail!("an interface name cannot be empty");
     }
     if name.len() > MAX_IFNAME {
-        bail!("interface name {name:?} is longer than Linux's {MAX_IFNAME} bytes");
+        // Show the start only: a pasted blob must not come back in full.
+        let shown: String = name.chars().take(MAX_IFNAME + 1).collect();
+        let more = if shown.len() < name.len() { "..." } else { "" };
+        bail!(
+            "interface name {shown:?}{more} is {} bytes, longer than Linux's {MAX_IFNAME} bytes",
+            name.len()
+        );
     }
     if name == "."
         || name == ".."
@@ -302,5 +308,123 @@ mod tests {
         };
         let err = Config::from_cli(cli).expect_err("non-UTF-8");
         assert!(err.to_string().contains("UTF-8"), "{err}");
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Flags, flag-like junk and values, so random vectors often parse
+        /// far enough to reach the validation in `from_cli_env`.
+        fn token() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "--headless",
+                    "--json",
+                    "--count",
+                    "--interval",
+                    "--mode",
+                    "--otlp",
+                    "--otlp-protocol",
+                    "--otlp-header",
+                    "--otlp-ca-file",
+                    "--prometheus",
+                    "--detach",
+                    "--pin-dir",
+                    "-v",
+                    "-vvv",
+                    "--",
+                    "-",
+                    "--count=0",
+                    "--interval=0",
+                    "--mode=skb",
+                    "eth0",
+                    "lo",
+                    "0",
+                    "-1",
+                    "1",
+                    "1s",
+                    "10ms",
+                    "1h",
+                    "2h",
+                    "grpc",
+                    "http/protobuf",
+                    "a=b",
+                    "=",
+                    "localhost:4317",
+                    "https://h:1",
+                    "127.0.0.1:9464",
+                    "[::1]:0",
+                    "/sys/fs/bpf",
+                    "relative",
+                    "18446744073709551616",
+                    "-9223372036854775809",
+                    "1e9",
+                    "NaN",
+                    "∞",
+                ])
+                .prop_map(str::to_owned),
+                "\\PC{0,20}",
+                "[a-z0-9:/._=-]{0,24}",
+            ]
+        }
+
+        fn env_value() -> impl Strategy<Value = Option<String>> {
+            prop::option::of(prop_oneof![
+                Just("localhost:4317".to_owned()),
+                Just("grpc".to_owned()),
+                Just("http/protobuf".to_owned()),
+                Just("a=b,c=%20d".to_owned()),
+                "\\PC{0,16}",
+            ])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+            /// Whatever the command line and the OTEL_* environment, parsing
+            /// and validation return Ok or Err; they never panic, and what
+            /// validates is within the documented bounds.
+            #[test]
+            fn random_command_lines_never_panic(
+                args in prop::collection::vec(token(), 0..12),
+                env in prop::collection::vec(env_value(), 6),
+            ) {
+                let Ok(cli) = Cli::try_parse_from(std::iter::once("xdptop".to_owned()).chain(args))
+                else {
+                    return Ok(());
+                };
+                let keys = [
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    "OTEL_EXPORTER_OTLP_PROTOCOL",
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "OTEL_EXPORTER_OTLP_TIMEOUT",
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    "OTEL_SERVICE_NAME",
+                ];
+                let lookup = |k: &str| keys.iter().position(|x| *x == k).and_then(|i| env[i].clone());
+                if let Ok(c) = Config::from_cli_env(cli, &lookup) {
+                    prop_assert!(!c.interfaces.is_empty());
+                    prop_assert!(c.interval >= MIN_INTERVAL && c.interval <= MAX_INTERVAL);
+                    prop_assert!(c.count.is_none_or(|n| n >= 1));
+                    prop_assert!(c.interfaces.iter().all(|i| validate_ifname(i).is_ok()));
+                    prop_assert!(c.pin_dir.is_absolute());
+                }
+            }
+
+            /// Interface names: any string is either accepted (and then a
+            /// valid kernel name) or refused with a message, never a panic.
+            #[test]
+            fn any_interface_name_is_checked_without_panicking(name in "\\PC{0,40}") {
+                match validate_ifname(&name) {
+                    Ok(()) => {
+                        prop_assert!(!name.is_empty() && name.len() <= MAX_IFNAME);
+                        prop_assert!(!name.contains('/') && !name.contains(':'));
+                    }
+                    Err(e) => prop_assert!(e.to_string().len() < 200),
+                }
+            }
+        }
     }
 }

@@ -18,7 +18,7 @@ pub mod tui;
 
 use std::{io::IsTerminal as _, process::ExitCode};
 
-use clap::Parser as _;
+use clap::{Parser as _, error::ErrorKind};
 
 use crate::{
     bpf::{Detached, Pins},
@@ -30,11 +30,14 @@ const EXIT_USAGE: u8 = 2;
 
 /// The whole program; `main` only calls this.
 pub fn run() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("xdptop: {e:#}");
+            eprintln!("xdptop: {}", clip(&format!("{e:#}")));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -47,6 +50,58 @@ pub fn run() -> ExitCode {
             eprintln!("xdptop: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--help` and `--version` print as clap makes them; a command line that
+/// does not parse gets one line on stderr (clap's message without the usage
+/// block) and exit code 2, like a value that does not validate.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "xdptop: {} (see `xdptop --help`)",
+        clip(&one_line(&e.to_string()))
+    );
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// clap's multi-line error as one line: the message and its hints, without
+/// the usage block and the "try --help" footer.
+pub fn one_line(rendered: &str) -> String {
+    let mut usage = false;
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            if l.starts_with("Usage:") {
+                usage = true;
+            } else if l.is_empty() {
+                usage = false;
+            }
+            !usage && !l.is_empty() && !l.starts_with("For more information")
+        })
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect();
+    parts.join("; ")
+}
+
+/// Longest usage error printed: a pasted blob as an argument must not come
+/// back as a screenful.
+const MAX_USAGE_ERROR: usize = 300;
+
+/// `s`, cut to [`MAX_USAGE_ERROR`] characters with a marker.
+pub fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_USAGE_ERROR) {
+        None => s.to_owned(),
+        Some((i, _)) => format!("{}... ({} more bytes)", &s[..i], s.len() - i),
     }
 }
 

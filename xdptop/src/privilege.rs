@@ -56,6 +56,38 @@ pub fn raise_memlock() {
     }
 }
 
+/// Lifts the soft RLIMIT_NOFILE to the hard limit: each watched interface
+/// holds a few descriptors, and the usual soft limit of 1024 would end a
+/// few hundred interfaces short. Harmless when already there.
+pub fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; setrlimit reads it.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                log::debug!(
+                    "could not raise RLIMIT_NOFILE: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
+}
+
+/// The soft RLIMIT_NOFILE, for error messages.
+pub fn nofile_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
+}
+
 /// Whether the verifier lets this process subtract packet pointers
 /// (`allow_ptr_leaks`: CAP_PERFMON, or CAP_SYS_ADMIN before it existed).
 pub fn may_subtract_pointers() -> bool {

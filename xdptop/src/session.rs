@@ -142,6 +142,7 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
     privilege::check("load and attach its XDP program")?;
     pins.check_bpffs()?;
     privilege::raise_memlock();
+    privilege::raise_nofile();
     // Every name must resolve before anything is attached.
     for iface in &config.interfaces {
         if bpf::ifindex(iface).is_none() {
@@ -220,8 +221,9 @@ fn attach_all(
     let mut sources: Sources = Vec::new();
     let mut replace = HashMap::new();
     for iface in &config.interfaces {
-        let attached =
-            bpf::watch(pins, iface, config.mode).with_context(|| format!("watching {iface}"))?;
+        let attached = bpf::watch(pins, iface, config.mode)
+            .map_err(|e| out_of_descriptors_hint(e, sources.len()))
+            .with_context(|| format!("watching {iface}"))?;
         log::info!("{}", attached.note);
         outputs.event("attach", Some(iface));
         let (watched, tx) = bpf::Watched::new(pins.clone(), iface, config.mode, attached.source);
@@ -229,6 +231,25 @@ fn attach_all(
         replace.insert(iface.clone(), tx);
     }
     Ok((sources, replace))
+}
+
+/// Running out of file descriptors (each interface holds a few: program,
+/// maps, link) gets a hint that names the limit and how to raise it.
+fn out_of_descriptors_hint(e: anyhow::Error, attached: usize) -> anyhow::Error {
+    let emfile = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::EMFILE))
+    }) || format!("{e:#}").contains(&format!("os error {}", libc::EMFILE));
+    if !emfile {
+        return e;
+    }
+    let limit = privilege::nofile_limit().map_or("?".to_owned(), |n| n.to_string());
+    e.context(format!(
+        "out of file descriptors after attaching {attached} interfaces (the limit is {limit}, \
+         and each interface needs a few): raise it with `ulimit -n` or LimitNOFILE= in the \
+         systemd unit. The interfaces attached so far stay attached and the next run re-uses \
+         them"
+    ))
 }
 
 fn run_headless(

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod demo;
 mod exec;
+mod soak;
 mod test;
 
 use std::process::ExitCode;
@@ -27,6 +28,9 @@ enum Command {
     Demo(demo::Options),
     /// The whole test suite; test binaries run as root (sudo when needed).
     Test(test::Options),
+    /// Hours of load and faults compressed into minutes: a lab at the highest
+    /// lossless rate, a collector restarted every minute, a scraper loop (root).
+    Soak(soak::Options),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
         Command::Check => check::run(),
         Command::Demo(opts) => demo::run(&opts),
         Command::Test(opts) => test::run(&opts),
+        Command::Soak(opts) => soak::run(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -254,7 +254,9 @@ fn load_and_attach(
             Err(e) if is_busy(&e) => {
                 return Err(AttachError::Busy(anyhow::Error::new(e)));
             }
-            Err(e) => failures.push(format!("{e}")),
+            // `{:#}` keeps the cause (e.g. "Too many open files"), which
+            // ProgramError's own Display leaves out.
+            Err(e) => failures.push(format!("{:#}", anyhow::Error::new(e))),
         }
     }
     let hint = match mode {

@@ -89,7 +89,11 @@ impl Pins {
         Ok(())
     }
 
-    /// Makes `PIN_DIR/xdptop/IFACE/`, owner-only: pins inherit no wider access.
+    /// Makes `PIN_DIR/xdptop/IFACE/`, owner-only (0700): pins inherit no
+    /// wider access. Directories that already exist with group or world
+    /// bits (made by hand, or by another tool) are narrowed to 0700 too.
+    /// Pin files themselves are created by the kernel as 0600 less the
+    /// umask, so they are never wider than owner read/write.
     pub fn create_iface_dir(&self, iface: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::DirBuilderExt as _;
         let dir = self.iface_dir(iface);
@@ -97,7 +101,11 @@ impl Pins {
             .recursive(true)
             .mode(0o700)
             .create(&dir)
-            .with_context(|| format!("creating {}", dir.display()))
+            .with_context(|| format!("creating {}", dir.display()))?;
+        for d in [self.own_dir(), dir] {
+            owner_only(&d)?;
+        }
+        Ok(())
     }
 
     /// Removes `iface`'s directory, then xdptop's own if it is empty.
@@ -108,6 +116,25 @@ impl Pins {
             other => ignore_missing(other),
         }
     }
+}
+
+/// Drops group and world bits from the directory `dir`.
+fn owner_only(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("checking {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        log::info!(
+            "{}: narrowing mode {:o} to 0700 (xdptop's pins are owner-only)",
+            dir.display(),
+            mode & 0o7777
+        );
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} owner-only (0700)", dir.display()))?;
+    }
+    Ok(())
 }
 
 fn remove_dir_if_present(dir: &Path) -> io::Result<()> {

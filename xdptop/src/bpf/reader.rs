@@ -85,7 +85,8 @@ impl SharedPinGuard {
         match std::fs::symlink_metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match self.map.pin(&self.path) {
                 Ok(()) => log::warn!(
-                    "{} was removed while xdptop's program counts into it; pinned it again                      (map id {}) so the scrapers keep working",
+                    "{} was removed while xdptop's program counts into it; pinned it again \
+                     (map id {}) so the scrapers keep working",
                     self.path.display(),
                     self.id
                 ),
@@ -98,7 +99,9 @@ impl SharedPinGuard {
                 match now {
                     Some(id) if id != self.id && self.replaced_by != Some(id) => {
                         log::warn!(
-                            "{} now holds another map (id {id}); xdptop's program keeps counting                              into map id {}, so scrapers reading the pin see the other loader's                              counts. Restart xdptop after `xdptop --detach` to follow the new map",
+                            "{} now holds another map (id {id}); xdptop's program keeps counting \
+                             into map id {}, so scrapers reading the pin see the other loader's \
+                             counts. Restart xdptop after `xdptop --detach` to follow the new map",
                             self.path.display(),
                             self.id
                         );

@@ -235,11 +235,26 @@ pub fn parse_endpoint(raw: &str, protocol: Protocol) -> anyhow::Result<String> {
     if authority.as_str().contains('@') {
         bail!("credentials in the URL are not supported: use --otlp-header");
     }
-    if !has_scheme && uri.port_u16().is_none() {
-        bail!("no port: write host:port, e.g. localhost:4317");
-    }
-    if uri.port().is_some() && uri.port_u16().is_none_or(|p| p == 0) {
-        bail!("invalid port");
+    // `http::Uri` reports a port that does not fit a u16 as no port at all:
+    // look at the text, so the error says what is wrong with it.
+    let port_text = authority
+        .as_str()
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.starts_with('[') || host.ends_with(']'))
+        .map(|(_, port)| port);
+    match port_text {
+        Some(p)
+            if !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.parse::<u16>().is_err() || uri.port_u16() == Some(0)) =>
+        {
+            bail!("port {p} is out of range: use 1 to 65535")
+        }
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {}
+        Some(p) if !p.is_empty() => bail!("invalid port {p:?}"),
+        Some(_) => bail!("no port after the colon: write host:port, e.g. localhost:4317"),
+        None if !has_scheme => bail!("no port: write host:port, e.g. localhost:4317"),
+        None => {}
     }
     if uri.query().is_some() || raw.contains('#') {
         bail!("an OTLP endpoint takes no query or fragment");
@@ -413,6 +428,14 @@ mod tests {
                 parse_endpoint(raw, Protocol::Grpc).is_err(),
                 "{raw:?} should be rejected"
             );
+        }
+    }
+
+    #[test]
+    fn an_out_of_range_port_is_named_as_such_not_as_missing() {
+        for raw in ["localhost:99999", "http://c:70000", "c:0"] {
+            let err = parse_endpoint(raw, Protocol::Grpc).expect_err(raw);
+            assert!(err.to_string().contains("out of range"), "{raw}: {err}");
         }
     }
 

@@ -167,12 +167,27 @@ fn grpc_error(s: tonic::Status) -> String {
     use std::error::Error as _;
     // The transport's own message ("transport error") hides the cause
     // (connection refused, timed out...): walk to it.
-    let mut msg = format!("gRPC {:?}: {}", s.code(), s.message());
-    let mut src = s.source();
+    with_causes(format!("gRPC {:?}: {}", s.code(), s.message()), s.source())
+}
+
+/// `head: cause: cause...`, each cause once (tonic and hyper repeat their
+/// sources in their own messages), plus a hint when the causes show that
+/// one side spoke TLS and the other did not.
+pub(crate) fn with_causes(head: String, mut src: Option<&dyn std::error::Error>) -> String {
+    let mut msg = head;
     while let Some(e) = src {
-        msg.push_str(": ");
-        msg.push_str(&e.to_string());
+        let text = e.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
         src = e.source();
+    }
+    if msg.contains("InvalidContentType") || msg.contains("corrupt message") {
+        msg.push_str(
+            " (the TLS handshake failed: the collector does not answer TLS on this port; \
+             use http://HOST:PORT if it is a plaintext collector)",
+        );
     }
     msg
 }
@@ -186,14 +201,7 @@ async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<(), 
         .await
         .map_err(|e| {
             use std::error::Error as _;
-            let mut msg = format!("POST {url}: {e}");
-            let mut src = e.source();
-            while let Some(cause) = src {
-                msg.push_str(": ");
-                msg.push_str(&cause.to_string());
-                src = cause.source();
-            }
-            msg
+            with_causes(format!("POST {url}: {e}"), e.source())
         })?;
     let status = resp.status();
     if status.is_success() {
@@ -202,4 +210,36 @@ async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<(), 
     let body = resp.bytes().await.unwrap_or_default();
     let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
     Err(format!("POST {url}: HTTP {status} {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    /// The message a plaintext collector gave an https:// exporter before:
+    /// the cause three times over and no word of TLS.
+    #[test]
+    fn a_tls_mismatch_is_named_and_causes_are_not_repeated() {
+        let cause = "received corrupt message of type InvalidContentType";
+        let inner = E(cause, None);
+        let outer = E("transport error", Some(Box::new(inner)));
+        let msg = with_causes(format!("gRPC Unavailable: {cause}"), Some(&outer));
+        assert_eq!(msg.matches(cause).count(), 1, "{msg}");
+        assert!(msg.contains("transport error"), "{msg}");
+        assert!(msg.contains("TLS handshake failed"), "{msg}");
+        assert!(msg.contains("http://"), "{msg}");
+    }
 }

@@ -402,4 +402,118 @@ mod tests {
         assert_eq!(history_len(Duration::from_millis(250)), 2_400);
         assert_eq!(history_len(Duration::from_millis(10)), 60_000);
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::{
+            sample::Reading,
+            sampler::{CounterSource, FakeSource, Sampler},
+        };
+
+        /// One scripted read: counters (small steps, big jumps, drops to
+        /// zero, values near u64::MAX), a map epoch, or a failed read.
+        fn read() -> impl Strategy<Value = Option<(u64, u64, u64)>> {
+            prop::option::weighted(
+                0.9,
+                (
+                    prop_oneof![0u64..1_000, any::<u64>(), (u64::MAX - 1_000)..=u64::MAX],
+                    prop_oneof![0u64..100_000, any::<u64>(), (u64::MAX - 1_000)..=u64::MAX],
+                    0u64..3,
+                ),
+            )
+        }
+
+        fn check(s: &IfaceStats) -> Result<(), TestCaseError> {
+            prop_assert!(s.session_secs.is_finite() && s.session_secs >= 0.0);
+            for v in [s.peak_pps, s.peak_bps] {
+                prop_assert!(v.is_finite() && v >= 0.0, "peak {}", v);
+            }
+            for v in s.history.pps().iter().chain(s.history.bps()) {
+                prop_assert!(v.is_finite() && *v >= 0.0, "history {}", v);
+            }
+            if let Some(avg) = s.avg_packet_size() {
+                prop_assert!(avg.is_finite() && avg >= 0.0);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+            /// Random counter sequences through the real sampler into the
+            /// session totals: no negative, NaN or infinite value anywhere,
+            /// and the totals never exceed the sum of the counters' rises.
+            #[test]
+            fn sampler_to_session_totals_stay_sane(
+                reads in prop::collection::vec(read(), 1..60),
+                steps in prop::collection::vec(0u64..3_000_000_000, 60),
+                reset_at in prop::option::of(0usize..60),
+            ) {
+                let readings = reads
+                    .iter()
+                    .map(|r| match r {
+                        Some((packets, bytes, epoch)) => Ok(Reading {
+                            packets: *packets,
+                            bytes: *bytes,
+                            epoch: *epoch,
+                            detail: None,
+                        }),
+                        None => Err(anyhow::anyhow!("gone")),
+                    })
+                    .collect();
+                let source: Box<dyn CounterSource> = Box::new(FakeSource {
+                    name: "eth0".into(),
+                    mode: crate::sample::Mode::Native,
+                    readings,
+                });
+                let mut sampler = Sampler::new(vec![source]);
+                let mut stats = IfaceStats::new(Arc::from("eth0"), 16);
+                let (mut mono, mut rises) = (0u64, 0u128);
+                let mut prev: Option<u64> = None;
+                for (i, r) in reads.iter().enumerate() {
+                    mono = mono.saturating_add(steps[i]);
+                    let sample = sampler.sample(mono, mono).samples.remove(0);
+                    prop_assert!(sample.pps.is_finite() && sample.pps >= 0.0);
+                    prop_assert!(sample.bps.is_finite() && sample.bps >= 0.0);
+                    if let Some((p, _, _)) = r {
+                        if let Some(q) = prev {
+                            rises += u128::from(p.saturating_sub(q));
+                        }
+                        prev = Some(*p);
+                    }
+                    stats.update(sample);
+                    if reset_at == Some(i) {
+                        stats.reset_view();
+                    }
+                    check(&stats)?;
+                    prop_assert!(u128::from(stats.session_packets) <= rises);
+                }
+            }
+
+            /// Samples with any field values at all (NaN, infinities,
+            /// negative rates) cannot poison peaks, history or totals.
+            #[test]
+            fn arbitrary_samples_cannot_poison_the_view(
+                samples in prop::collection::vec(
+                    (any::<u64>(), any::<u64>(), any::<f64>(), any::<f64>(), any::<f64>(), any::<bool>(), any::<bool>()),
+                    1..40,
+                ),
+            ) {
+                let mut stats = IfaceStats::new(Arc::from("eth0"), 8);
+                for (packets, bytes, pps, bps, period_s, rebaselined, lost) in samples {
+                    let mut s = sample(packets, bytes, pps);
+                    s.bps = bps;
+                    s.period_s = period_s;
+                    s.rebaselined = rebaselined;
+                    if lost {
+                        s.health = Health::Lost { reason: "x".into() };
+                    }
+                    stats.update(s);
+                    check(&stats)?;
+                }
+            }
+        }
+    }
 }
