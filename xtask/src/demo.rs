@@ -12,10 +12,10 @@ use std::{
     thread,
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use xdp_lab::{Lab, TempBpffs};
 
-use crate::exec::{exec, workspace_root};
+use crate::exec::{exec, require_root, workspace_root};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -31,12 +31,7 @@ pub struct Options {
 }
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
-    if !nix::unistd::Uid::effective().is_root() {
-        bail!(
-            "the demo makes network namespaces and attaches XDP, so it needs root:\n  \
-             sudo -E env \"PATH=$PATH\" cargo xtask demo"
-        );
-    }
+    require_root("demo", "the demo makes network namespaces and attaches XDP")?;
     let xdptop = build_xdptop()?;
     // Signals end the wait below instead of killing us before cleanup.
     let stop = Arc::new(AtomicBool::new(false));
@@ -72,7 +67,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
 }
 
 /// Builds xdptop with the cargo that runs us, and returns its path.
-fn build_xdptop() -> anyhow::Result<PathBuf> {
+pub(crate) fn build_xdptop() -> anyhow::Result<PathBuf> {
     let root = workspace_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     exec(
@@ -87,13 +82,13 @@ fn build_xdptop() -> anyhow::Result<PathBuf> {
 }
 
 /// One traffic thread per lab link.
-struct Generators {
+pub(crate) struct Generators {
     stop: Arc<AtomicBool>,
     threads: Vec<thread::JoinHandle<()>>,
 }
 
 impl Generators {
-    fn start(lab: &Lab, stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
+    pub(crate) fn start(lab: &Lab, stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
         let mut threads = Vec::new();
         for (i, link) in lab.links.iter().enumerate() {
             let netns = lab.gen_netns()?;
@@ -109,7 +104,7 @@ impl Generators {
         Ok(Self { stop, threads })
     }
 
-    fn stop(self) {
+    pub(crate) fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             let _ = t.join();
