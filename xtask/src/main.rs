@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod demo;
 mod exec;
+mod screenshots;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     Check,
     /// A throw-away veth lab with varied traffic and xdptop's dashboard on it (root).
     Demo(demo::Options),
+    /// PNG screenshots of the dashboard on the demo lab, into screenshots/ (root).
+    Screenshots(screenshots::Options),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Command::Bench(opts) => bench::run(&opts),
         Command::Check => check::run(),
         Command::Demo(opts) => demo::run(&opts),
+        Command::Screenshots(opts) => screenshots::run(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
