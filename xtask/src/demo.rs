@@ -10,9 +10,14 @@ use std::{
         atomic::{AtomicBool, Ordering},
     },
     thread,
+    time::{Duration, Instant},
 };
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 use xdp_lab::{Lab, TempBpffs};
 
 use crate::exec::{exec, require_root, workspace_root};
@@ -58,12 +63,49 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     }
     cmd.args(&opts.xdptop_args);
     cmd.args(lab.links.iter().map(|l| l.xdp_if.as_str()));
-    let result = exec(&mut cmd);
+    let result = run_dashboard(&mut cmd, &stop);
 
     generators.stop();
     drop(lab);
     drop(bpffs);
     result
+}
+
+/// Runs the dashboard until it exits. A signal to the demo alone (`kill`,
+/// `timeout`) is passed on to xdptop as SIGTERM, so the demo does not sit
+/// behind a dashboard that never heard of it, and cleans up; xdptop gets
+/// [`KILL_AFTER`] to end before it is killed.
+fn run_dashboard(cmd: &mut Command, stop: &AtomicBool) -> anyhow::Result<()> {
+    const KILL_AFTER: Duration = Duration::from_secs(5);
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("could not start {shown}"))?;
+    let pid = Pid::from_raw(i32::try_from(child.id()).context("child pid")?);
+    let mut signalled: Option<Instant> = None;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("waiting for {shown}"))?
+        {
+            if !status.success() {
+                bail!("{shown} failed: {status}");
+            }
+            return Ok(());
+        }
+        match signalled {
+            None if stop.load(Ordering::Relaxed) => {
+                // nsenter has exec'd xdptop: the child is xdptop.
+                let _ = kill(pid, Signal::SIGTERM);
+                signalled = Some(Instant::now());
+            }
+            Some(at) if at.elapsed() > KILL_AFTER => {
+                let _ = child.kill();
+            }
+            _ => {}
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Builds xdptop with the cargo that runs us, and returns its path.

@@ -51,9 +51,9 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(command: &str) -> Self {
+    fn start(tag: &str, command: &str) -> Self {
         let tmux = Self {
-            socket: format!("xdptop-demo-test-{}", std::process::id()),
+            socket: format!("xdptop-demo-test-{tag}-{}", std::process::id()),
         };
         run(tmux.cmd().args([
             "-f",
@@ -244,188 +244,260 @@ impl Drop for Made {
     }
 }
 
-#[test]
-fn the_demo_shows_changing_rates_and_leaves_nothing_behind() {
-    assert!(
-        nix::unistd::Uid::effective().is_root(),
-        "the demo test needs root (network namespaces, XDP, bpffs): run it with sudo"
-    );
-    // A built tree: xdptop as the demo builds it (a no-op when it is
-    // current), outside the minute the demo gets.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(cargo).current_dir(workspace()).args([
-        "build",
-        "--quiet",
-        "--package",
-        "xdptop",
-    ]));
-    let namespaces_before = demo_namespaces();
+/// A demo running in tmux, with what it made.
+struct Demo {
+    // Dropped first: on a failure, end the demo gracefully while tmux runs.
+    made: Made,
+    tmux: Tmux,
+    started: Instant,
+    /// Time spent in the demo's own cargo build.
+    building: Duration,
+}
 
-    // The minute runs from the start, except while the demo's own cargo
-    // build runs: a no-op here, but it may wait for another cargo's lock on
-    // a shared target directory.
-    let started = Instant::now();
-    let mut building = Duration::ZERO;
-    let minute = |building: Duration| Duration::from_secs(60) + building;
-    let tmux = Tmux::start(&format!("{XTASK} demo; echo DEMO-EXITED:$?; sleep 600"));
-    let shell = tmux.pane_pid();
-    let xtask = loop {
-        let t = Instant::now();
-        let procs = tree(shell);
-        if procs.iter().any(|p| p.comm == "xdptop") {
-            break procs
-                .into_iter()
-                .find(|p| p.ppid == shell && p.comm == "xtask")
-                .expect("xtask runs under the shell");
+/// The demo's kernel objects and processes, seen while it runs.
+struct Running {
+    processes: BTreeSet<Proc>,
+    links: Vec<u64>,
+    programs: Vec<u64>,
+}
+
+impl Demo {
+    /// Starts the demo and waits until xdptop runs in it.
+    fn start(tag: &str) -> Self {
+        assert!(
+            nix::unistd::Uid::effective().is_root(),
+            "the demo test needs root (network namespaces, XDP, bpffs): run it with sudo"
+        );
+        // A built tree: xdptop as the demo builds it (a no-op when it is
+        // current), outside the minute the demo gets.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run(Command::new(cargo).current_dir(workspace()).args([
+            "build",
+            "--quiet",
+            "--package",
+            "xdptop",
+        ]));
+        // The minute runs from the start, except while the demo's own cargo
+        // build runs: a no-op here, but it may wait for another cargo's lock
+        // on a shared target directory.
+        let started = Instant::now();
+        let mut building = Duration::ZERO;
+        let tmux = Tmux::start(
+            tag,
+            &format!("{XTASK} demo; echo DEMO-EXITED:$?; sleep 600"),
+        );
+        let shell = tmux.pane_pid();
+        let xtask = loop {
+            let t = Instant::now();
+            let procs = tree(shell);
+            if procs.iter().any(|p| p.comm == "xdptop") {
+                break procs
+                    .into_iter()
+                    .find(|p| p.ppid == shell && p.comm == "xtask")
+                    .expect("xtask runs under the shell");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60) + building
+                    && building < Duration::from_secs(600),
+                "xdptop did not start within {:?} (of which cargo build {building:?}):\n{}",
+                started.elapsed(),
+                tmux.screen()
+            );
+            thread::sleep(Duration::from_millis(100));
+            if procs.iter().any(|p| p.comm == "cargo") {
+                building += t.elapsed();
+            }
+        };
+        let made = Made {
+            xtask: xtask.pid,
+            namespaces: [
+                format!("xdptop-demo-{}-0-x", xtask.pid),
+                format!("xdptop-demo-{}-0-g", xtask.pid),
+            ],
+            bpffs: PathBuf::from(format!("/tmp/xdptop-bpffs-demo-{}-0", xtask.pid)),
+        };
+        Self {
+            made,
+            tmux,
+            started,
+            building,
+        }
+    }
+
+    /// Time left of the minute.
+    fn left(&self) -> Duration {
+        (Duration::from_secs(60) + self.building).saturating_sub(self.started.elapsed())
+    }
+
+    /// What the demo made, checked to be there, so that the checks of
+    /// [`Demo::assert_nothing_left`] can fail.
+    fn running(&self) -> Running {
+        let made = &self.made;
+        let processes = tree(made.xtask);
+        assert!(
+            processes
+                .iter()
+                .any(|p| p.comm == "xdptop" && p.ppid == made.xtask),
+            "xdptop runs as the demo's child: {processes:?}"
+        );
+        let namespaces = demo_namespaces();
+        for ns in &made.namespaces {
+            assert!(namespaces.contains(ns), "{ns} in {namespaces:?}");
+        }
+        let mounts = fs::read_to_string("/proc/mounts").expect("/proc/mounts");
+        let bpffs = made.bpffs.display().to_string();
+        assert!(
+            mounts
+                .lines()
+                .any(|l| l.split(' ').nth(1) == Some(bpffs.as_str())),
+            "the demo's bpffs {bpffs} is mounted:\n{mounts}"
+        );
+        let mut links = Vec::new();
+        let mut programs = Vec::new();
+        for iface in ["demo0", "demo1"] {
+            let dir = made.bpffs.join("xdptop").join(iface);
+            let pin = fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("link_"))
+                })
+                .unwrap_or_else(|| panic!("no pinned link in {}", dir.display()));
+            let link = stdout(
+                Command::new("bpftool")
+                    .args(["-j", "link", "show", "pinned"])
+                    .arg(&pin),
+            );
+            links.push(json_id(&link));
+            let v: serde_json::Value = serde_json::from_str(&link).expect("bpftool JSON");
+            programs.push(v["prog_id"].as_u64().expect("prog_id"));
+            let shown =
+                stdout(Command::new("ip").args(["-n", &made.namespaces[0], "link", "show", iface]));
+            assert!(shown.contains("xdp"), "{iface} has XDP attached: {shown}");
         }
         assert!(
-            started.elapsed() < minute(building) && building < Duration::from_secs(600),
-            "xdptop did not start within {:?} (of which cargo build {building:?}):\n{}",
-            started.elapsed(),
-            tmux.screen()
+            !Path::new("/sys/fs/bpf/xdptop/demo0").exists(),
+            "the host's bpffs is untouched"
         );
-        thread::sleep(Duration::from_millis(100));
-        if procs.iter().any(|p| p.comm == "cargo") {
-            building += t.elapsed();
+        Running {
+            processes,
+            links,
+            programs,
         }
-    };
-    let made = Made {
-        xtask: xtask.pid,
-        namespaces: [
-            format!("xdptop-demo-{}-0-x", xtask.pid),
-            format!("xdptop-demo-{}-0-g", xtask.pid),
-        ],
-        bpffs: PathBuf::from(format!("/tmp/xdptop-bpffs-demo-{}-0", xtask.pid)),
-    };
+    }
 
-    // Non-zero, changing rates on both links within the minute.
-    let mut seen = BTreeSet::new();
-    let screen = tmux.wait_for(
-        "changing rates",
-        Duration::from_secs(60).saturating_sub(started.elapsed()),
-        |s| {
-            if let (Some(a), Some(b)) = (row_pps(s, "demo0"), row_pps(s, "demo1")) {
-                if a > 0.0 && b > 0.0 {
-                    seen.insert((a as u64, b as u64));
+    /// Waits for the demo to exit and returns the screen then.
+    fn wait_exit(&self, timeout: Duration) -> String {
+        self.tmux
+            .wait_for("the demo's exit", timeout, |s| s.contains("DEMO-EXITED:"))
+    }
+
+    /// None of its processes, namespaces, links, programs or pins is left
+    /// (the kernel frees namespaces, links and programs asynchronously:
+    /// allow it a few seconds).
+    fn assert_nothing_left(&self, running: &Running) {
+        let made = &self.made;
+        let bpffs = made.bpffs.display().to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let leftovers = loop {
+            let mut left = Vec::new();
+            for p in &running.processes {
+                if proc_stat(p.pid).is_some_and(|now| now.start == p.start) {
+                    left.push(format!("process {} ({})", p.pid, p.comm));
                 }
             }
-            seen.len() >= 3
-        },
-    );
-
-    // What the demo made, seen while it runs, so the checks below can fail.
-    let processes = tree(xtask.pid);
-    assert!(
-        processes
-            .iter()
-            .any(|p| p.comm == "xdptop" && p.ppid == xtask.pid),
-        "xdptop runs as the demo's child: {processes:?}"
-    );
-    let namespaces = demo_namespaces();
-    for ns in &made.namespaces {
-        assert!(namespaces.contains(ns), "{ns} in {namespaces:?}");
+            let now = demo_namespaces();
+            left.extend(
+                made.namespaces
+                    .iter()
+                    .filter(|n| now.contains(*n))
+                    .map(|n| format!("namespace {n}")),
+            );
+            let mounts = fs::read_to_string("/proc/mounts").expect("/proc/mounts");
+            if mounts.contains(&bpffs) {
+                left.push(format!("bpffs mount {bpffs}"));
+            }
+            if made.bpffs.exists() {
+                left.push(format!("directory {bpffs}"));
+            }
+            left.extend(
+                running
+                    .links
+                    .iter()
+                    .filter(|&&id| bpf_object_exists("link", id))
+                    .map(|id| format!("bpf link {id}")),
+            );
+            left.extend(
+                running
+                    .programs
+                    .iter()
+                    .filter(|&&id| bpf_object_exists("prog", id))
+                    .map(|id| format!("XDP program {id}")),
+            );
+            let host_links = stdout(Command::new("ip").args(["-o", "link", "show"]));
+            left.extend(
+                host_links
+                    .lines()
+                    .filter_map(|l| l.split(": ").nth(1))
+                    .map(|n| n.split('@').next().unwrap_or(n))
+                    .filter(|n| ["demo0", "demo1", "gdemo0", "gdemo1"].contains(n))
+                    .map(|n| format!("link {n} in the root namespace")),
+            );
+            if left.is_empty() || Instant::now() > deadline {
+                break left;
+            }
+            thread::sleep(Duration::from_millis(250));
+        };
+        assert!(leftovers.is_empty(), "the demo left {leftovers:?}");
     }
-    let mounts = fs::read_to_string("/proc/mounts").expect("/proc/mounts");
-    let bpffs = made.bpffs.display().to_string();
-    assert!(
-        mounts
-            .lines()
-            .any(|l| l.split(' ').nth(1) == Some(bpffs.as_str())),
-        "the demo's bpffs {bpffs} is mounted:\n{mounts}"
-    );
-    let mut links = Vec::new();
-    let mut programs = Vec::new();
-    for iface in ["demo0", "demo1"] {
-        let dir = made.bpffs.join("xdptop").join(iface);
-        let pin = fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("link_"))
-            })
-            .unwrap_or_else(|| panic!("no pinned link in {}", dir.display()));
-        let link = stdout(
-            Command::new("bpftool")
-                .args(["-j", "link", "show", "pinned"])
-                .arg(&pin),
-        );
-        links.push(json_id(&link));
-        let v: serde_json::Value = serde_json::from_str(&link).expect("bpftool JSON");
-        programs.push(v["prog_id"].as_u64().expect("prog_id"));
-        let shown =
-            stdout(Command::new("ip").args(["-n", &made.namespaces[0], "link", "show", iface]));
-        assert!(shown.contains("xdp"), "{iface} has XDP attached: {shown}");
-    }
-    assert!(
-        !Path::new("/sys/fs/bpf/xdptop/demo0").exists(),
-        "the host's bpffs is untouched"
-    );
+}
 
-    tmux.keys("q");
-    let screen_after = tmux.wait_for("the demo's exit", Duration::from_secs(20), |s| {
-        s.contains("DEMO-EXITED:")
-    });
-    assert!(
-        screen_after.contains("DEMO-EXITED:0"),
-        "the demo exits with 0:\n{screen_after}"
-    );
-
-    // Nothing of it is left (the kernel frees namespaces, links and programs
-    // asynchronously: allow it a few seconds).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let leftovers = loop {
-        let mut left = Vec::new();
-        for p in &processes {
-            if proc_stat(p.pid).is_some_and(|now| now.start == p.start) {
-                left.push(format!("process {} ({})", p.pid, p.comm));
+#[test]
+fn the_demo_shows_changing_rates_and_leaves_nothing_behind() {
+    let demo = Demo::start("rates");
+    // Non-zero, changing rates on both links within the minute.
+    let mut seen = BTreeSet::new();
+    demo.tmux.wait_for("changing rates", demo.left(), |s| {
+        if let (Some(a), Some(b)) = (row_pps(s, "demo0"), row_pps(s, "demo1")) {
+            if a > 0.0 && b > 0.0 {
+                seen.insert((a as u64, b as u64));
             }
         }
-        let now = demo_namespaces();
-        left.extend(
-            now.difference(&namespaces_before)
-                .filter(|n| made.namespaces.contains(n))
-                .map(|n| format!("namespace {n}")),
-        );
-        let mounts = fs::read_to_string("/proc/mounts").expect("/proc/mounts");
-        if mounts.contains(&bpffs) {
-            left.push(format!("bpffs mount {bpffs}"));
-        }
-        if made.bpffs.exists() {
-            left.push(format!("directory {bpffs}"));
-        }
-        left.extend(
-            links
-                .iter()
-                .filter(|&&id| bpf_object_exists("link", id))
-                .map(|id| format!("bpf link {id}")),
-        );
-        left.extend(
-            programs
-                .iter()
-                .filter(|&&id| bpf_object_exists("prog", id))
-                .map(|id| format!("XDP program {id}")),
-        );
-        let host_links = stdout(Command::new("ip").args(["-o", "link", "show"]));
-        left.extend(
-            host_links
-                .lines()
-                .filter_map(|l| l.split(": ").nth(1))
-                .map(|n| n.split('@').next().unwrap_or(n))
-                .filter(|n| ["demo0", "demo1", "gdemo0", "gdemo1"].contains(n))
-                .map(|n| format!("link {n} in the root namespace")),
-        );
-        if left.is_empty() || Instant::now() > deadline {
-            break left;
-        }
-        thread::sleep(Duration::from_millis(250));
-    };
+        seen.len() >= 3
+    });
+    let running = demo.running();
+
+    demo.tmux.keys("q");
+    let screen = demo.wait_exit(Duration::from_secs(20));
     assert!(
-        leftovers.is_empty(),
-        "the demo left {leftovers:?}\n(screen while running:\n{screen})"
+        screen.contains("DEMO-EXITED:0"),
+        "the demo exits with 0:\n{screen}"
     );
-    drop(made);
+    demo.assert_nothing_left(&running);
+}
+
+/// `kill PID` (SIGTERM to the demo alone, as `timeout` or a supervisor
+/// sends it) ends xdptop too, and the demo cleans up.
+#[test]
+fn a_sigterm_to_the_demo_ends_it_and_it_cleans_up() {
+    let demo = Demo::start("sigterm");
+    demo.tmux.wait_for("a rate", demo.left(), |s| {
+        row_pps(s, "demo0").is_some_and(|pps| pps > 0.0)
+    });
+    let running = demo.running();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(demo.made.xtask as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill");
+    let screen = demo.wait_exit(Duration::from_secs(20));
+    assert!(
+        screen.contains("DEMO-EXITED:0"),
+        "the demo exits with 0:\n{screen}"
+    );
+    demo.assert_nothing_left(&running);
 }
 
 #[test]
