@@ -45,15 +45,19 @@ fn stdout(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&run(cmd).stdout).into_owned()
 }
 
-/// A tmux server of the test's own with one 120×40 session.
+/// A tmux server of the test's own (socket in the temp dir, removed on
+/// drop) with one 120×40 session.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
 }
 
 impl Tmux {
     fn start(tag: &str, command: &str) -> Self {
         let tmux = Self {
-            socket: format!("xdptop-demo-test-{tag}-{}", std::process::id()),
+            socket: std::env::temp_dir().join(format!(
+                "xdptop-demo-test-{tag}-{}.tmux",
+                std::process::id()
+            )),
         };
         run(tmux.cmd().args([
             "-f",
@@ -73,7 +77,7 @@ impl Tmux {
 
     fn cmd(&self) -> Command {
         let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &self.socket]);
+        cmd.arg("-S").arg(&self.socket);
         cmd
     }
 
@@ -117,6 +121,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd().arg("kill-server").output();
+        let _ = fs::remove_file(&self.socket);
     }
 }
 
