@@ -86,7 +86,9 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     let lab = Lab::with_prefix("xdptop-shots", "demo", 2).context("making the lab")?;
     let generators = Generators::start(&lab, Arc::clone(&stop))?;
     let result = (|| {
-        let mut command = format!("exec nsenter --net={} --", quote(&lab.xdp_netns_path()));
+        // Not `exec`: the shell reaps xdptop and prints its status (tmux
+        // 3.3a has been seen to leave a dead pane's process unreaped).
+        let mut command = format!("nsenter --net={} --", quote(&lab.xdp_netns_path()));
         for arg in [xdptop.as_path(), Path::new("--pin-dir"), bpffs.path()] {
             command.push(' ');
             command.push_str(&quote(arg));
@@ -95,6 +97,8 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
             command.push(' ');
             command.push_str(&link.xdp_if);
         }
+        // The shell stays (until the server is killed) to show the status.
+        command.push_str("; echo XDPTOP-EXITED:$?; sleep 600");
         let tmux = Tmux::start(&work.0, &command)?;
         tmux.wait_for("the first sample", Duration::from_secs(30), &stop, |s| {
             s.contains("Interfaces") && s.contains("pps")
@@ -120,9 +124,12 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
             println!("{}", png.display());
         }
         tmux.keys("q")?;
-        tmux.wait_for("xdptop to quit", Duration::from_secs(10), &stop, |s| {
-            s.contains("Pane is dead")
+        let screen = tmux.wait_for("xdptop's exit", Duration::from_secs(20), &stop, |s| {
+            s.contains("XDPTOP-EXITED:")
         })?;
+        if !screen.contains("XDPTOP-EXITED:0") {
+            bail!("xdptop failed; the screen shows:\n{screen}");
+        }
         Ok(())
     })();
     generators.stop();
@@ -158,9 +165,8 @@ struct Tmux {
 impl Tmux {
     fn start(dir: &Path, command: &str) -> anyhow::Result<Self> {
         let conf = dir.join("tmux.conf");
-        // No status line, so the pane is the whole window; a dead pane stays
-        // to show why xdptop ended.
-        std::fs::write(&conf, "set -g status off\nset -g remain-on-exit on\n")
+        // No status line, so the pane is the whole window.
+        std::fs::write(&conf, "set -g status off\n")
             .with_context(|| format!("writing {}", conf.display()))?;
         let tmux = Self {
             socket: dir.join("tmux.sock"),
