@@ -16,14 +16,17 @@ if command -v apt-get >/dev/null; then
   # clang + libbpf-dev + linux-libc-dev build the XDP program; bpftool,
   # xdp-tools and prometheus are real peers in the tests; iproute2,
   # util-linux and tmux drive the lab and the terminal tests; time measures
-  # bpftool's peak memory in the benchmark.
+  # bpftool's peak memory in the benchmark; librsvg2-bin (rsvg-convert) and
+  # fonts-dejavu-core make `cargo xtask screenshots`.
   apt-get install -y -qq --no-install-recommends \
     clang llvm libbpf-dev linux-libc-dev gcc libc6-dev make pkg-config \
     bpftool xdp-tools prometheus clang-format iproute2 util-linux procps \
-    tmux time sudo python3 python3-venv python3-pip ca-certificates >/dev/null
+    tmux time librsvg2-bin fonts-dejavu-core \
+    sudo python3 python3-venv python3-pip ca-certificates >/dev/null
 elif command -v dnf >/dev/null; then
   dnf install -y -q clang llvm libbpf-devel kernel-headers gcc make pkgconf \
-    bpftool xdp-tools clang-tools-extra iproute util-linux procps-ng tmux time sudo \
+    bpftool xdp-tools clang-tools-extra iproute util-linux procps-ng tmux time \
+    librsvg2-tools dejavu-sans-mono-fonts sudo \
     python3 python3-pip golang-github-prometheus || true
   command -v prometheus >/dev/null || echo "note: install prometheus/promtool for the Grafana-path tests" >&2
 else

@@ -130,7 +130,11 @@ fn attachment_outlives_xdptop_is_reused_and_detaches() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     let first_id = xdp_prog_id(&lab, iface).expect("attached after the first run");
     let shared = bpffs.path().join("xdp_stats_map");
-    assert_eq!(bpftool_lookup(&shared), (0, 0), "key 0 exists before any packet");
+    assert_eq!(
+        bpftool_lookup(&shared),
+        (0, 0),
+        "key 0 exists before any packet"
+    );
 
     // xdptop has exited: the pinned link keeps counting for the scrapers.
     udp(&lab, 0, 500, 64);

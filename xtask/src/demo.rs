@@ -10,12 +10,17 @@ use std::{
         atomic::{AtomicBool, Ordering},
     },
     thread,
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 use xdp_lab::{Lab, TempBpffs};
 
-use crate::exec::{exec, workspace_root};
+use crate::exec::{exec, require_root, workspace_root};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -34,13 +39,17 @@ pub struct Options {
 const BUILT_ENV: &str = "XDPTOP_DEMO_BIN";
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
+    if !nix::unistd::Uid::effective().is_root() && can_ask_sudo() {
+        // Build as the user (no root-owned files in target/), then run the
+        // lab part through sudo.
+        let xdptop = build_xdptop()?;
+        return rerun_as_root(&xdptop);
+    }
+    require_root("demo", "the demo makes network namespaces and attaches XDP")?;
     let xdptop = match std::env::var_os(BUILT_ENV) {
         Some(path) => PathBuf::from(path),
         None => build_xdptop()?,
     };
-    if !nix::unistd::Uid::effective().is_root() {
-        return rerun_as_root(&xdptop);
-    }
     // Signals end the wait below instead of killing us before cleanup.
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [
@@ -66,7 +75,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     }
     cmd.args(&opts.xdptop_args);
     cmd.args(lab.links.iter().map(|l| l.xdp_if.as_str()));
-    let result = exec(&mut cmd);
+    let result = run_dashboard(&mut cmd, &stop);
 
     generators.stop();
     drop(lab);
@@ -74,16 +83,20 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     result
 }
 
-/// The lab needs root (namespaces, XDP, bpffs): build as the user, then run
-/// the rest through sudo, so no root-owned files land in target/.
+/// sudo is there and someone at a terminal can answer its prompt.
+fn can_ask_sudo() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdin().is_terminal()
+        && Command::new("sudo")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
 fn rerun_as_root(xdptop: &std::path::Path) -> anyhow::Result<()> {
-    if Command::new("sudo").arg("--version").output().is_err() {
-        bail!(
-            "the demo makes network namespaces and attaches XDP, so it needs root; \
-             run `cargo xtask demo` as root, or install sudo"
-        );
-    }
-    eprintln!("xtask: the demo lab needs root; sudo may ask for your password");
+    eprintln!(
+        "xtask: the demo lab needs root (namespaces, XDP, bpffs); sudo may ask for your password"
+    );
     let exe = std::env::current_exe().context("finding xtask's own path")?;
     exec(
         Command::new("sudo")
@@ -94,8 +107,45 @@ fn rerun_as_root(xdptop: &std::path::Path) -> anyhow::Result<()> {
     )
 }
 
+/// Runs the dashboard until it exits. A signal to the demo alone (`kill`,
+/// `timeout`) is passed on to xdptop as SIGTERM, so the demo does not sit
+/// behind a dashboard that never heard of it, and cleans up; xdptop gets
+/// [`KILL_AFTER`] to end before it is killed.
+fn run_dashboard(cmd: &mut Command, stop: &AtomicBool) -> anyhow::Result<()> {
+    const KILL_AFTER: Duration = Duration::from_secs(5);
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("could not start {shown}"))?;
+    let pid = Pid::from_raw(i32::try_from(child.id()).context("child pid")?);
+    let mut signalled: Option<Instant> = None;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("waiting for {shown}"))?
+        {
+            if !status.success() {
+                bail!("{shown} failed: {status}");
+            }
+            return Ok(());
+        }
+        match signalled {
+            None if stop.load(Ordering::Relaxed) => {
+                // nsenter has exec'd xdptop: the child is xdptop.
+                let _ = kill(pid, Signal::SIGTERM);
+                signalled = Some(Instant::now());
+            }
+            Some(at) if at.elapsed() > KILL_AFTER => {
+                let _ = child.kill();
+            }
+            _ => {}
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Builds xdptop with the cargo that runs us, and returns its path.
-fn build_xdptop() -> anyhow::Result<PathBuf> {
+pub(crate) fn build_xdptop() -> anyhow::Result<PathBuf> {
     let root = workspace_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     exec(
@@ -110,13 +160,13 @@ fn build_xdptop() -> anyhow::Result<PathBuf> {
 }
 
 /// One traffic thread per lab link.
-struct Generators {
+pub(crate) struct Generators {
     stop: Arc<AtomicBool>,
     threads: Vec<thread::JoinHandle<()>>,
 }
 
 impl Generators {
-    fn start(lab: &Lab, stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
+    pub(crate) fn start(lab: &Lab, stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
         let mut threads = Vec::new();
         for (i, link) in lab.links.iter().enumerate() {
             let netns = lab.gen_netns()?;
@@ -132,7 +182,7 @@ impl Generators {
         Ok(Self { stop, threads })
     }
 
-    fn stop(self) {
+    pub(crate) fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             let _ = t.join();

@@ -26,3 +26,65 @@ pub fn workspace_root() -> PathBuf {
         .expect("xtask is inside the workspace")
         .to_path_buf()
 }
+
+/// Runs `cmd` to completion and returns its stdout; fails naming the command,
+/// with its stderr.
+pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Fails unless we run as root, showing the sudo line for `cargo xtask TASK`.
+pub fn require_root(task: &str, why: &str) -> anyhow::Result<()> {
+    if !nix::unistd::Uid::effective().is_root() {
+        bail!("{}", root_message(task, why));
+    }
+    Ok(())
+}
+
+fn root_message(task: &str, why: &str) -> String {
+    format!("{why}, so it needs root:\n  sudo -E env \"PATH=$PATH\" cargo xtask {task}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_message_shows_the_sudo_line() {
+        assert_eq!(
+            root_message("demo", "the demo makes network namespaces"),
+            "the demo makes network namespaces, so it needs root:\n  \
+             sudo -E env \"PATH=$PATH\" cargo xtask demo"
+        );
+    }
+
+    #[test]
+    fn a_failing_command_is_named_with_its_stderr() {
+        let err = output(Command::new("sh").args(["-c", "echo oops >&2; exit 3"]))
+            .expect_err("exit 3 is a failure")
+            .to_string();
+        assert!(err.contains("\"sh\" \"-c\""), "{err}");
+        assert!(
+            err.contains("exit status: 3") && err.contains("oops"),
+            "{err}"
+        );
+        let err = output(&mut Command::new("/nonexistent/tool"))
+            .expect_err("a missing program is a failure")
+            .to_string();
+        assert!(
+            err.contains("could not start \"/nonexistent/tool\""),
+            "{err}"
+        );
+    }
+}

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod demo;
 mod exec;
+mod screenshots;
 mod soak;
 mod test;
 
@@ -31,6 +32,8 @@ enum Command {
     /// Hours of load and faults compressed into minutes: a lab at the highest
     /// lossless rate, a collector restarted every minute, a scraper loop (root).
     Soak(soak::Options),
+    /// PNG screenshots of the dashboard on the demo lab, into screenshots/ (root).
+    Screenshots(screenshots::Options),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Demo(opts) => demo::run(&opts),
         Command::Test(opts) => test::run(&opts),
         Command::Soak(opts) => soak::run(&opts),
+        Command::Screenshots(opts) => screenshots::run(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,7 +18,8 @@ pub struct Options {
 pub fn run(opts: &Options) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace_root()).args(["test", "--workspace"]);
+    cmd.current_dir(workspace_root())
+        .args(["test", "--workspace"]);
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("xtask: the lab tests run as root; sudo may ask for your password");
         cmd.args(["--config", "target.'cfg(all())'.runner='sudo -E'"]);

@@ -1,0 +1,252 @@
+//! `cargo xtask screenshots`: PNGs of the real dashboard running on the
+//! demo's lab and traffic, into `screenshots/`.
+//!
+//! xdptop runs in a detached tmux session of a fixed size; after the traffic
+//! pattern has run long enough for the charts to have a shape, the pane is
+//! captured with its colours (`tmux capture-pane -e`) for each view, turned
+//! into SVG here ([`ansi`], [`svg`]) and into PNG by `rsvg-convert`
+//! (librsvg2-bin). Text uses DejaVu Sans Mono (fonts-dejavu-core); borders,
+//! bars and braille charts are drawn as shapes.
+
+mod ansi;
+mod svg;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use xdp_lab::{Lab, TempBpffs};
+
+use crate::{
+    demo::{Generators, build_xdptop},
+    exec::{exec, output, require_root, workspace_root},
+};
+
+/// The terminal the screenshots show.
+const WIDTH: usize = 120;
+const HEIGHT: usize = 36;
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Seconds of traffic before the first screenshot (the demo pattern
+    /// repeats every 25 s), so the charts have a shape.
+    #[arg(long, default_value_t = 28)]
+    warmup: u64,
+    /// Directory for the PNGs [default: screenshots/ in the workspace].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+/// The views captured, in order: file stem, keys that open it, and text
+/// that shows it is on screen.
+const VIEWS: [(&str, &str, &str); 3] = [
+    ("overview", "", "Interfaces"),
+    ("detail", "Enter", "Protocols"),
+    ("help", "Escape ?", "Keys"),
+];
+
+pub fn run(opts: &Options) -> anyhow::Result<()> {
+    require_root(
+        "screenshots",
+        "the screenshots run xdptop on a lab of network namespaces",
+    )?;
+    // Fail before the lab and the wait if a tool is missing.
+    output(Command::new("tmux").arg("-V")).context("tmux is needed (apt-get install tmux)")?;
+    output(Command::new("rsvg-convert").arg("--version"))
+        .context("rsvg-convert is needed (apt-get install librsvg2-bin)")?;
+    let out_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("screenshots"));
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let xdptop = build_xdptop()?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+
+    // Declared in this order so they drop in reverse: tmux (and xdptop in
+    // it) first, then traffic, the lab, and the bpffs with the pins.
+    let work = WorkDir::new()?;
+    let bpffs = TempBpffs::new("shots").context("mounting a bpffs for the screenshots")?;
+    let lab = Lab::with_prefix("xdptop-shots", "demo", 2).context("making the lab")?;
+    let generators = Generators::start(&lab, Arc::clone(&stop))?;
+    let result = (|| {
+        // Not `exec`: the shell reaps xdptop and prints its status (tmux
+        // 3.3a has been seen to leave a dead pane's process unreaped).
+        let mut command = format!("nsenter --net={} --", quote(&lab.xdp_netns_path()));
+        for arg in [xdptop.as_path(), Path::new("--pin-dir"), bpffs.path()] {
+            command.push(' ');
+            command.push_str(&quote(arg));
+        }
+        for link in &lab.links {
+            command.push(' ');
+            command.push_str(&link.xdp_if);
+        }
+        // The shell stays (until the server is killed) to show the status.
+        command.push_str("; echo XDPTOP-EXITED:$?; sleep 600");
+        let tmux = Tmux::start(&work.0, &command)?;
+        tmux.wait_for("the first sample", Duration::from_secs(30), &stop, |s| {
+            s.contains("Interfaces") && s.contains("pps")
+        })?;
+        let until = Instant::now() + Duration::from_secs(opts.warmup);
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        for (name, keys, marker) in VIEWS {
+            for key in keys.split_whitespace() {
+                tmux.keys(key)?;
+            }
+            tmux.wait_for(name, Duration::from_secs(10), &stop, |s| s.contains(marker))?;
+            let capture = tmux.capture(true)?;
+            let svg = work.0.join(format!("{name}.svg"));
+            std::fs::write(&svg, svg::render(&ansi::parse(&capture, WIDTH, HEIGHT)))
+                .with_context(|| format!("writing {}", svg.display()))?;
+            let png = out_dir.join(format!("{name}.png"));
+            exec(Command::new("rsvg-convert").arg("-o").arg(&png).arg(&svg))?;
+            println!("{}", png.display());
+        }
+        tmux.keys("q")?;
+        let screen = tmux.wait_for("xdptop's exit", Duration::from_secs(20), &stop, |s| {
+            s.contains("XDPTOP-EXITED:")
+        })?;
+        if !screen.contains("XDPTOP-EXITED:0") {
+            bail!("xdptop failed; the screen shows:\n{screen}");
+        }
+        Ok(())
+    })();
+    generators.stop();
+    drop(lab);
+    drop(bpffs);
+    drop(work);
+    result
+}
+
+/// A scratch directory for the SVGs and tmux's socket; removed on drop.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("xdptop-shots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A tmux server of our own (its socket in the work directory, no user
+/// configuration) with one pane of WIDTH × HEIGHT; killed on drop.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn start(dir: &Path, command: &str) -> anyhow::Result<Self> {
+        let conf = dir.join("tmux.conf");
+        // No status line, so the pane is the whole window.
+        std::fs::write(&conf, "set -g status off\n")
+            .with_context(|| format!("writing {}", conf.display()))?;
+        let tmux = Self {
+            socket: dir.join("tmux.sock"),
+        };
+        output(
+            tmux.command()
+                .arg("-f")
+                .arg(&conf)
+                .args(["new-session", "-d", "-s", "shots", "-x"])
+                .arg(WIDTH.to_string())
+                .arg("-y")
+                .arg(HEIGHT.to_string())
+                .arg(command),
+        )?;
+        let size = output(tmux.command().args([
+            "display-message",
+            "-p",
+            "-t",
+            "shots",
+            "#{pane_width}x#{pane_height}",
+        ]))?;
+        if size.trim() != format!("{WIDTH}x{HEIGHT}") {
+            bail!(
+                "the tmux pane is {} instead of {WIDTH}x{HEIGHT}",
+                size.trim()
+            );
+        }
+        Ok(tmux)
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S").arg(&self.socket);
+        cmd
+    }
+
+    fn capture(&self, colours: bool) -> anyhow::Result<String> {
+        let mut cmd = self.command();
+        cmd.args(["capture-pane", "-p", "-t", "shots"]);
+        if colours {
+            cmd.arg("-e");
+        }
+        output(&mut cmd)
+    }
+
+    fn keys(&self, key: &str) -> anyhow::Result<()> {
+        output(self.command().args(["send-keys", "-t", "shots", key])).map(drop)
+    }
+
+    fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        stop: &AtomicBool,
+        done: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.capture(false)?;
+            if done(&screen) {
+                return Ok(screen);
+            }
+            if stop.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
+            if Instant::now() > deadline {
+                bail!("no {what} on the screen within {timeout:?}; it shows:\n{screen}");
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").output();
+    }
+}
+
+/// Quotes a path for the shell tmux runs the command with.
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
