@@ -51,15 +51,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         None => build_xdptop()?,
     };
     // Signals end the wait below instead of killing us before cleanup.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::exec::stop_flag()?;
 
     // Drop order does the cleanup: traffic stops, then the lab (namespaces,
     // links and with them the attachments) goes, then the bpffs (pins).

@@ -44,6 +44,22 @@ pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A flag that SIGINT, SIGTERM and SIGHUP set, so a task that made a lab
+/// gets to clean up instead of dying mid-way.
+pub fn stop_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use anyhow::Context as _;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    Ok(stop)
+}
+
 /// Fails unless we run as root, showing the sudo line for `cargo xtask TASK`.
 pub fn require_root(task: &str, why: &str) -> anyhow::Result<()> {
     if !nix::unistd::Uid::effective().is_root() {

@@ -69,15 +69,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let xdptop = build_xdptop()?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::exec::stop_flag()?;
 
     // Declared in this order so they drop in reverse: tmux (and xdptop in
     // it) first, then traffic, the lab, and the bpffs with the pins.

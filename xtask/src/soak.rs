@@ -76,15 +76,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     let copy = work.join("xdptop");
     fs::copy(&xdptop, &copy).with_context(|| format!("copying {}", xdptop.display()))?;
     let xdptop = copy;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::exec::stop_flag()?;
     // Drop order cleans up: processes (inside `soak`), lab, bpffs.
     let bpffs = TempBpffs::new("soak").context("mounting the soak's own bpffs")?;
     let lab = Lab::with_prefix("xdptop-soak", "soak", 1).context("making the soak lab")?;
