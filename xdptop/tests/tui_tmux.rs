@@ -155,6 +155,19 @@ fn the_dashboard_shows_the_rate_detaches_and_quits_cleanly() {
         "ip link shows no XDP program after d"
     );
 
+    // Let the sampler deliver samples of the detached interface (zero
+    // rate) first, so the rate seen after `a` can only come from new samples.
+    thread::sleep(Duration::from_millis(2_500));
+    tmux.keys("a");
+    tmux.wait_for("the rate again after a", Duration::from_secs(15), |s| {
+        !s.contains("detached")
+            && row_pps(s, &iface).is_some_and(|pps| (pps - RATE).abs() / RATE < 0.03)
+    });
+    assert!(
+        xdp_prog_id(&lab, &iface).is_some(),
+        "ip link shows the program again after a"
+    );
+
     tmux.keys("q");
     let screen = tmux.wait_for("the exit", Duration::from_secs(10), |s| {
         s.contains("EXITED:")

@@ -22,8 +22,29 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         .args(["test", "--workspace"]);
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("xtask: the lab tests run as root; sudo may ask for your password");
-        cmd.args(["--config", "target.'cfg(all())'.runner='sudo -E'"]);
+        cmd.args(["--config", &runner()]);
     }
     cmd.args(&opts.args);
     exec(&mut cmd)
+}
+
+/// `sudo -E` keeps the environment but not PATH (sudo's secure_path), and
+/// some sudoers reset HOME: pass PATH and rustup's homes on explicitly, so
+/// tests that run cargo or xdptop's tools find them as root.
+fn runner() -> String {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let var = |name: &str, default: String| std::env::var(name).unwrap_or(default);
+    let words = [
+        "sudo".to_owned(),
+        "-E".to_owned(),
+        "env".to_owned(),
+        format!("PATH={}", var("PATH", String::new())),
+        format!(
+            "RUSTUP_HOME={}",
+            var("RUSTUP_HOME", format!("{home}/.rustup"))
+        ),
+        format!("CARGO_HOME={}", var("CARGO_HOME", format!("{home}/.cargo"))),
+    ];
+    let quoted: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+    format!("target.'cfg(all())'.runner=[{}]", quoted.join(", "))
 }
