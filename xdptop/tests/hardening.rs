@@ -94,6 +94,25 @@ fn bytes_arg(value: &[u8]) -> Vec<String> {
 
 /// Sets key 0 of the map pinned at `pin` to `value` (bpftool copies one
 /// value to every CPU of a per-CPU map).
+/// Pins a new map with the seed's layout at `pin`, as another loader would.
+fn create_seed_layout_map(pin: &Path) {
+    bpftool(&[
+        "map",
+        "create",
+        pin.to_str().expect("utf8"),
+        "type",
+        "hash",
+        "key",
+        "4",
+        "value",
+        "16",
+        "entries",
+        "1",
+        "name",
+        "xdp_stats_map",
+    ]);
+}
+
 fn set_key0(pin: &Path, value: &[u8]) {
     let mut args: Vec<String> = ["map", "update", "pinned"]
         .into_iter()
@@ -168,21 +187,7 @@ fn a_replaced_shared_map_is_followed_read_only_without_a_spike() {
     // Another loader pins a fresh map (lower counts) in place of the old
     // one, atomically, as a restarted loader would: rename over the pin.
     let staged = bpffs.path().join("staged_map");
-    bpftool(&[
-        "map",
-        "create",
-        staged.to_str().expect("utf8"),
-        "type",
-        "hash",
-        "key",
-        "4",
-        "value",
-        "16",
-        "entries",
-        "1",
-        "name",
-        "xdp_stats_map",
-    ]);
+    create_seed_layout_map(&staged);
     set_key0(&staged, &datarec(5, 500));
     std::fs::rename(&staged, &shared).expect("replacing the pin");
     let new_id = map_id(&shared);
@@ -219,21 +224,7 @@ fn the_notes_about_a_removed_or_replaced_pin_read_as_one_tidy_line() {
     let removed = wait_stderr(&run, |l| l.contains("pinned it again"));
     // Another loader's map in its place: xdptop's program keeps its own.
     let staged = bpffs.path().join("staged_map");
-    bpftool(&[
-        "map",
-        "create",
-        staged.to_str().expect("utf8"),
-        "type",
-        "hash",
-        "key",
-        "4",
-        "value",
-        "16",
-        "entries",
-        "1",
-        "name",
-        "xdp_stats_map",
-    ]);
+    create_seed_layout_map(&staged);
     std::fs::rename(&staged, &shared).expect("replacing the pin");
     let replaced = wait_stderr(&run, |l| l.contains("now holds another map"));
     for line in [&removed, &replaced] {
