@@ -1,22 +1,18 @@
-//! The headless loop: print samples as JSON lines (flushed one by one) until
-//! `--count` is reached or a signal asks to stop.
+//! The headless loop: sample on this thread, hand each tick to the outputs,
+//! print it as JSON lines (flushed one by one), until `--count` is reached,
+//! stdout closes or a signal asks to stop. One wake-up per tick: no thread
+//! hop, no polling of a stop flag.
 
 use std::{
     io::{self, Write},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-        mpsc::{Receiver, RecvTimeoutError},
-    },
+    sync::mpsc::{self, Receiver},
+    thread,
     time::Duration,
 };
 
 use anyhow::Context as _;
 
-use crate::sampler::Tick;
-
-/// How often the loop looks at the stop flag while waiting for a tick.
-const POLL: Duration = Duration::from_millis(100);
+use crate::sampler::{self, Sampler, Tick};
 
 /// Why the loop ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,42 +21,75 @@ pub enum End {
     Signalled,
     /// The reader of stdout went away (e.g. `| head -1`).
     OutputClosed,
-    SamplerStopped,
 }
 
-/// Consumes ticks; `on_tick` runs for each (exporters), `out` gets JSON lines
-/// when `json` is set.
-pub fn run(
-    ticks: &Receiver<Tick>,
-    stop: &AtomicBool,
-    count: Option<u64>,
-    json: bool,
-    out: &mut dyn Write,
-    on_tick: &mut dyn FnMut(&Tick),
-) -> anyhow::Result<End> {
-    let mut seen = 0u64;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(End::Signalled);
+/// What happens to each tick: `on_tick` (the exporters) first, then JSON
+/// lines to `out` when `json` is set; counts ticks against `count`.
+pub struct Consumer<'a> {
+    pub count: Option<u64>,
+    pub json: bool,
+    pub out: &'a mut dyn Write,
+    pub on_tick: &'a mut dyn FnMut(&Tick),
+    seen: u64,
+}
+
+impl<'a> Consumer<'a> {
+    pub fn new(
+        count: Option<u64>,
+        json: bool,
+        out: &'a mut dyn Write,
+        on_tick: &'a mut dyn FnMut(&Tick),
+    ) -> Self {
+        Self {
+            count,
+            json,
+            out,
+            on_tick,
+            seen: 0,
         }
-        let tick = match ticks.recv_timeout(POLL) {
-            Ok(t) => t,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return Ok(End::SamplerStopped),
-        };
-        on_tick(&tick);
-        if json {
-            match write_json(out, &tick) {
+    }
+
+    /// Handles one tick; `Some` says the loop is done.
+    pub fn tick(&mut self, tick: &Tick) -> anyhow::Result<Option<End>> {
+        (self.on_tick)(tick);
+        if self.json {
+            match write_json(self.out, tick) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(End::OutputClosed),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    return Ok(Some(End::OutputClosed));
+                }
                 Err(e) => return Err(e).context("writing samples to stdout"),
             }
         }
-        seen += 1;
-        if count.is_some_and(|n| seen >= n) {
-            return Ok(End::CountReached);
-        }
+        self.seen += 1;
+        Ok(self
+            .count
+            .is_some_and(|n| self.seen >= n)
+            .then_some(End::CountReached))
     }
+}
+
+/// Samples every `interval` on the calling thread until the consumer is
+/// done or `stop` receives a message (see [`stop_on_signals`]).
+pub fn run(
+    sampler: &mut Sampler,
+    interval: Duration,
+    stop: &Receiver<()>,
+    consumer: &mut Consumer<'_>,
+) -> anyhow::Result<End> {
+    let mut end = Ok(End::Signalled);
+    sampler::drive(sampler, interval, stop, |tick| match consumer.tick(&tick) {
+        Ok(None) => true,
+        Ok(Some(e)) => {
+            end = Ok(e);
+            false
+        }
+        Err(e) => {
+            end = Err(e);
+            false
+        }
+    });
+    end
 }
 
 fn write_json(out: &mut dyn Write, tick: &Tick) -> io::Result<()> {
@@ -72,31 +101,37 @@ fn write_json(out: &mut dyn Write, tick: &Tick) -> io::Result<()> {
     out.flush()
 }
 
-/// Sets a flag on SIGTERM, SIGINT and SIGHUP (a daemon is stopped, not killed).
-pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&flag))
-            .with_context(|| format!("installing the handler for signal {sig}"))?;
-    }
-    Ok(flag)
+/// A receiver that gets a message on SIGTERM, SIGINT or SIGHUP (a daemon
+/// is stopped, not killed). A thread blocked on the signal pipe delivers
+/// it, so the sampling loop needs no polling.
+pub fn stop_on_signals() -> anyhow::Result<Receiver<()>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .context("installing the handlers for SIGTERM, SIGINT and SIGHUP")?;
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                log::debug!("signal {sig}: stopping");
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(rx)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-
     use serde_json::Value;
 
     use super::*;
     use crate::sample::{Mode, Reading};
-    use crate::sampler::{FakeSource, Sampler};
+    use crate::sampler::FakeSource;
 
-    fn ticks(n: u64) -> Receiver<Tick> {
+    fn sampler(n: u64) -> Sampler {
         let readings = (0..=n)
             .map(|i| {
                 Ok(Reading {
@@ -107,39 +142,45 @@ mod tests {
                 })
             })
             .collect();
-        let mut s = Sampler::new(vec![Box::new(FakeSource {
+        Sampler::new(vec![Box::new(FakeSource {
             name: "veth0".into(),
             mode: Mode::Skb,
             readings,
-        })]);
-        let (tx, rx) = mpsc::channel();
-        s.sample(0, 0);
-        for i in 1..=n {
-            tx.send(s.sample(i * 1_000_000_000, i * 1_000_000_000))
-                .expect("send");
-        }
-        rx
+        })])
     }
 
-    fn run_sync(rx: &Receiver<Tick>, count: Option<u64>) -> (End, Vec<Value>, u64) {
-        let stop = AtomicBool::new(false);
-        let mut out = Vec::new();
-        let mut exported = 0;
-        let end = run(rx, &stop, count, true, &mut out, &mut |_| exported += 1).expect("run");
-        let lines = String::from_utf8(out).expect("utf8");
-        let values = lines
+    /// `n` ticks one second apart (synthetic clocks: exact rates).
+    fn ticks(n: u64) -> Vec<Tick> {
+        let mut s = sampler(n);
+        s.sample(0, 0);
+        (1..=n)
+            .map(|i| s.sample(i * 1_000_000_000, i * 1_000_000_000))
+            .collect()
+    }
+
+    fn lines(out: Vec<u8>) -> Vec<Value> {
+        String::from_utf8(out)
+            .expect("utf8")
             .lines()
             .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-            .collect();
-        (end, values, exported)
+            .collect()
     }
 
     #[test]
     fn json_lines_have_the_contract_fields() {
-        let rx = ticks(3);
-        let (end, lines, exported) = run_sync(&rx, Some(2));
-        assert_eq!(end, End::CountReached);
-        assert_eq!((lines.len(), exported), (2, 2));
+        let mut out = Vec::new();
+        let mut exported = 0;
+        let mut on_tick = |_: &Tick| exported += 1;
+        let ends: Vec<_> = {
+            let mut c = Consumer::new(Some(2), true, &mut out, &mut on_tick);
+            ticks(3).iter().map(|t| c.tick(t).expect("tick")).collect()
+        };
+        assert_eq!(
+            ends,
+            [None, Some(End::CountReached), Some(End::CountReached)]
+        );
+        assert_eq!(exported, 3);
+        let lines = lines(out);
         let first = &lines[0];
         assert_eq!(first["time_unix_nano"], 1_000_000_000u64);
         assert_eq!(first["interface"], "veth0");
@@ -152,17 +193,29 @@ mod tests {
     }
 
     #[test]
-    fn ends_when_the_sampler_stops() {
-        let rx = ticks(2);
-        let (end, lines, _) = run_sync(&rx, None);
-        assert_eq!((end, lines.len()), (End::SamplerStopped, 2));
+    fn the_loop_samples_until_the_count() {
+        let mut out = Vec::new();
+        let mut exported = 0;
+        let mut on_tick = |_: &Tick| exported += 1;
+        let (_keep, stop) = mpsc::channel();
+        let end = {
+            let mut c = Consumer::new(Some(3), true, &mut out, &mut on_tick);
+            run(&mut sampler(10), Duration::from_millis(1), &stop, &mut c).expect("run")
+        };
+        assert_eq!(end, End::CountReached);
+        assert_eq!(exported, 3);
+        let packets: Vec<_> = lines(out).iter().map(|l| l["packets"].clone()).collect();
+        assert_eq!(packets, [10, 20, 30], "the baseline read is not printed");
     }
 
     #[test]
-    fn a_set_stop_flag_ends_the_loop() {
-        let rx = ticks(2);
-        let stop = AtomicBool::new(true);
-        let end = run(&rx, &stop, None, true, &mut Vec::new(), &mut |_| {}).expect("run");
+    fn a_stop_message_ends_the_loop() {
+        let (tx, stop) = mpsc::channel();
+        tx.send(()).expect("send");
+        let mut on_tick = |_: &Tick| panic!("no tick after the stop");
+        let mut out = Vec::new();
+        let mut c = Consumer::new(None, true, &mut out, &mut on_tick);
+        let end = run(&mut sampler(10), Duration::from_secs(3600), &stop, &mut c).expect("run");
         assert_eq!(end, End::Signalled);
     }
 
@@ -177,9 +230,11 @@ mod tests {
                 Ok(())
             }
         }
-        let rx = ticks(1);
-        let stop = AtomicBool::new(false);
-        let end = run(&rx, &stop, None, true, &mut Closed, &mut |_| {}).expect("run");
+        let (_keep, stop) = mpsc::channel();
+        let mut on_tick = |_: &Tick| {};
+        let mut closed = Closed;
+        let mut c = Consumer::new(None, true, &mut closed, &mut on_tick);
+        let end = run(&mut sampler(10), Duration::from_millis(1), &stop, &mut c).expect("run");
         assert_eq!(end, End::OutputClosed);
     }
 }

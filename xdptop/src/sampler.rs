@@ -133,10 +133,9 @@ pub fn wall_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs the sampler on its own thread: a baseline read at once (not sent),
-/// then one tick every `interval` on a fixed schedule (no drift). Ticks go to `tx`;
-/// the thread ends when `stop` receives a message or is dropped, or when the
-/// receiver of `tx` is gone.
+/// Runs [`drive`] on its own thread, sending each tick to `tx`. The thread
+/// ends when `stop` receives a message or is dropped, or when the receiver
+/// of `tx` is gone.
 pub fn spawn(
     mut sampler: Sampler,
     interval: Duration,
@@ -145,12 +144,25 @@ pub fn spawn(
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let handle = thread::Builder::new()
         .name("sampler".into())
-        .spawn(move || run(&mut sampler, interval, &tx, &stop_rx))
+        .spawn(move || {
+            drive(&mut sampler, interval, &stop_rx, |tick| {
+                tx.send(tick).is_ok()
+            })
+        })
         .expect("spawning the sampler thread");
     (handle, stop_tx)
 }
 
-fn run(sampler: &mut Sampler, interval: Duration, tx: &SyncSender<Tick>, stop: &Receiver<()>) {
+/// Samples on the calling thread: a baseline read at once (not handed on),
+/// then one tick every `interval` on a fixed schedule (no drift), each
+/// given to `on_tick`. Returns when `on_tick` returns false, or when `stop`
+/// receives a message or is dropped (one wake-up per tick, no polling).
+pub fn drive(
+    sampler: &mut Sampler,
+    interval: Duration,
+    stop: &Receiver<()>,
+    mut on_tick: impl FnMut(Tick) -> bool,
+) {
     let start = Instant::now();
     let mono =
         |now: Instant| u64::try_from(now.duration_since(start).as_nanos()).unwrap_or(u64::MAX);
@@ -169,8 +181,7 @@ fn run(sampler: &mut Sampler, interval: Duration, tx: &SyncSender<Tick>, stop: &
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
         }
-        let tick = sampler.sample(wall_ns(), mono(Instant::now()));
-        if tx.send(tick).is_err() {
+        if !on_tick(sampler.sample(wall_ns(), mono(Instant::now()))) {
             return;
         }
     }

@@ -5,7 +5,9 @@
 //! ```text
 //! sampler thread ──Tick──▶ forwarder ──▶ Outputs (OTLP push, /metrics)
 //!                            │
-//!                            └──▶ dashboard (Event::Tick) or headless loop
+//!                            └──▶ dashboard (Event::Tick)
+//!
+//! headless: sampler on the main thread ──Tick──▶ Outputs, then stdout
 //! ```
 //! Every tick goes to every output once, with the same values.
 
@@ -163,17 +165,12 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
     let (sources, replace) = attach_all(config, pins, &outputs)?;
     privilege::drop_all_but_kept()?;
 
-    let (ticks_tx, ticks) = mpsc::sync_channel::<Tick>(64);
-    let sampling = Sampling::start(Sampler::new(sources), config.interval, ticks_tx);
-
     let result = if headless {
         drop(events_tx);
-        let r = run_headless(config, &ticks, &outputs);
-        // Dropping the receiver first frees a sampler blocked on a full queue.
-        drop(ticks);
-        sampling.stop();
-        r
+        run_headless(config, Sampler::new(sources), &outputs)
     } else {
+        let (ticks_tx, ticks) = mpsc::sync_channel::<Tick>(64);
+        let sampling = Sampling::start(Sampler::new(sources), config.interval, ticks_tx);
         let control = KernelControl {
             pins: pins.clone(),
             config: config.clone(),
@@ -255,21 +252,15 @@ fn out_of_descriptors_hint(e: anyhow::Error, attached: usize) -> anyhow::Error {
     ))
 }
 
-fn run_headless(
-    config: &Config,
-    ticks: &mpsc::Receiver<Tick>,
-    outputs: &Outputs,
-) -> anyhow::Result<()> {
-    let stop = headless::stop_flag()?;
+/// Headless: the sampler runs on this thread and feeds the outputs and
+/// stdout directly.
+fn run_headless(config: &Config, mut sampler: Sampler, outputs: &Outputs) -> anyhow::Result<()> {
+    let stop = headless::stop_on_signals()?;
     let mut stdout = std::io::stdout().lock();
-    let end = headless::run(
-        ticks,
-        &stop,
-        config.count,
-        config.json,
-        &mut stdout,
-        &mut |tick| outputs.publish(tick),
-    )?;
+    let mut publish = |tick: &Tick| outputs.publish(tick);
+    let mut consumer =
+        headless::Consumer::new(config.count, config.json, &mut stdout, &mut publish);
+    let end = headless::run(&mut sampler, config.interval, &stop, &mut consumer)?;
     log::debug!("headless loop ended: {end:?}");
     Ok(())
 }
