@@ -158,9 +158,34 @@ impl Default for VerifierLogLevel {
 
 impl<'a> EbpfLoader<'a> {
     /// Creates a new loader instance.
+    ///
+    /// The target BTF is loaded from `/sys/kernel/btf/vmlinux` with
+    /// [`Btf::from_sys_fs`]; use [`EbpfLoader::with_btf`] to avoid reading it.
     pub fn new() -> Self {
+        let mut loader = Self::with_btf(None);
+        loader.btf = Btf::from_sys_fs().ok().map(Cow::Owned);
+        loader
+    }
+
+    /// Creates a new loader instance with the given target [BTF](Btf) info.
+    ///
+    /// Unlike [`EbpfLoader::new`], this does not read and parse the kernel's
+    /// BTF from `/sys/kernel/btf/vmlinux`, which takes several megabytes of
+    /// memory. Pass `None` for programs without BTF (CO-RE) relocations, or
+    /// the BTF to relocate them against; see [`EbpfLoader::btf`]. The BTF
+    /// carried by the object file itself is still loaded into the kernel.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use aya::EbpfLoader;
+    ///
+    /// let bpf = EbpfLoader::with_btf(None).load_file("file.o")?;
+    /// # Ok::<(), aya::EbpfError>(())
+    /// ```
+    pub fn with_btf(btf: Option<&'a Btf>) -> Self {
         Self {
-            btf: Btf::from_sys_fs().ok().map(Cow::Owned),
+            btf: btf.map(Cow::Borrowed),
             default_map_pin_directory: None,
             globals: HashMap::new(),
             max_entries: HashMap::new(),
