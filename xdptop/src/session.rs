@@ -217,11 +217,8 @@ fn attach_all(
 ) -> anyhow::Result<(Sources, HashMap<String, bpf::Replace>)> {
     let mut sources: Sources = Vec::new();
     let mut replace = HashMap::new();
-    // One loader for the batch, dropped (with its copy of the kernel's BTF)
-    // once every interface is attached.
-    let mut loader = bpf::Loader::default();
     for iface in &config.interfaces {
-        let attached = bpf::watch_with(&mut loader, pins, iface, config.mode)
+        let attached = bpf::watch(pins, iface, config.mode)
             .map_err(|e| out_of_descriptors_hint(e, sources.len()))
             .with_context(|| format!("watching {iface}"))?;
         log::info!("{}", attached.note);

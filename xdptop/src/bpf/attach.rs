@@ -45,33 +45,10 @@ pub enum Detached {
     NotAttached,
 }
 
-/// An aya loader made on first use and kept for a batch of attaches:
-/// making one parses the kernel's whole BTF (/sys/kernel/btf/vmlinux, some
-/// MB), which a start-up on many interfaces should do once, not per
-/// interface. Drop it after the batch to give that memory back.
-#[derive(Default)]
-pub struct Loader(Option<EbpfLoader<'static>>);
-
-impl Loader {
-    fn get(&mut self) -> &mut EbpfLoader<'static> {
-        self.0.get_or_insert_with(EbpfLoader::new)
-    }
-}
-
-/// [`watch_with`] with a loader of its own, for a single interface.
-pub fn watch(pins: &Pins, iface: &str, mode: ModeArg) -> anyhow::Result<Attached> {
-    watch_with(&mut Loader::default(), pins, iface, mode)
-}
-
 /// Starts watching `iface`: re-uses xdptop's pinned attachment if it is still
 /// live, otherwise loads and attaches the program; if another loader's
 /// program holds the interface, watches the shared map read-only.
-pub fn watch_with(
-    loader: &mut Loader,
-    pins: &Pins,
-    iface: &str,
-    mode: ModeArg,
-) -> anyhow::Result<Attached> {
+pub fn watch(pins: &Pins, iface: &str, mode: ModeArg) -> anyhow::Result<Attached> {
     let Some(ifindex) = ifindex(iface) else {
         bail!("unknown interface {iface} in this network namespace (see `ip link`)");
     };
@@ -81,7 +58,7 @@ pub fn watch_with(
     let shared_existed = check_shared_map(pins)?.is_some();
     drop_stale_stats(pins, iface)?;
     pins.create_iface_dir(iface)?;
-    match load_and_attach(loader.get(), pins, iface, ifindex, mode) {
+    match load_and_attach(pins, iface, ifindex, mode) {
         Ok(attached) => Ok(attached),
         Err(AttachError::Busy(e)) => {
             // Leave no trace of the attempt: another loader owns the hook.
@@ -191,7 +168,6 @@ impl<E: Into<anyhow::Error>> From<E> for AttachError {
 }
 
 fn load_and_attach(
-    loader: &mut EbpfLoader<'static>,
     pins: &Pins,
     iface: &str,
     ifindex: u32,
@@ -199,22 +175,17 @@ fn load_and_attach(
 ) -> Result<Attached, AttachError> {
     let shared_path = pins.shared_map();
     let stats_path = pins.stats(iface);
-    // Statics: the loader outlives this call and borrows the value.
-    static ONLY_CAP_BPF: u8 = 1;
-    static WITH_CAP_PERFMON: u8 = 0;
     let cap_bpf_only = !crate::privilege::may_subtract_pointers();
-    let mut ebpf = loader
+    let cap_bpf_only_value = u8::from(cap_bpf_only);
+    // No target BTF: the program has no CO-RE relocations (a test in
+    // xdp-ebpf checks), so the kernel's /sys/kernel/btf/vmlinux, which
+    // `EbpfLoader::new` would parse into some 15 MB of heap, is not needed.
+    // The object's own BTF is still loaded, so the maps keep their types for
+    // bpftool. A loader is cheap to make, so each attach makes its own.
+    let mut ebpf = EbpfLoader::with_btf(None)
         .map_pin_path(xdp_ebpf::STATS_MAP, shared_path.clone())
         .map_pin_path(xdp_ebpf::XDPTOP_STATS_MAP, stats_path)
-        .override_global(
-            xdp_ebpf::CAP_BPF_ONLY,
-            if cap_bpf_only {
-                &ONLY_CAP_BPF
-            } else {
-                &WITH_CAP_PERFMON
-            },
-            true,
-        )
+        .override_global(xdp_ebpf::CAP_BPF_ONLY, &cap_bpf_only_value, true)
         .load(xdp_ebpf::xdptop_object())
         .context("loading xdptop's XDP program (is the kernel 5.9+ with BTF?)")?;
     ensure_key_zero(&mut ebpf, &shared_path)?;

@@ -9,7 +9,7 @@ mod watched;
 
 use std::ffi::CString;
 
-pub use attach::{Attached, Detached, Loader, detach, watch, watch_with};
+pub use attach::{Attached, Detached, detach, watch};
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};
 pub use watched::{Replace, Watched};

@@ -69,7 +69,9 @@ fn xdp_program_cost(opts: &Params) -> anyhow::Result<()> {
     let mut loaded = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
         let pin = bpffs.path().join(format!("stats_{i}"));
-        let mut loader = EbpfLoader::new();
+        // As xdptop loads it: no object here has CO-RE relocations, so the
+        // kernel's BTF is not parsed.
+        let mut loader = EbpfLoader::with_btf(None);
         loader.map_pin_path(xdp_ebpf::STATS_MAP, pin.as_path());
         if let Some(v) = &c.cap_bpf_only {
             loader.override_global(xdp_ebpf::CAP_BPF_ONLY, v, true);
