@@ -2,7 +2,10 @@
 //! the shared `xdp_stats_map` when another loader's program is attached.
 
 use std::{
-    os::fd::{AsFd as _, OwnedFd},
+    os::{
+        fd::{AsFd as _, OwnedFd},
+        unix::fs::MetadataExt as _,
+    },
     path::PathBuf,
     time::{Duration, Instant},
 };
@@ -25,6 +28,8 @@ pub struct OwnSource {
     stats: PerCpuArray<MapData, XdptopStats>,
     epoch: u64,
     shared: Option<SharedPinGuard>,
+    /// Packets at the last read, to skip the link check while they move.
+    last_packets: Option<u64>,
 }
 
 impl OwnSource {
@@ -45,6 +50,7 @@ impl OwnSource {
             stats,
             epoch,
             shared,
+            last_packets: None,
         })
     }
 }
@@ -59,6 +65,9 @@ pub struct SharedPinGuard {
     replaced_by: Option<u32>,
     /// Checking costs a few syscalls: at most once per [`PIN_CHECK_EVERY`].
     next_check: Instant,
+    /// (device, inode) of the pin when its map was last identified: while
+    /// the pin keeps it, one stat is the whole check.
+    known_pin: Option<(u64, u64)>,
 }
 
 const PIN_CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -72,6 +81,7 @@ impl SharedPinGuard {
             path,
             replaced_by: None,
             next_check: Instant::now(),
+            known_pin: None,
         })
     }
 
@@ -94,8 +104,12 @@ impl SharedPinGuard {
                 Err(e) => log::debug!("re-pinning {}: {e}", self.path.display()),
             },
             Err(_) => {}
-            Ok(_) => {
+            Ok(meta) if self.known_pin == Some((meta.dev(), meta.ino())) => {}
+            Ok(meta) => {
                 let now = MapInfo::from_pin(&self.path).map(|i| i.id()).ok();
+                if now.is_some() {
+                    self.known_pin = Some((meta.dev(), meta.ino()));
+                }
                 match now {
                     Some(id) if id != self.id && self.replaced_by != Some(id) => {
                         log::warn!(
@@ -125,21 +139,29 @@ impl CounterSource for OwnSource {
     }
 
     fn read(&mut self) -> anyhow::Result<Reading> {
-        let info = sys::link_info(self.link.as_fd()).context("reading xdptop's link")?;
-        if info.ifindex == 0 {
-            if super::ifindex(&self.iface).is_none() {
-                bail!("interface {} is gone", self.iface);
-            }
-            bail!("xdptop's program was detached from {}", self.iface);
-        }
-        if let Some(shared) = &mut self.shared {
-            shared.check();
-        }
         let per_cpu = self
             .stats
             .get(&0, 0)
             .context("reading xdptop's per-CPU counters")?;
-        Ok(reading_from_per_cpu(&per_cpu, self.epoch))
+        let reading = reading_from_per_cpu(&per_cpu, self.epoch);
+        // Only this interface's program writes this map, so counters that
+        // moved prove it is still attached; a syscall per sample is saved
+        // on a busy link. Still counters need the link to tell idle from
+        // detached.
+        if self.last_packets.is_none_or(|p| p == reading.packets) {
+            let info = sys::link_info(self.link.as_fd()).context("reading xdptop's link")?;
+            if info.ifindex == 0 {
+                if super::ifindex(&self.iface).is_none() {
+                    bail!("interface {} is gone", self.iface);
+                }
+                bail!("xdptop's program was detached from {}", self.iface);
+            }
+        }
+        self.last_packets = Some(reading.packets);
+        if let Some(shared) = &mut self.shared {
+            shared.check();
+        }
+        Ok(reading)
     }
 }
 
