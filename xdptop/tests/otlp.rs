@@ -92,6 +92,7 @@ fn config(endpoint: &str, protocol: Protocol) -> OtlpConfig {
             protocol: Some(protocol),
             headers: vec!["x-test=xdptop".into()],
             ca_file: None,
+            export_interval: None,
         },
         &|_| None,
     )
@@ -458,6 +459,7 @@ fn tls_config(front: &TlsFront, protocol: Protocol, ca: bool) -> OtlpConfig {
             protocol: Some(protocol),
             headers: Vec::new(),
             ca_file: ca.then(|| front.ca_file().to_owned()),
+            export_interval: None,
         },
         &|_| None,
     )
