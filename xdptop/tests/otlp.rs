@@ -100,6 +100,15 @@ fn config(endpoint: &str, protocol: Protocol) -> OtlpConfig {
     .expect("export on")
 }
 
+/// A request per `export`, as before export intervals: for the tests that
+/// push a burst and wait for it to arrive (the default interval would keep
+/// all but the first sample queued until a later `export` or `shutdown`).
+/// Pacing has its own test, `requests_are_paced_by_the_export_interval`.
+fn unpaced(mut cfg: OtlpConfig) -> OtlpConfig {
+    cfg.export_interval = Duration::ZERO;
+    cfg
+}
+
 fn start(cfg: &OtlpConfig) -> (Exporter, mpsc::Receiver<ExportStatus>) {
     let (tx, rx) = mpsc::channel();
     let exporter = Exporter::start(cfg, move |s| {
@@ -182,7 +191,7 @@ fn all_samples(ticks: &[Tick]) -> Vec<&Sample> {
 #[test]
 fn grpc_mirrors_every_sample_exactly() {
     let rotel = Rotel::start();
-    let (exporter, status) = start(&config(&rotel.grpc_endpoint(), Protocol::Grpc));
+    let (exporter, status) = start(&unpaced(config(&rotel.grpc_endpoint(), Protocol::Grpc)));
     let ticks = scripted_ticks();
     for t in &ticks {
         exporter.export(t);
@@ -275,7 +284,10 @@ fn grpc_mirrors_every_sample_exactly() {
 #[test]
 fn http_protobuf_mirrors_every_sample_too() {
     let rotel = Rotel::start();
-    let (exporter, _status) = start(&config(&rotel.http_endpoint(), Protocol::HttpProtobuf));
+    let (exporter, _status) = start(&unpaced(config(
+        &rotel.http_endpoint(),
+        Protocol::HttpProtobuf,
+    )));
     let ticks = scripted_ticks();
     for t in &ticks {
         exporter.export(t);
@@ -323,7 +335,10 @@ fn pace(
 fn collector_down_at_start_then_up_mid_run() {
     let (grpc, http) = (free_port(), free_port());
     let interval = Duration::from_millis(100);
-    let (exporter, status) = start(&config(&format!("127.0.0.1:{grpc}"), Protocol::Grpc));
+    let (exporter, status) = start(&unpaced(config(
+        &format!("127.0.0.1:{grpc}"),
+        Protocol::Grpc,
+    )));
     let mut sampler = steady_source();
     let mut mono = 0;
 
@@ -475,7 +490,7 @@ fn https_with_a_private_ca_file_over_grpc_and_http() {
         (rotel.http, Protocol::HttpProtobuf, "tls-http"),
     ] {
         let front = TlsFront::start(backend);
-        let (exporter, _status) = start(&tls_config(&front, protocol, true));
+        let (exporter, _status) = start(&unpaced(tls_config(&front, protocol, true)));
         let ticks = one_interface_ticks(iface, 3);
         for t in &ticks {
             exporter.export(t);
