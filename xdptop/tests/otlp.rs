@@ -443,6 +443,65 @@ fn shutdown_pushes_the_last_sample_promptly() {
     });
 }
 
+/// Sampling every 100 ms with a 1 s export interval: the collector gets
+/// about one request a second, each carrying every sample since the
+/// previous one, and still every sample exactly once with its own time.
+#[test]
+fn requests_are_paced_by_the_export_interval() {
+    let rotel = Rotel::start();
+    let mut cfg = config(&rotel.grpc_endpoint(), Protocol::Grpc);
+    cfg.export_interval = Duration::from_secs(1);
+    let (exporter, status) = start(&cfg);
+    let mut sampler = steady_source();
+    let mut mono = 0;
+    let n = 30;
+    let interval = Duration::from_millis(100);
+    let (ticks, slowest) = pace(&mut sampler, &exporter, n, interval, &mut mono);
+    assert!(slowest < interval / 2, "export() took {slowest:?}");
+    // What the last wake left queued goes out in the last push.
+    let fin = exporter.shutdown(Duration::from_secs(5));
+    assert_eq!(
+        (fin.state.clone(), fin.exported, fin.dropped),
+        (ExportState::Ok, n as u64, 0),
+        "{fin:?}"
+    );
+
+    let samples = all_samples(&ticks);
+    rotel.wait_points(Duration::from_secs(15), |p| {
+        p.len() >= samples.len() * METRICS.len()
+    });
+    // A little longer: duplicates would arrive now.
+    std::thread::sleep(Duration::from_millis(500));
+    let points = rotel.points();
+    assert_mirrors(&points, &samples);
+
+    // Requests as rotel logged them, and as the exporter counted its
+    // attempts (one status each): the same number.
+    let mut per_request: BTreeMap<usize, usize> = BTreeMap::new();
+    for p in points.iter().filter(|p| p.metric == names::PACKETS) {
+        *per_request.entry(p.request).or_default() += 1;
+    }
+    let attempts = status.try_iter().count();
+    assert_eq!(per_request.len(), attempts, "{per_request:?}");
+    // 3 s of samples: the first at once, then one request about every
+    // second (every 9th or 10th sample), then the last push: 5 when the
+    // sleeps are on time, a few more on a loaded machine; 30 without
+    // pacing.
+    assert!(
+        (3..=8).contains(&per_request.len()),
+        "{} requests for {n} samples: {per_request:?}",
+        per_request.len()
+    );
+    let sizes: Vec<usize> = per_request.values().copied().collect();
+    eprintln!("samples per request: {sizes:?}");
+    // (One more only if the worker took over 100 ms to wake.)
+    assert!(sizes[0] <= 2, "the first sample goes at once: {sizes:?}");
+    assert!(
+        sizes.iter().any(|&k| k >= 5),
+        "requests carry many samples: {sizes:?}"
+    );
+}
+
 #[test]
 fn bad_endpoint_is_a_clear_error() {
     let err = OtlpConfig::resolve(
