@@ -59,6 +59,12 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub otlp_ca_file: Option<PathBuf>,
 
+    /// At most one OTLP request per DURATION, e.g. 1s, 10s: each carries
+    /// every sample since the previous one, with its own timestamp.
+    /// Default: OTEL_METRIC_EXPORT_INTERVAL (milliseconds), else 1s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub otlp_interval: Option<Duration>,
+
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464),
     /// with the same series names the collector path gives.
     #[arg(long, value_name = "ADDR")]

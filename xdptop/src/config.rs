@@ -86,6 +86,7 @@ impl Config {
                 || cli.otlp_protocol.is_some()
                 || !cli.otlp_headers.is_empty()
                 || cli.otlp_ca_file.is_some()
+                || cli.otlp_interval.is_some()
             {
                 bail!("--detach only detaches and exits: drop --headless/--json/--count/--otlp*");
             }
@@ -99,6 +100,7 @@ impl Config {
                 protocol: cli.otlp_protocol,
                 headers: cli.otlp_headers,
                 ca_file: cli.otlp_ca_file,
+                export_interval: cli.otlp_interval,
             };
             OtlpConfig::resolve(&args, env)?
         } else {
@@ -237,6 +239,10 @@ mod tests {
             &["--otlp", "c:4317", "--otlp-header", "novalue", "eth0"],
             &["--otlp-header", "a=b", "eth0"],
             &["--detach", "--otlp-header", "a=b", "eth0"],
+            &["--otlp-interval", "1s", "eth0"],
+            &["--otlp", "c:4317", "--otlp-interval", "0s", "eth0"],
+            &["--otlp", "c:4317", "--otlp-interval", "often", "eth0"],
+            &["--detach", "--otlp-interval", "1s", "eth0"],
         ] {
             assert!(parse(args).is_err(), "{args:?} should be rejected");
         }
@@ -260,6 +266,10 @@ mod tests {
         .expect("valid");
         let o = c.otlp.expect("otlp on");
         assert_eq!(o.endpoint, "http://localhost:4318");
+        assert_eq!(
+            o.export_interval,
+            crate::otlp::config::DEFAULT_EXPORT_INTERVAL
+        );
         assert_eq!(o.protocol, crate::otlp::Protocol::HttpProtobuf);
         assert_eq!(
             o.headers,
@@ -267,6 +277,36 @@ mod tests {
                 ("authorization".to_owned(), "Bearer x".to_owned()),
                 ("x-b".to_owned(), "2".to_owned())
             ]
+        );
+    }
+
+    #[test]
+    fn otlp_interval_flag_over_the_environment() {
+        let env = |k: &str| match k {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("c:4317".to_owned()),
+            "OTEL_METRIC_EXPORT_INTERVAL" => Some("5000".to_owned()),
+            _ => None,
+        };
+        let cli = Cli::try_parse_from(["xdptop", "eth0"]).expect("parse");
+        let c = Config::from_cli_env(cli, &env).expect("valid");
+        assert_eq!(c.otlp.expect("on").export_interval, Duration::from_secs(5));
+        let cli =
+            Cli::try_parse_from(["xdptop", "--otlp-interval", "250ms", "eth0"]).expect("parse");
+        let c = Config::from_cli_env(cli, &env).expect("valid");
+        assert_eq!(
+            c.otlp.expect("on").export_interval,
+            Duration::from_millis(250)
+        );
+        let bad = |k: &str| match k {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("c:4317".to_owned()),
+            "OTEL_METRIC_EXPORT_INTERVAL" => Some("5s".to_owned()),
+            _ => None,
+        };
+        let cli = Cli::try_parse_from(["xdptop", "eth0"]).expect("parse");
+        let err = Config::from_cli_env(cli, &bad).expect_err("5s is not milliseconds");
+        assert!(
+            format!("{err:#}").contains("OTEL_METRIC_EXPORT_INTERVAL"),
+            "{err:#}"
         );
     }
 
@@ -329,6 +369,7 @@ mod tests {
                     "--otlp-protocol",
                     "--otlp-header",
                     "--otlp-ca-file",
+                    "--otlp-interval",
                     "--prometheus",
                     "--detach",
                     "--pin-dir",
@@ -376,6 +417,8 @@ mod tests {
                 Just("grpc".to_owned()),
                 Just("http/protobuf".to_owned()),
                 Just("a=b,c=%20d".to_owned()),
+                Just("1000".to_owned()),
+                Just("0".to_owned()),
                 "\\PC{0,16}",
             ])
         }
@@ -389,7 +432,7 @@ mod tests {
             #[test]
             fn random_command_lines_never_panic(
                 args in prop::collection::vec(token(), 0..12),
-                env in prop::collection::vec(env_value(), 6),
+                env in prop::collection::vec(env_value(), 7),
             ) {
                 let Ok(cli) = Cli::try_parse_from(std::iter::once("xdptop".to_owned()).chain(args))
                 else {
@@ -402,6 +445,7 @@ mod tests {
                     "OTEL_EXPORTER_OTLP_TIMEOUT",
                     "OTEL_RESOURCE_ATTRIBUTES",
                     "OTEL_SERVICE_NAME",
+                    "OTEL_METRIC_EXPORT_INTERVAL",
                 ];
                 let lookup = |k: &str| keys.iter().position(|x| *x == k).and_then(|i| env[i].clone());
                 if let Ok(c) = Config::from_cli_env(cli, &lookup) {
@@ -410,6 +454,7 @@ mod tests {
                     prop_assert!(c.count.is_none_or(|n| n >= 1));
                     prop_assert!(c.interfaces.iter().all(|i| validate_ifname(i).is_ok()));
                     prop_assert!(c.pin_dir.is_absolute());
+                    prop_assert!(c.otlp.is_none_or(|o| !o.export_interval.is_zero()));
                 }
             }
 

@@ -92,11 +92,21 @@ fn config(endpoint: &str, protocol: Protocol) -> OtlpConfig {
             protocol: Some(protocol),
             headers: vec!["x-test=xdptop".into()],
             ca_file: None,
+            export_interval: None,
         },
         &|_| None,
     )
     .expect("valid config")
     .expect("export on")
+}
+
+/// A request per `export`, as before export intervals: for the tests that
+/// push a burst and wait for it to arrive (the default interval would keep
+/// all but the first sample queued until a later `export` or `shutdown`).
+/// Pacing has its own test, `requests_are_paced_by_the_export_interval`.
+fn unpaced(mut cfg: OtlpConfig) -> OtlpConfig {
+    cfg.export_interval = Duration::ZERO;
+    cfg
 }
 
 fn start(cfg: &OtlpConfig) -> (Exporter, mpsc::Receiver<ExportStatus>) {
@@ -181,7 +191,7 @@ fn all_samples(ticks: &[Tick]) -> Vec<&Sample> {
 #[test]
 fn grpc_mirrors_every_sample_exactly() {
     let rotel = Rotel::start();
-    let (exporter, status) = start(&config(&rotel.grpc_endpoint(), Protocol::Grpc));
+    let (exporter, status) = start(&unpaced(config(&rotel.grpc_endpoint(), Protocol::Grpc)));
     let ticks = scripted_ticks();
     for t in &ticks {
         exporter.export(t);
@@ -274,7 +284,10 @@ fn grpc_mirrors_every_sample_exactly() {
 #[test]
 fn http_protobuf_mirrors_every_sample_too() {
     let rotel = Rotel::start();
-    let (exporter, _status) = start(&config(&rotel.http_endpoint(), Protocol::HttpProtobuf));
+    let (exporter, _status) = start(&unpaced(config(
+        &rotel.http_endpoint(),
+        Protocol::HttpProtobuf,
+    )));
     let ticks = scripted_ticks();
     for t in &ticks {
         exporter.export(t);
@@ -322,7 +335,10 @@ fn pace(
 fn collector_down_at_start_then_up_mid_run() {
     let (grpc, http) = (free_port(), free_port());
     let interval = Duration::from_millis(100);
-    let (exporter, status) = start(&config(&format!("127.0.0.1:{grpc}"), Protocol::Grpc));
+    let (exporter, status) = start(&unpaced(config(
+        &format!("127.0.0.1:{grpc}"),
+        Protocol::Grpc,
+    )));
     let mut sampler = steady_source();
     let mut mono = 0;
 
@@ -427,6 +443,65 @@ fn shutdown_pushes_the_last_sample_promptly() {
     });
 }
 
+/// Sampling every 100 ms with a 1 s export interval: the collector gets
+/// about one request a second, each carrying every sample since the
+/// previous one, and still every sample exactly once with its own time.
+#[test]
+fn requests_are_paced_by_the_export_interval() {
+    let rotel = Rotel::start();
+    let mut cfg = config(&rotel.grpc_endpoint(), Protocol::Grpc);
+    cfg.export_interval = Duration::from_secs(1);
+    let (exporter, status) = start(&cfg);
+    let mut sampler = steady_source();
+    let mut mono = 0;
+    let n = 30;
+    let interval = Duration::from_millis(100);
+    let (ticks, slowest) = pace(&mut sampler, &exporter, n, interval, &mut mono);
+    assert!(slowest < interval / 2, "export() took {slowest:?}");
+    // What the last wake left queued goes out in the last push.
+    let fin = exporter.shutdown(Duration::from_secs(5));
+    assert_eq!(
+        (fin.state.clone(), fin.exported, fin.dropped),
+        (ExportState::Ok, n as u64, 0),
+        "{fin:?}"
+    );
+
+    let samples = all_samples(&ticks);
+    rotel.wait_points(Duration::from_secs(15), |p| {
+        p.len() >= samples.len() * METRICS.len()
+    });
+    // A little longer: duplicates would arrive now.
+    std::thread::sleep(Duration::from_millis(500));
+    let points = rotel.points();
+    assert_mirrors(&points, &samples);
+
+    // Requests as rotel logged them, and as the exporter counted its
+    // attempts (one status each): the same number.
+    let mut per_request: BTreeMap<usize, usize> = BTreeMap::new();
+    for p in points.iter().filter(|p| p.metric == names::PACKETS) {
+        *per_request.entry(p.request).or_default() += 1;
+    }
+    let attempts = status.try_iter().count();
+    assert_eq!(per_request.len(), attempts, "{per_request:?}");
+    // 3 s of samples: the first at once, then one request about every
+    // second (every 9th or 10th sample), then the last push: 5 when the
+    // sleeps are on time, a few more on a loaded machine; 30 without
+    // pacing.
+    assert!(
+        (3..=8).contains(&per_request.len()),
+        "{} requests for {n} samples: {per_request:?}",
+        per_request.len()
+    );
+    let sizes: Vec<usize> = per_request.values().copied().collect();
+    eprintln!("samples per request: {sizes:?}");
+    // (One more only if the worker took over 100 ms to wake.)
+    assert!(sizes[0] <= 2, "the first sample goes at once: {sizes:?}");
+    assert!(
+        sizes.iter().any(|&k| k >= 5),
+        "requests carry many samples: {sizes:?}"
+    );
+}
+
 #[test]
 fn bad_endpoint_is_a_clear_error() {
     let err = OtlpConfig::resolve(
@@ -458,6 +533,7 @@ fn tls_config(front: &TlsFront, protocol: Protocol, ca: bool) -> OtlpConfig {
             protocol: Some(protocol),
             headers: Vec::new(),
             ca_file: ca.then(|| front.ca_file().to_owned()),
+            export_interval: None,
         },
         &|_| None,
     )
@@ -473,7 +549,7 @@ fn https_with_a_private_ca_file_over_grpc_and_http() {
         (rotel.http, Protocol::HttpProtobuf, "tls-http"),
     ] {
         let front = TlsFront::start(backend);
-        let (exporter, _status) = start(&tls_config(&front, protocol, true));
+        let (exporter, _status) = start(&unpaced(tls_config(&front, protocol, true)));
         let ticks = one_interface_ticks(iface, 3);
         for t in &ticks {
             exporter.export(t);

@@ -135,6 +135,69 @@ fn the_collector_receives_exactly_what_xdptop_printed() {
     rotel.wait_spans(WAIT, |s| s.iter().any(|s| s.name.contains("attach")));
 }
 
+/// `--interval 100ms --otlp-interval 1s --count 25`: every sample printed
+/// reaches the collector exactly once, in a handful of requests instead of
+/// 25, the last ones in the push at exit.
+#[test]
+fn samples_are_batched_per_export_interval_and_all_arrive_once() {
+    let (bpffs, lab) = setup("otlpbatch");
+    let iface = lab.links[0].xdp_if.clone();
+    let rotel = Rotel::start_in(&lab.xdp_netns_path());
+    let mut run = Running::start(
+        &lab,
+        bpffs.path(),
+        &[
+            "-v",
+            "--interval",
+            "100ms",
+            "--otlp-interval",
+            "1s",
+            "--count",
+            "25",
+            "--otlp",
+            &rotel.grpc_endpoint(),
+            &iface,
+        ],
+    );
+    assert!(run.wait(WAIT).success());
+    let lines = run.all_lines();
+    assert_eq!(lines.len(), 25);
+    let times: Vec<u64> = lines
+        .iter()
+        .map(|l| l["time_unix_nano"].as_u64().expect("t"))
+        .collect();
+    rotel.wait_points(WAIT, |ps| {
+        ps.iter().filter(|p| p.metric == "xdp.bit.rate").count() >= times.len()
+    });
+    // A little longer: duplicates would arrive now.
+    std::thread::sleep(Duration::from_millis(500));
+    let points = rotel.points();
+    assert!(points.len() >= 25 * 5);
+    let by_key = index(&points, &iface);
+    for line in &lines {
+        assert_same(line, &by_key);
+    }
+    let mut per_request: std::collections::BTreeMap<usize, Vec<u64>> = Default::default();
+    for p in points.iter().filter(|p| p.metric == "xdp.packets") {
+        assert!(times.contains(&p.time_unix_nano), "not printed: {p:?}");
+        per_request
+            .entry(p.request)
+            .or_default()
+            .push(p.time_unix_nano);
+    }
+    let sizes: Vec<usize> = per_request.values().map(Vec::len).collect();
+    eprintln!("samples per request: {sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 25, "each sample once");
+    // 2.5 s: the first at once, then about one a second, then the rest at
+    // exit (4 on time; 25 without an export interval).
+    assert!((3..=7).contains(&sizes.len()), "{sizes:?}");
+    let stderr = run.stderr_lines().join("\n");
+    assert!(
+        stderr.contains("at most one request per 1s"),
+        "the start-up line names the interval:\n{stderr}"
+    );
+}
+
 #[test]
 fn a_collector_down_at_start_delays_nothing_and_gets_everything_later() {
     let (bpffs, lab) = setup("otlpdown");

@@ -5,8 +5,15 @@
 //!  export(&Tick) ──push──▶ bounded queue ──take──▶ encode ──▶ gRPC / HTTP
 //!  event(name)   ──push──▶ (drop oldest,          ◀── retry with backoff,
 //!                           count drops)              per-request timeout
-//!                                      status ──▶ on_status(ExportStatus)
+//!       └──── wake: first push, once per ────▶ worker takes only when woken
+//!             export interval, full batch,
+//!             every event                 status ──▶ on_status(ExportStatus)
 //! ```
+//!
+//! Requests are paced without a timer: `export` wakes the worker only when
+//! about one export interval has passed since it last did (or a batch is
+//! full), and the worker sends what is queued only when woken, so each
+//! request carries every sample since the previous one.
 //!
 //! Why no SDK meter provider: its periodic reader aggregates and stamps
 //! points with its own collection time, and observable instruments report
@@ -91,7 +98,7 @@ impl Exporter {
             let _guard = runtime.enter();
             transport::Client::new(cfg)?
         };
-        let shared = Arc::new(Shared::new(cfg.queue_samples));
+        let shared = Arc::new(Shared::new(cfg.queue_samples, cfg.export_interval));
         let (stop, stop_rx) = tokio::sync::watch::channel(None);
         let (done_tx, done) = std::sync::mpsc::channel();
         let target = cfg.target();
@@ -110,7 +117,10 @@ impl Exporter {
             },
             stop_rx,
         ));
-        log::info!("{target}: exporting every sample");
+        log::info!(
+            "{target}: exporting every sample, at most one request per {}",
+            humantime::format_duration(cfg.export_interval)
+        );
         Ok(Self {
             shared,
             baselines: Mutex::new(HashMap::new()),
@@ -127,7 +137,10 @@ impl Exporter {
     }
 
     /// Queues every Sample of `tick` for export, with its own values and
-    /// timestamp. Never blocks on the network.
+    /// timestamp. Never blocks on the network. The samples go out with the
+    /// next request: started by this call if about one export interval has
+    /// passed since the last, else by a later `export` (or `shutdown`).
+    /// Meant to be called on a schedule, as the sampler does.
     pub fn export(&self, tick: &Tick) {
         let points: Vec<Point> = {
             let mut baselines = self

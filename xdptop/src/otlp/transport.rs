@@ -30,6 +30,9 @@ pub(crate) enum Client {
         metrics_url: String,
         traces_url: String,
     },
+    /// Records requests in memory (worker tests).
+    #[cfg(test)]
+    Fake(fake::Collector),
 }
 
 impl Client {
@@ -130,6 +133,11 @@ impl Client {
                 metrics_url,
                 ..
             } => post(client, metrics_url, req.encode_to_vec()).await,
+            #[cfg(test)]
+            Client::Fake(c) => {
+                tokio::time::sleep(c.delay).await;
+                c.metrics(&req)
+            }
         }
     }
 
@@ -148,6 +156,87 @@ impl Client {
             Client::Http {
                 client, traces_url, ..
             } => post(client, traces_url, req.encode_to_vec()).await,
+            #[cfg(test)]
+            Client::Fake(c) => c.traces(&req),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use opentelemetry_proto::tonic::{
+        collector::{
+            metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
+        },
+        metrics::v1::metric,
+    };
+
+    /// A collector in memory: what each metrics request carried, and a
+    /// number of metrics requests to refuse first.
+    #[derive(Clone, Default)]
+    pub(crate) struct Collector {
+        /// Per accepted metrics request, the time of each sample in it (as
+        /// the first metric, `xdp.packets`, carries them).
+        pub requests: Arc<Mutex<Vec<Vec<u64>>>>,
+        pub spans: Arc<AtomicUsize>,
+        pub refuse: Arc<AtomicUsize>,
+        /// Metrics requests refused so far.
+        pub refused: Arc<AtomicUsize>,
+        /// How long each metrics request takes.
+        pub delay: std::time::Duration,
+    }
+
+    impl Collector {
+        pub fn metrics(&self, req: &ExportMetricsServiceRequest) -> Result<(), String> {
+            if self
+                .refuse
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                return Err("refused by the fake collector".into());
+            }
+            let times = req
+                .resource_metrics
+                .iter()
+                .flat_map(|r| &r.scope_metrics)
+                .filter_map(|s| s.metrics.first())
+                .flat_map(|m| match &m.data {
+                    Some(metric::Data::Sum(sum)) => {
+                        sum.data_points.iter().map(|p| p.time_unix_nano).collect()
+                    }
+                    _ => Vec::new(),
+                })
+                .collect();
+            self.requests
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(times);
+            Ok(())
+        }
+
+        pub fn traces(&self, req: &ExportTraceServiceRequest) -> Result<(), String> {
+            let n = req
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum::<usize>();
+            self.spans.fetch_add(n, Ordering::SeqCst);
+            Ok(())
+        }
+
+        /// A copy of the requests so far.
+        pub fn requests(&self) -> Vec<Vec<u64>> {
+            self.requests
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
         }
     }
 }

@@ -35,6 +35,11 @@ pub struct LoggedPoint {
     pub time_unix_nano: u64,
     /// As printed (`10`, `12.5`).
     pub value: String,
+    /// Which `ResourceMetrics` block of the log it came in, counting from 0.
+    /// Rotel logs every request it receives as its own blocks (numbered from
+    /// #0 again in each; it merges none, even 3 ms apart), and xdptop puts
+    /// one ResourceMetrics in each request, so this numbers the requests.
+    pub request: usize,
 }
 
 impl LoggedPoint {
@@ -351,7 +356,9 @@ pub fn parse(log: &str) -> (Vec<LoggedPoint>, Vec<LoggedSpan>) {
         start_time_unix_nano: 0,
         time_unix_nano: 0,
         value: String::new(),
+        request: 0,
     };
+    let mut resource_metrics = 0;
     let mut point = metric.clone();
     let mut span: Option<LoggedSpan> = None;
     let flush_span = |span: &mut Option<LoggedSpan>, spans: &mut Vec<LoggedSpan>| {
@@ -394,6 +401,10 @@ pub fn parse(log: &str) -> (Vec<LoggedPoint>, Vec<LoggedSpan>) {
             continue;
         }
         if t.starts_with("ResourceMetrics #") || t.starts_with("ResourceSpans #") {
+            if t.starts_with("ResourceMetrics #") {
+                point.request = resource_metrics;
+                resource_metrics += 1;
+            }
             flush_span(&mut span, &mut spans);
             resource.clear();
             section = Section::Other;
