@@ -533,3 +533,42 @@ fn cap_bpf_and_cap_net_admin_alone_are_enough() {
         .expect("samples");
     assert_eq!(packets(&last), 100, "{last}");
 }
+
+#[test]
+fn detaching_a_busy_interface_is_noticed_while_packets_still_flow() {
+    // A busy link skips the bpf_link check (moving counters prove the
+    // program runs); once detached its counters stand still and the check
+    // must come back at once, not after the traffic ends.
+    let (bpffs, lab) = setup("busydetach", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", &iface]);
+    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    let l = &lab.links[0];
+    let (src, dst) = (l.gen_ip, l.xdp_ip);
+    let ns = lab.gen_netns().expect("generator namespace");
+    // 8 s of traffic at the lab's safe rate.
+    let traffic = std::thread::spawn(move || {
+        send(&ns, &Traffic::udp(src, dst, 8 * RATE, 64, RATE)).expect("send")
+    });
+    run.wait_for(&iface, WAIT, |v| {
+        v["pps"].as_f64().is_some_and(|p| p > 1000.0)
+    });
+
+    let out = xdptop(&lab, bpffs.path(), &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let lost = run.wait_for(&iface, Duration::from_secs(3), |v| {
+        v["health"]["state"] == "lost"
+    });
+    assert!(
+        !traffic.is_finished(),
+        "the detach must be seen while packets still arrive"
+    );
+    assert!(
+        lost["health"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("detached")),
+        "{lost}"
+    );
+    assert_eq!(traffic.join().expect("traffic thread"), 8 * RATE);
+    assert!(run.stop().success());
+}
