@@ -172,17 +172,7 @@ impl OtlpConfig {
         }
 
         let timeout = match env("OTEL_EXPORTER_OTLP_TIMEOUT") {
-            Some(ms) => {
-                let ms: u64 = ms.trim().parse().with_context(|| {
-                    format!(
-                        "OTEL_EXPORTER_OTLP_TIMEOUT {ms:?} is not a whole number of milliseconds"
-                    )
-                })?;
-                if ms == 0 {
-                    bail!("OTEL_EXPORTER_OTLP_TIMEOUT must be more than 0 ms");
-                }
-                Duration::from_millis(ms)
-            }
+            Some(ms) => positive_ms("OTEL_EXPORTER_OTLP_TIMEOUT", &ms)?,
             None => DEFAULT_TIMEOUT,
         };
 
@@ -193,17 +183,7 @@ impl OtlpConfig {
                 }
                 d
             }
-            (None, Some(ms)) => {
-                let ms: u64 = ms.trim().parse().with_context(|| {
-                    format!(
-                        "OTEL_METRIC_EXPORT_INTERVAL {ms:?} is not a whole number of milliseconds"
-                    )
-                })?;
-                if ms == 0 {
-                    bail!("OTEL_METRIC_EXPORT_INTERVAL must be more than 0 ms");
-                }
-                Duration::from_millis(ms)
-            }
+            (None, Some(ms)) => positive_ms("OTEL_METRIC_EXPORT_INTERVAL", &ms)?,
             (None, None) => DEFAULT_EXPORT_INTERVAL,
         };
 
@@ -325,6 +305,18 @@ pub fn parse_pairs(s: &str) -> anyhow::Result<Vec<(String, String)>> {
         out.push((k, v));
     }
     Ok(out)
+}
+
+/// A variable holding a duration in whole milliseconds, more than 0.
+fn positive_ms(name: &str, value: &str) -> anyhow::Result<Duration> {
+    let ms: u64 = value
+        .trim()
+        .parse()
+        .with_context(|| format!("{name} {value:?} is not a whole number of milliseconds"))?;
+    if ms == 0 {
+        bail!("{name} must be more than 0 ms");
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 fn percent_decode(s: &str) -> anyhow::Result<String> {

@@ -501,6 +501,35 @@ mod tests {
         assert_eq!(q.dropped.load(Ordering::Relaxed), 0);
     }
 
+    type Spawned = (
+        tokio::task::JoinHandle<()>,
+        watch::Sender<Option<Instant>>,
+        std::sync::mpsc::Receiver<ExportStatus>,
+    );
+
+    /// The worker on the test's runtime, sending to `fake`.
+    fn spawn_worker(
+        shared: &Arc<Shared>,
+        fake: &crate::otlp::transport::fake::Collector,
+        on_status: impl FnMut(ExportStatus) + Send + 'static,
+    ) -> Spawned {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let task = tokio::spawn(run(
+            Worker {
+                shared: Arc::clone(shared),
+                client: Client::Fake(fake.clone()),
+                resource: Resource::default(),
+                status: ExportStatus::default(),
+                on_status: Box::new(on_status),
+                done: done_tx,
+                capacity: 4096,
+            },
+            stop_rx,
+        ));
+        (task, stop_tx, done_rx)
+    }
+
     /// The worker against an in-memory collector: it sends only when woken,
     /// then everything queued, a batch at a time; retries take what is
     /// queued without a wake; shutdown pushes what no wake asked for.
@@ -516,24 +545,11 @@ mod tests {
 
         let shared = Arc::new(Shared::new(4096, Duration::from_secs(1)));
         let fake = Collector::default();
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = watch::channel(None);
         let states = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&states);
-        let task = tokio::spawn(run(
-            Worker {
-                shared: Arc::clone(&shared),
-                client: Client::Fake(fake.clone()),
-                resource: Resource::default(),
-                status: ExportStatus::default(),
-                on_status: Box::new(move |s: ExportStatus| {
-                    seen.lock().expect("lock").push(s.state);
-                }),
-                done: done_tx,
-                capacity: 4096,
-            },
-            stop_rx,
-        ));
+        let (task, stop_tx, done_rx) = spawn_worker(&shared, &fake, move |s| {
+            seen.lock().expect("lock").push(s.state);
+        });
         let t0 = std::time::Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
 
@@ -611,20 +627,7 @@ mod tests {
             delay: Duration::from_millis(100),
             ..Collector::default()
         };
-        let (done_tx, _done_rx) = std::sync::mpsc::channel();
-        let (_stop_tx, stop_rx) = watch::channel(None);
-        tokio::spawn(run(
-            Worker {
-                shared: Arc::clone(&shared),
-                client: Client::Fake(fake.clone()),
-                resource: Resource::default(),
-                status: ExportStatus::default(),
-                on_status: Box::new(|_| {}),
-                done: done_tx,
-                capacity: 4096,
-            },
-            stop_rx,
-        ));
+        let (_task, _stop_tx, _done_rx) = spawn_worker(&shared, &fake, |_| {});
         let t0 = std::time::Instant::now();
         let ms = |n| t0 + Duration::from_millis(n);
         assert!(shared.push_points_at(vec![p(0)], ms(0)));
