@@ -533,7 +533,9 @@ mod tests {
     /// The worker against an in-memory collector: it sends only when woken,
     /// then everything queued, a batch at a time; retries take what is
     /// queued without a wake; shutdown pushes what no wake asked for.
-    #[tokio::test]
+    // A paused clock: sleeps advance only when every task is idle, so the
+    // worker has always acted before the test looks (no timing flakes).
+    #[tokio::test(start_paused = true)]
     async fn the_worker_sends_when_woken_everything_queued() {
         use crate::otlp::transport::fake::Collector;
 
@@ -618,7 +620,9 @@ mod tests {
     /// Samples pushed while a request is in flight wait for the next wake:
     /// a slow collector must not turn batching back into a request per
     /// sample (the loop before batching sent them as soon as it could).
-    #[tokio::test]
+    // A paused clock: sleeps advance only when every task is idle, so the
+    // worker has always acted before the test looks (no timing flakes).
+    #[tokio::test(start_paused = true)]
     async fn pushes_during_a_slow_send_wait_for_the_next_wake() {
         use crate::otlp::transport::fake::Collector;
 
