@@ -591,3 +591,115 @@ fn https_refuses_a_collector_it_does_not_trust() {
     assert!(t0.elapsed() < Duration::from_millis(1300));
     assert!(rotel.points().is_empty(), "nothing got through");
 }
+
+/// A gRPC metrics receiver that records each request's metadata and
+/// refuses those without the expected `authorization` (rotel checks none).
+struct Guarded {
+    token: &'static str,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<tonic::metadata::MetadataMap>>>,
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService
+    for Guarded
+{
+    async fn export(
+        &self,
+        req: tonic::Request<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        let meta = req.metadata().clone();
+        let ok = meta.get("authorization").and_then(|v| v.to_str().ok()) == Some(self.token);
+        self.seen.lock().expect("lock").push(meta);
+        if ok {
+            Ok(tonic::Response::new(Default::default()))
+        } else {
+            Err(tonic::Status::unauthenticated("bad token"))
+        }
+    }
+}
+
+#[test]
+fn grpc_carries_the_auth_headers_and_a_refusal_is_clear() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let port = free_port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server = tonic::transport::Server::builder()
+        .add_service(MetricsServiceServer::new(Guarded {
+            token: "Bearer s3cret",
+            seen: std::sync::Arc::clone(&seen),
+        }))
+        .serve(([127, 0, 0, 1], port).into());
+    rt.spawn(server);
+    let endpoint = format!("127.0.0.1:{port}");
+    let with_headers = |headers: &[&str]| {
+        let mut cfg = OtlpConfig::resolve(
+            &OtlpArgs {
+                endpoint: Some(endpoint.clone()),
+                protocol: Some(Protocol::Grpc),
+                headers: headers.iter().map(|h| h.to_string()).collect(),
+                ca_file: None,
+                export_interval: None,
+            },
+            &|k| (k == "OTEL_EXPORTER_OTLP_HEADERS").then(|| "x-tenant=blue".to_owned()),
+        )
+        .expect("valid config")
+        .expect("export on");
+        cfg.timeout = Duration::from_secs(3);
+        cfg
+    };
+    let ticks = one_interface_ticks("veth-a", 1);
+
+    // The right token (flag) and the variable's header both arrive.
+    let (exporter, status) = start(&with_headers(&["authorization=Bearer s3cret"]));
+    exporter.export(&ticks[0]);
+    let s = status
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a status");
+    assert_eq!(s.state, ExportState::Ok, "{s:?}");
+    exporter.shutdown(Duration::from_secs(1));
+    {
+        let seen = seen.lock().expect("lock");
+        let meta = seen.last().expect("a request arrived");
+        assert_eq!(
+            meta.get("authorization").and_then(|v| v.to_str().ok()),
+            Some("Bearer s3cret")
+        );
+        assert_eq!(
+            meta.get("x-tenant").and_then(|v| v.to_str().ok()),
+            Some("blue")
+        );
+    }
+
+    // A wrong token: the status says failing and names the refusal.
+    let (exporter, status) = start(&with_headers(&["authorization=Bearer wrong"]));
+    exporter.export(&ticks[0]);
+    let s = status
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a status");
+    assert_eq!(s.state, ExportState::Failing, "{s:?}");
+    let err = s.last_error.clone().unwrap_or_default();
+    assert!(
+        err.to_lowercase().contains("unauthenticated") && err.contains("bad token"),
+        "the refusal is named: {err}"
+    );
+    let t0 = Instant::now();
+    exporter.shutdown(Duration::from_secs(1));
+    assert!(t0.elapsed() < Duration::from_millis(1300));
+    // The refused sample was tried again in the last push, same header.
+    let seen = seen.lock().expect("lock");
+    assert!(seen.len() >= 2);
+    assert!(
+        seen[1..]
+            .iter()
+            .all(|m| m.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer wrong"))
+    );
+}
