@@ -61,7 +61,7 @@ pub struct Cli {
 
     /// At most one OTLP request per DURATION, e.g. 1s, 10s: each carries
     /// every sample since the previous one, with its own timestamp.
-    /// Default: OTEL_METRIC_EXPORT_INTERVAL (milliseconds), else 1s.
+    /// Default: OTEL_METRIC_EXPORT_INTERVAL (milliseconds), else 5s.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub otlp_interval: Option<Duration>,
 

@@ -58,8 +58,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// this the oldest are dropped and counted.
 pub const DEFAULT_QUEUE_SAMPLES: usize = 4096;
 /// At most one metrics request per this long when neither `--otlp-interval`
-/// nor `OTEL_METRIC_EXPORT_INTERVAL` says otherwise.
-pub const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// nor `OTEL_METRIC_EXPORT_INTERVAL` says otherwise. Prometheus scrapes the
+/// collector every 15 s (compose/), so a fresher push changes nothing it
+/// stores; each request costs far more CPU than a sample (the seed pushed
+/// every 5 s too). The OTel spec's 60 s would leave Grafana a minute behind.
+pub const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What the command line says about OTLP (clap types stop here).
 #[derive(Clone, Debug, Default)]

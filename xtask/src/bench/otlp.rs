@@ -1,9 +1,10 @@
 //! Issue 4: headless `xdptop --otlp` against a re-creation of the seed's
 //! exporter (scripts/bench/seed_exporter.py: bpftool per sample + the
-//! Python OTel SDK), same lab, traffic, interval and collector, one run.
-//! xdptop runs twice: with its default export interval (a request carries
-//! the samples of up to 1 s) and with one request per sample, as the seed
-//! sends, so both costs are in view.
+//! Python OTel SDK), same lab, traffic, interval and collector, one run per
+//! sampling interval (1 s, xdptop's default, and 200 ms). xdptop runs twice
+//! in each: as shipped (a request carries the samples of up to 5 s) and
+//! with one request per sample, as the seed sends, so both costs are in
+//! view.
 //!
 //! CPU per sample: on-CPU time over a steady window (after a warm-up that
 //! leaves start-up out), divided by the samples printed in that window. For
@@ -29,8 +30,9 @@ use super::{
 };
 use crate::exec::workspace_root;
 
-/// Short enough for many samples in a short run.
-const INTERVAL_MS: u64 = 200;
+/// Sampling intervals compared: xdptop's default, and one short enough for
+/// many samples (and several per export request) in a short run.
+const INTERVALS_MS: [u64; 2] = [1000, 200];
 const WARM_UP: Duration = Duration::from_secs(3);
 const TARGET_CPU_RATIO: f64 = 20.0;
 const TARGET_RSS_FRACTION: f64 = 1.0 / 3.0;
@@ -58,6 +60,16 @@ impl Measured {
 }
 
 pub fn run(bins: &Bins, window: Duration) -> anyhow::Result<()> {
+    for (i, interval_ms) in INTERVALS_MS.into_iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        run_at(bins, window, interval_ms)?;
+    }
+    Ok(())
+}
+
+fn run_at(bins: &Bins, window: Duration, interval_ms: u64) -> anyhow::Result<()> {
     let python = bench_python()?;
     let bpffs = TempBpffs::new("bench-otlp")?;
     let lab = Lab::new("xbench-otlp", 1)?;
@@ -68,7 +80,7 @@ pub fn run(bins: &Bins, window: Duration) -> anyhow::Result<()> {
     let spawn_xdptop = |name: &str, extra: &[&str]| -> anyhow::Result<Running> {
         let mut cmd = lab.xdp_command(&bins.xdptop);
         cmd.args(["--headless", "--json", "--interval"])
-            .arg(format!("{INTERVAL_MS}ms"))
+            .arg(format!("{interval_ms}ms"))
             .args(["--otlp", &collector.endpoint])
             .args(extra)
             .arg("--pin-dir")
@@ -81,7 +93,7 @@ pub fn run(bins: &Bins, window: Duration) -> anyhow::Result<()> {
     };
     let mut xdptop = spawn_xdptop("xdptop", &[])?;
     // The second re-uses the first's attachment: same maps, same counts.
-    let per_sample = format!("{INTERVAL_MS}ms");
+    let per_sample = format!("{interval_ms}ms");
     let mut each = spawn_xdptop(
         "xdptop, a request per sample",
         &["--otlp-interval", &per_sample],
@@ -92,7 +104,7 @@ pub fn run(bins: &Bins, window: Duration) -> anyhow::Result<()> {
         .arg("--pin")
         .arg(bpffs.path().join("xdp_stats_map"))
         .args(["--endpoint", &collector.endpoint, "--interval"])
-        .arg(format!("{}", INTERVAL_MS as f64 / 1000.0));
+        .arg(format!("{}", interval_ms as f64 / 1000.0));
     let mut seed = Running::spawn("seed exporter", cmd)?;
     seed.wait_lines(1, Duration::from_secs(60))?;
 
@@ -125,7 +137,7 @@ pub fn run(bins: &Bins, window: Duration) -> anyhow::Result<()> {
     let x = measured(&before[0], &after[0], 0, true);
     let e = measured(&before[1], &after[1], 0, true);
     let s = measured(&before[2], &after[2], bpftool_kb, false);
-    print(&x, &e, &s, window, bpftool_kb);
+    print(&x, &e, &s, window, bpftool_kb, interval_ms);
     println!(
         "xdptop's CPU per sample by thread (schedstat): {}",
         per_thread(&before[0], &after[0], x.samples)
@@ -219,11 +231,18 @@ fn bpftool_peak_kb(lab: &Lab, pin: &std::path::Path) -> anyhow::Result<u64> {
     Ok(peak)
 }
 
-fn print(x: &Measured, e: &Measured, s: &Measured, window: Duration, bpftool_kb: u64) {
+fn print(
+    x: &Measured,
+    e: &Measured,
+    s: &Measured,
+    window: Duration,
+    bpftool_kb: u64,
+    interval_ms: u64,
+) {
     let mut t = Table::new(
         format!(
             "OTLP export: headless xdptop vs the seed's Python exporter \
-             (one lab, 10 kpps, {INTERVAL_MS} ms interval, same rotel collector, \
+             (one lab, 10 kpps, {interval_ms} ms interval, same rotel collector, \
              {} s window after {} s warm-up)",
             window.as_secs(),
             WARM_UP.as_secs(),
