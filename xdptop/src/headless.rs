@@ -26,10 +26,10 @@ pub enum End {
 /// What happens to each tick: `on_tick` (the exporters) first, then JSON
 /// lines to `out` when `json` is set; counts ticks against `count`.
 pub struct Consumer<'a> {
-    pub count: Option<u64>,
-    pub json: bool,
-    pub out: &'a mut dyn Write,
-    pub on_tick: &'a mut dyn FnMut(&Tick),
+    count: Option<u64>,
+    json: bool,
+    out: &'a mut dyn Write,
+    on_tick: &'a mut dyn FnMut(&Tick),
     seen: u64,
 }
 
