@@ -37,14 +37,6 @@ const WAIT: Duration = Duration::from_secs(20);
 /// fixed port is free there.
 const PORT: u16 = 9464;
 
-fn setup(tag: &str) -> (TempBpffs, Lab) {
-    require_root();
-    (
-        TempBpffs::new(tag).expect("bpffs"),
-        Lab::new(tag, 1).expect("lab"),
-    )
-}
-
 fn traffic(lab: &Lab, count: u64, payload: usize, rate_pps: u64) -> Traffic {
     let l = &lab.links[0];
     Traffic::udp(l.gen_ip, l.xdp_ip, count, payload, rate_pps)
@@ -54,7 +46,7 @@ fn traffic(lab: &Lab, count: u64, payload: usize, rate_pps: u64) -> Traffic {
 fn start(lab: &Lab, bpffs: &TempBpffs) -> (Running, Prometheus, String) {
     let iface = lab.links[0].xdp_if.clone();
     let metrics = SocketAddr::from(([127, 0, 0, 1], PORT));
-    let run = Running::start(
+    let run = Running::start_healthy(
         lab,
         bpffs.path(),
         &[
@@ -64,8 +56,8 @@ fn start(lab: &Lab, bpffs: &TempBpffs) -> (Running, Prometheus, String) {
             &metrics.to_string(),
             &iface,
         ],
+        WAIT,
     );
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
     // Returns once the first scrape is in.
     let prom = Prometheus::start_in(&[metrics], SCRAPE, Some(&lab.xdp_netns_path()));
     (run, prom, iface)
@@ -116,7 +108,7 @@ fn stored(prom: &Prometheus, metric: &str, iface: &str) -> Vec<f64> {
 
 #[test]
 fn prometheus_stores_what_xdptop_printed_and_every_dashboard_query_has_data() {
-    let (bpffs, lab) = setup("promlab");
+    let (bpffs, lab) = setup("promlab", 1);
     let (mut run, prom, iface) = start(&lab, &bpffs);
 
     // Paced over 3 s, so that scrapes land while the counters climb.
@@ -310,7 +302,7 @@ fn wait_firing(
 #[test]
 fn alert_queries_fire_when_traffic_the_program_or_xdptop_stop_and_not_before() {
     let alerts = Alerts::compressed();
-    let (bpffs, lab) = setup("alertlab");
+    let (bpffs, lab) = setup("alertlab", 1);
     let (mut run, prom, iface) = start(&lab, &bpffs);
 
     // 5000 packets at 500 pps: 10 s of steady traffic on a thread.

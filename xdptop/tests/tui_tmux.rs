@@ -15,7 +15,7 @@ use std::{
 };
 
 use common::*;
-use xdp_lab::{Lab, TempBpffs, Traffic, send};
+use xdp_lab::{Traffic, send};
 
 struct Tmux {
     session: String,
@@ -103,9 +103,7 @@ fn row_pps(screen: &str, iface: &str) -> Option<f64> {
 
 #[test]
 fn the_dashboard_shows_the_rate_detaches_and_quits_cleanly() {
-    require_root();
-    let bpffs = TempBpffs::new("tui").expect("bpffs");
-    let lab = Lab::new("tui", 1).expect("lab");
+    let (bpffs, lab) = setup("tui", 1);
     let iface = lab.links[0].xdp_if.clone();
     let command = format!(
         "nsenter --net={} -- {XDPTOP} --pin-dir {} {iface}; echo EXITED:$?; \
