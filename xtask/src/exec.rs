@@ -27,22 +27,7 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs `cmd` to completion and returns its stdout; fails naming the command,
-/// with its stderr.
-pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .with_context(|| format!("could not start {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+pub use xdp_lab::output;
 
 /// A flag that SIGINT, SIGTERM and SIGHUP set, so a task that made a lab
 /// gets to clean up instead of dying mid-way.
