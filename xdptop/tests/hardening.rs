@@ -22,6 +22,7 @@ use std::{
 use common::*;
 use serde_json::Value;
 use support::rotel::Rotel;
+use xdp_lab::poll;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -335,16 +336,12 @@ fn assert_pace(run: &Running, iface: &str, n: usize) {
 }
 
 fn wait_stderr(run: &Running, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + WAIT;
     let mut seen = Vec::new();
-    while Instant::now() < deadline {
+    poll(WAIT, Duration::from_millis(100), || {
         seen.extend(run.stderr_lines());
-        if let Some(l) = seen.iter().find(|l| pred(l)) {
-            return l.clone();
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no such stderr line; got {seen:?}");
+        seen.iter().find(|l| pred(l)).cloned().ok_or(())
+    })
+    .unwrap_or_else(|()| panic!("no such stderr line; got {seen:?}"))
 }
 
 #[test]

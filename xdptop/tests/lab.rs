@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use xdp_lab::{Traffic, frame_len, send};
+use xdp_lab::{Traffic, frame_len, poll, send};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -371,14 +371,10 @@ fn a_removed_shared_pin_is_pinned_again() {
     udp(&lab, 0, 40, 64);
     run.wait_for(iface, WAIT, |v| packets(v) >= 40);
     std::fs::remove_file(&shared).expect("rm pin");
-    let deadline = std::time::Instant::now() + WAIT;
-    while !shared.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pin was not recreated"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll(WAIT, Duration::from_millis(50), || {
+        shared.exists().then_some(()).ok_or(())
+    })
+    .unwrap_or_else(|()| panic!("the pin was not recreated"));
     assert_eq!(bpftool_lookup(&shared).0, 40, "the same map, counts intact");
     assert!(run.stop().success());
 }

@@ -20,7 +20,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use common::*;
@@ -29,7 +29,7 @@ use support::{
     grafana::{Alerts, by_iface, dashboard_queries, grafana_all},
     prometheus::{Prometheus, label, value},
 };
-use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, send};
+use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, poll, send};
 
 const SCRAPE: Duration = Duration::from_secs(1);
 const WAIT: Duration = Duration::from_secs(20);
@@ -71,19 +71,16 @@ fn wait_value(
     timeout: Duration,
     pred: impl Fn(f64) -> bool,
 ) -> f64 {
-    let deadline = Instant::now() + timeout;
-    loop {
+    poll(timeout, Duration::from_millis(200), || {
         let got = by_iface(&prom.query(expr));
-        if let Some(v) = got.get(iface).copied().filter(|v| pred(*v)) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
+        got.get(iface).copied().filter(|v| pred(*v)).ok_or(got)
+    })
+    .unwrap_or_else(|got| {
+        panic!(
             "{expr}: no matching value for {iface} within {timeout:?}; last: {got:?}\n{}",
             prom.log()
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+        )
+    })
 }
 
 /// Every value Prometheus stored for `metric` (a range selector over the
@@ -276,19 +273,20 @@ fn wait_firing(
     hold: usize,
 ) -> Eval {
     let want: BTreeSet<Fires> = want.iter().copied().collect();
-    let deadline = Instant::now() + timeout;
-    loop {
+    poll(timeout, Duration::from_millis(250), || {
         let e = Eval::run(prom, alerts, iface);
         if e.firing(alerts) == want {
-            break;
+            Ok(())
+        } else {
+            Err(e)
         }
-        assert!(
-            Instant::now() < deadline,
+    })
+    .unwrap_or_else(|e| {
+        panic!(
             "{want:?} did not fire (alone) within {timeout:?}; last evaluation: {e:?} fires {:?}",
             e.firing(alerts)
-        );
-        thread::sleep(Duration::from_millis(250));
-    }
+        )
+    });
     let mut last = None;
     for _ in 0..hold {
         thread::sleep(SCRAPE);

@@ -5,14 +5,14 @@
 use std::{
     io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, ExitStatus, Output, Stdio},
     sync::mpsc::{self, Receiver},
     thread,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use xdp_lab::{Lab, TempBpffs, Traffic, send};
+use xdp_lab::{Lab, TempBpffs, Traffic, poll, send};
 
 pub const XDPTOP: &str = env!("CARGO_BIN_EXE_xdptop");
 
@@ -166,19 +166,19 @@ impl Running {
     }
 
     /// Waits until the process exits by itself; returns its status.
-    pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                self.exited.set(true);
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "xdptop did not exit within {timeout:?}"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        self.wait_exit(timeout, &format!("within {timeout:?}"))
+    }
+
+    /// Polls for the exit; the panic after `timeout` says "did not exit
+    /// `within`".
+    fn wait_exit(&mut self, timeout: Duration, within: &str) -> ExitStatus {
+        let status = poll(timeout, Duration::from_millis(50), || {
+            self.child.try_wait().expect("wait").ok_or(())
+        })
+        .unwrap_or_else(|()| panic!("xdptop did not exit {within}"));
+        self.exited.set(true);
+        status
     }
 
     /// Stderr lines so far.
@@ -198,21 +198,10 @@ impl Running {
     }
 
     /// SIGTERM, then waits; returns the exit status.
-    pub fn stop(&mut self) -> std::process::ExitStatus {
+    pub fn stop(&mut self) -> ExitStatus {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                self.exited.set(true);
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "xdptop did not exit within 10 s of SIGTERM"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_exit(Duration::from_secs(10), "within 10 s of SIGTERM")
     }
 }
 

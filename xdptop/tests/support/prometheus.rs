@@ -19,6 +19,7 @@ use std::{
 };
 
 use serde_json::Value;
+use xdp_lab::poll;
 
 use super::http;
 
@@ -148,11 +149,12 @@ impl Prometheus {
             if p.wait_ready(Duration::from_secs(30)) {
                 // Target discovery is throttled (5 s): wait for the first
                 // scrape of every target, so tests start with history.
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while p.query("up").len() < targets.len() {
-                    assert!(Instant::now() < deadline, "no scrape yet:\n{}", p.log());
-                    thread::sleep(Duration::from_millis(100));
-                }
+                poll(Duration::from_secs(30), Duration::from_millis(100), || {
+                    (p.query("up").len() >= targets.len())
+                        .then_some(())
+                        .ok_or(())
+                })
+                .unwrap_or_else(|()| panic!("no scrape yet:\n{}", p.log()));
                 return p;
             }
             let _ = p.child.kill();
@@ -214,19 +216,16 @@ impl Prometheus {
 
     /// Polls `expr` until it returns at least one element.
     pub fn wait_for(&self, expr: &str, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        poll(timeout, Duration::from_millis(250), || {
             let r = self.query(expr);
-            if !r.is_empty() {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
+            if r.is_empty() { Err(()) } else { Ok(r) }
+        })
+        .unwrap_or_else(|()| {
+            panic!(
                 "{expr} returned nothing within {timeout:?}; prometheus log:\n{}",
                 self.log()
-            );
-            thread::sleep(Duration::from_millis(250));
-        }
+            )
+        })
     }
 }
 

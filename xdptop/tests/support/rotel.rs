@@ -16,8 +16,10 @@ use std::{
     process::{Child, Command, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use xdp_lab::poll;
 
 /// One number data point as rotel logged it.
 #[derive(Clone, Debug, PartialEq)]
@@ -185,24 +187,20 @@ impl Rotel {
     }
 
     fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        poll(Duration::from_secs(20), Duration::from_millis(50), || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("rotel exited at start ({status}):\n{}", self.log());
             }
-            let up = self.accepting();
-            if up {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
+            self.accepting().then_some(()).ok_or(())
+        })
+        .unwrap_or_else(|()| {
+            panic!(
                 "rotel did not listen on {} and {} within 20 s:\n{}",
                 self.grpc,
                 self.http,
                 self.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+            )
+        });
     }
 
     /// Both ports accept a connection, tried from rotel's namespace.
@@ -258,20 +256,16 @@ impl Rotel {
         timeout: Duration,
         done: impl Fn(&[LoggedPoint]) -> bool,
     ) -> Vec<LoggedPoint> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        poll(timeout, Duration::from_millis(100), || {
             let points = self.points();
-            if done(&points) {
-                return points;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "rotel did not log the expected points within {timeout:?}; it logged {} points:\n{}",
-                points.len(),
+            if done(&points) { Ok(points) } else { Err(points.len()) }
+        })
+        .unwrap_or_else(|n| {
+            panic!(
+                "rotel did not log the expected points within {timeout:?}; it logged {n} points:\n{}",
                 tail(&self.log(), 4000)
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
+            )
+        })
     }
 
     pub fn wait_spans(
@@ -279,19 +273,16 @@ impl Rotel {
         timeout: Duration,
         done: impl Fn(&[LoggedSpan]) -> bool,
     ) -> Vec<LoggedSpan> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        poll(timeout, Duration::from_millis(100), || {
             let spans = self.spans();
-            if done(&spans) {
-                return spans;
-            }
-            assert!(
-                Instant::now() < deadline,
+            if done(&spans) { Ok(spans) } else { Err(()) }
+        })
+        .unwrap_or_else(|()| {
+            panic!(
                 "rotel did not log the expected spans within {timeout:?}:\n{}",
                 tail(&self.log(), 4000)
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
+            )
+        })
     }
 }
 
