@@ -21,7 +21,7 @@ use std::{
 
 use common::*;
 use serde_json::Value;
-use support::rotel::Rotel;
+use support::{netns::in_netns, rotel::Rotel};
 use xdp_lab::poll;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -377,13 +377,9 @@ struct AuthCollector {
 
 impl AuthCollector {
     fn start(netns: &Path) -> Self {
-        let ns = std::fs::File::open(netns).expect("netns");
-        let listener = thread::spawn(move || {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let listener = in_netns(Some(netns), || {
             TcpListener::bind("127.0.0.1:0").expect("bind")
-        })
-        .join()
-        .expect("bind thread");
+        });
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);

@@ -11,9 +11,9 @@
 
 use std::{
     fs,
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -21,7 +21,10 @@ use std::{
 use serde_json::Value;
 use xdp_lab::poll;
 
-use super::http;
+use super::{
+    http,
+    netns::{command_in, free_port, in_netns},
+};
 
 pub struct Prometheus {
     child: Child,
@@ -47,33 +50,6 @@ pub fn binary() -> PathBuf {
              prometheus) or set PROMETHEUS=/path/to/prometheus"
         )
     })
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    l.local_addr().expect("local addr").port()
-}
-
-/// Runs `f` in the network namespace at `netns` (on a helper thread:
-/// `setns` affects only the calling thread), or right here for `None`.
-pub fn in_netns<T: Send + 'static>(
-    netns: Option<&Path>,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    match netns {
-        None => f(),
-        Some(ns) => {
-            let file = fs::File::open(ns)
-                .unwrap_or_else(|e| panic!("opening the namespace {}: {e}", ns.display()));
-            thread::spawn(move || {
-                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .expect("entering the namespace");
-                f()
-            })
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-        }
-    }
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -116,16 +92,7 @@ impl Prometheus {
         for _ in 0..5 {
             let addr = SocketAddr::from(([127, 0, 0, 1], in_netns(netns, free_port)));
             let log = fs::File::create(dir.join("prometheus.log")).expect("log file");
-            let mut cmd = match netns {
-                // nsenter execs prometheus: the child's pid is prometheus'.
-                Some(ns) => {
-                    let mut c = Command::new("nsenter");
-                    c.arg(format!("--net={}", ns.display())).arg("--").arg(&bin);
-                    c
-                }
-                None => Command::new(&bin),
-            };
-            let child = cmd
+            let child = command_in(netns, &bin)
                 .arg(format!(
                     "--config.file={}",
                     dir.join("prometheus.yml").display()
