@@ -308,13 +308,20 @@ impl Demo {
         }
     }
 
-    /// Waits for the demo to exit and returns the screen then.
-    fn wait_exit(&self, timeout: Duration) -> String {
-        self.tmux
-            .wait_for("the demo's exit", timeout, None, |s| {
+    /// Waits for the demo to exit, which must be with 0, and then checks
+    /// [`Demo::assert_nothing_left`].
+    fn assert_exits_cleanly(&self, running: &Running) {
+        let screen = self
+            .tmux
+            .wait_for("the demo's exit", Duration::from_secs(20), None, |s| {
                 s.contains("DEMO-EXITED:")
             })
-            .expect("tmux")
+            .expect("tmux");
+        assert!(
+            screen.contains("DEMO-EXITED:0"),
+            "the demo exits with 0:\n{screen}"
+        );
+        self.assert_nothing_left(running);
     }
 
     /// None of its processes, namespaces, links, programs or pins is left
@@ -395,12 +402,7 @@ fn the_demo_shows_changing_rates_and_leaves_nothing_behind() {
     let running = demo.running();
 
     demo.tmux.keys("q").expect("tmux");
-    let screen = demo.wait_exit(Duration::from_secs(20));
-    assert!(
-        screen.contains("DEMO-EXITED:0"),
-        "the demo exits with 0:\n{screen}"
-    );
-    demo.assert_nothing_left(&running);
+    demo.assert_exits_cleanly(&running);
 }
 
 /// `kill PID` (SIGTERM to the demo alone, as `timeout` or a supervisor
@@ -419,12 +421,7 @@ fn a_sigterm_to_the_demo_ends_it_and_it_cleans_up() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .expect("kill");
-    let screen = demo.wait_exit(Duration::from_secs(20));
-    assert!(
-        screen.contains("DEMO-EXITED:0"),
-        "the demo exits with 0:\n{screen}"
-    );
-    demo.assert_nothing_left(&running);
+    demo.assert_exits_cleanly(&running);
 }
 
 #[test]
