@@ -6,13 +6,21 @@
 //! neighbours are static, so nothing but the generator's packets reach the
 //! XDP side: N packets sent means N counted. Everything is removed on drop,
 //! also when a test panics.
+//!
+//! Also here, for the same users: [`poll`] to wait for a condition, [`output`]
+//! to run a command, and [`tmux`] to drive xdptop's dashboard in a real terminal.
 
 mod bpffs;
+mod command;
 mod lab;
 mod pattern;
+mod poll;
+pub mod tmux;
 mod traffic;
 
 pub use bpffs::TempBpffs;
+pub use command::output;
 pub use lab::{Lab, LinkPair, ip};
 pub use pattern::{Phase, demo_phases, play};
+pub use poll::poll;
 pub use traffic::{Proto, Traffic, frame_len, send};

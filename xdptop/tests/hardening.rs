@@ -21,32 +21,10 @@ use std::{
 
 use common::*;
 use serde_json::Value;
-use support::rotel::Rotel;
-use xdp_lab::{Lab, TempBpffs, Traffic, send};
+use support::{netns::in_netns, rotel::Rotel};
+use xdp_lab::poll;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn setup(tag: &str, links: usize) -> (TempBpffs, Lab) {
-    require_root();
-    let bpffs = TempBpffs::new(tag).expect("bpffs");
-    let lab = Lab::new(tag, links).expect("lab");
-    (bpffs, lab)
-}
-
-fn udp(lab: &Lab, link: usize, count: u64, payload: usize) {
-    let l = &lab.links[link];
-    let ns = lab.gen_netns().expect("generator namespace");
-    let sent = send(
-        &ns,
-        &Traffic::udp(l.gen_ip, l.xdp_ip, count, payload, 20_000),
-    )
-    .expect("send");
-    assert_eq!(sent, count);
-}
-
-fn packets(v: &Value) -> u64 {
-    v["packets"].as_u64().expect("packets")
-}
 
 fn pps(v: &Value) -> f64 {
     v["pps"].as_f64().expect("pps")
@@ -60,31 +38,6 @@ fn assert_sane_rates(lines: &[Value], iface: &str, max_pps: f64) {
         assert!(p.is_finite() && p >= 0.0 && p <= max_pps, "pps: {l}");
         assert!(b.is_finite() && b >= 0.0, "bps: {l}");
     }
-}
-
-fn bpftool(args: &[&str]) -> String {
-    let out = Command::new("bpftool")
-        .args(args)
-        .output()
-        .expect("bpftool");
-    assert!(
-        out.status.success(),
-        "bpftool {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn map_id(pin: &Path) -> u64 {
-    let v: Value = serde_json::from_str(&bpftool(&[
-        "-j",
-        "map",
-        "show",
-        "pinned",
-        pin.to_str().expect("utf8"),
-    ]))
-    .expect("JSON");
-    v["id"].as_u64().expect("id")
 }
 
 /// `value` as the space-separated decimal bytes bpftool takes.
@@ -131,20 +84,6 @@ fn datarec(packets: u64, bytes: u64) -> Vec<u8> {
     v
 }
 
-/// Loads the seed-style program with xdp-loader, its map pinned in `bpffs`.
-fn xdp_loader_load(lab: &Lab, bpffs: &Path, iface: &str) {
-    let out = lab
-        .xdp_command("xdp-loader")
-        .env("LIBXDP_BPFFS", bpffs)
-        .args(["load", "-m", "skb", "-p"])
-        .arg(bpffs)
-        .arg(iface)
-        .arg(xdp_ebpf::SEED_STYLE_OBJECT_PATH)
-        .output()
-        .expect("xdp-loader must be installed (apt-get install xdp-tools)");
-    assert!(out.status.success(), "xdp-loader: {}", stderr_of(&out));
-}
-
 // ---- scenario 2: bpffs not mounted -------------------------------------
 
 #[test]
@@ -179,7 +118,7 @@ fn a_replaced_shared_map_is_followed_read_only_without_a_spike() {
     let old_id = map_id(&shared);
 
     let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &iface]);
-    let v = run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    let v = run.wait_for(&iface, WAIT, healthy);
     assert_eq!(v["mode"], "read-only", "{v}");
     udp(&lab, 0, 3_000, 64);
     run.wait_for(&iface, WAIT, |v| packets(v) >= 3_000);
@@ -217,8 +156,8 @@ fn a_replaced_shared_map_is_followed_read_only_without_a_spike() {
 fn the_notes_about_a_removed_or_replaced_pin_read_as_one_tidy_line() {
     let (bpffs, lab) = setup("repinnote", 1);
     let iface = lab.links[0].xdp_if.clone();
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", &iface]);
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", &iface], WAIT);
     let shared = bpffs.path().join("xdp_stats_map");
     std::fs::remove_file(&shared).expect("rm pin");
     let removed = wait_stderr(&run, |l| l.contains("pinned it again"));
@@ -240,8 +179,8 @@ fn the_notes_about_a_removed_or_replaced_pin_read_as_one_tidy_line() {
 fn another_program_taking_over_one_interface_marks_it_and_the_others_go_on() {
     let (bpffs, lab) = setup("takeover", 2);
     let (a, b) = (lab.links[0].xdp_if.clone(), lab.links[1].xdp_if.clone());
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &a, &b]);
-    run.wait_for(&b, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &a, &b], WAIT);
     let ours = xdp_prog_id(&lab, &a).expect("attached");
 
     // An operator detaches xdptop from `a` and loads another program there.
@@ -286,8 +225,8 @@ fn another_program_taking_over_one_interface_marks_it_and_the_others_go_on() {
 fn counters_zeroed_from_outside_rebaseline_without_negative_rates() {
     let (bpffs, lab) = setup("zeroed", 1);
     let iface = lab.links[0].xdp_if.clone();
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &iface]);
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &iface], WAIT);
     udp(&lab, 0, 2_000, 64);
     run.wait_for(&iface, WAIT, |v| packets(v) >= 2_000);
 
@@ -324,8 +263,8 @@ fn read_only_counters_zeroed_by_the_other_loader_rebaseline() {
     let (bpffs, lab) = setup("rozero", 1);
     let iface = lab.links[0].xdp_if.clone();
     xdp_loader_load(&lab, bpffs.path(), &iface);
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &iface]);
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &iface], WAIT);
     udp(&lab, 0, 1_000, 64);
     run.wait_for(&iface, WAIT, |v| packets(v) >= 1_000);
     let shared = bpffs.path().join("xdp_stats_map");
@@ -350,7 +289,7 @@ fn sigterm_sigint_and_sighup_exit_0_promptly_after_a_last_otlp_push() {
         nix::sys::signal::Signal::SIGINT,
         nix::sys::signal::Signal::SIGHUP,
     ] {
-        let mut run = Running::start(
+        let mut run = Running::start_healthy(
             &lab,
             bpffs.path(),
             &[
@@ -360,8 +299,8 @@ fn sigterm_sigint_and_sighup_exit_0_promptly_after_a_last_otlp_push() {
                 &rotel.grpc_endpoint(),
                 &iface,
             ],
+            WAIT,
         );
-        run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
         run.wait_for(&iface, WAIT, |_| true);
         let pid = nix::unistd::Pid::from_raw(run.pid() as i32);
         let t0 = Instant::now();
@@ -397,16 +336,12 @@ fn assert_pace(run: &Running, iface: &str, n: usize) {
 }
 
 fn wait_stderr(run: &Running, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + WAIT;
     let mut seen = Vec::new();
-    while Instant::now() < deadline {
+    poll(WAIT, Duration::from_millis(100), || {
         seen.extend(run.stderr_lines());
-        if let Some(l) = seen.iter().find(|l| pred(l)) {
-            return l.clone();
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no such stderr line; got {seen:?}");
+        seen.iter().find(|l| pred(l)).cloned().ok_or(())
+    })
+    .unwrap_or_else(|()| panic!("no such stderr line; got {seen:?}"))
 }
 
 #[test]
@@ -415,12 +350,12 @@ fn https_to_a_plaintext_collector_fails_clearly_and_keeps_the_pace() {
     let iface = lab.links[0].xdp_if.clone();
     let rotel = Rotel::start_in(&lab.xdp_netns_path());
     let endpoint = format!("https://127.0.0.1:{}", rotel.grpc.port());
-    let mut run = Running::start(
+    let mut run = Running::start_healthy(
         &lab,
         bpffs.path(),
         &["--interval", "200ms", "--otlp", &endpoint, &iface],
+        WAIT,
     );
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
     assert_pace(&run, &iface, 10);
     let line = wait_stderr(&run, |l| l.contains("export failing"));
     let lower = line.to_lowercase();
@@ -442,13 +377,9 @@ struct AuthCollector {
 
 impl AuthCollector {
     fn start(netns: &Path) -> Self {
-        let ns = std::fs::File::open(netns).expect("netns");
-        let listener = thread::spawn(move || {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let listener = in_netns(Some(netns), || {
             TcpListener::bind("127.0.0.1:0").expect("bind")
-        })
-        .join()
-        .expect("bind thread");
+        });
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
@@ -512,7 +443,7 @@ fn a_wrong_auth_header_fails_clearly_and_keeps_the_pace() {
     let collector = AuthCollector::start(&lab.xdp_netns_path());
     let endpoint = format!("http://{}", collector.addr);
     let start = |token: &str| {
-        Running::start(
+        Running::start_healthy(
             &lab,
             bpffs.path(),
             &[
@@ -526,10 +457,10 @@ fn a_wrong_auth_header_fails_clearly_and_keeps_the_pace() {
                 &format!("authorization=Bearer {token}"),
                 &iface,
             ],
+            WAIT,
         )
     };
     let mut run = start("wrong");
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
     assert_pace(&run, &iface, 10);
     let line = wait_stderr(&run, |l| l.contains("export failing"));
     assert!(line.contains("401"), "the status is named: {line}");
@@ -542,7 +473,6 @@ fn a_wrong_auth_header_fails_clearly_and_keeps_the_pace() {
 
     // Fixed: the same endpoint accepts, and xdptop says nothing is failing.
     let mut run = start("right");
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
     wait_stderr(&run, |l| l.contains("first export delivered"));
     assert!(run.stop().success());
     let err = run.stderr_lines();
@@ -631,22 +561,7 @@ fn running_out_of_file_descriptors_is_a_clear_error_and_the_next_run_recovers() 
     );
     // Whatever was attached before the limit stays usable, not half-made:
     // the next run with enough descriptors picks every interface up.
-    let out = xdptop(
-        &lab,
-        bpffs.path(),
-        &[
-            &[
-                "--headless",
-                "--json",
-                "--count",
-                "1",
-                "--interval",
-                "100ms",
-            ][..],
-            &names,
-        ]
-        .concat(),
-    );
+    let out = xdptop_json(&lab, bpffs.path(), "1", &names);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let n = String::from_utf8_lossy(&out.stdout).lines().count();
     assert_eq!(n, names.len());
@@ -684,11 +599,7 @@ fn a_hundred_interfaces_are_all_counted_exactly() {
     let names: Vec<&str> = lab.links.iter().map(|l| l.xdp_if.as_str()).collect();
     let mut args = vec!["--interval", "500ms"];
     args.extend(&names);
-    let mut run = Running::start(&lab, bpffs.path(), &args);
-    let last = *names.last().expect("names");
-    run.wait_for(last, Duration::from_secs(120), |v| {
-        v["health"]["state"] == "ok"
-    });
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &args, Duration::from_secs(120));
     for i in 0..names.len() {
         udp(&lab, i, (i as u64 % 7) + 1, 64);
     }

@@ -4,40 +4,19 @@
 
 mod common;
 
-use std::{path::Path, process::Command, time::Duration};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, send};
+use xdp_lab::{Traffic, frame_len, poll, send};
 
-/// Slow enough that the veth queue never overflows: sent == counted.
-const RATE: u64 = 20_000;
 const WAIT: Duration = Duration::from_secs(15);
-
-fn udp(lab: &Lab, link: usize, count: u64, payload: usize) {
-    let l = &lab.links[link];
-    let ns = lab.gen_netns().expect("generator namespace");
-    let sent = send(&ns, &Traffic::udp(l.gen_ip, l.xdp_ip, count, payload, RATE)).expect("send");
-    assert_eq!(sent, count);
-}
-
-fn setup(tag: &str, links: usize) -> (TempBpffs, Lab) {
-    require_root();
-    let bpffs = TempBpffs::new(tag).expect("bpffs");
-    let lab = Lab::new(tag, links).expect("lab");
-    (bpffs, lab)
-}
-
-fn packets(v: &Value) -> u64 {
-    v["packets"].as_u64().expect("packets")
-}
 
 #[test]
 fn exact_counts_in_json_bpftool_and_libbpf() {
     let (bpffs, lab) = setup("exact", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
-    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], WAIT);
 
     const N: u64 = 1_000;
     const PAYLOAD: usize = 100;
@@ -74,19 +53,7 @@ fn exact_counts_in_json_bpftool_and_libbpf() {
 fn count_and_interval_shape_the_output() {
     let (bpffs, lab) = setup("count", 1);
     let iface = &lab.links[0].xdp_if;
-    let out = xdptop(
-        &lab,
-        bpffs.path(),
-        &[
-            "--headless",
-            "--json",
-            "--count",
-            "3",
-            "--interval",
-            "100ms",
-            iface,
-        ],
-    );
+    let out = xdptop_json(&lab, bpffs.path(), "3", &[iface]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let lines: Vec<Value> = String::from_utf8(out.stdout)
         .expect("utf8")
@@ -116,17 +83,7 @@ fn count_and_interval_shape_the_output() {
 fn attachment_outlives_xdptop_is_reused_and_detaches() {
     let (bpffs, lab) = setup("reuse", 1);
     let iface = &lab.links[0].xdp_if;
-    let once = [
-        "--headless",
-        "--json",
-        "--count",
-        "1",
-        "--interval",
-        "100ms",
-        iface.as_str(),
-    ];
-
-    let out = xdptop(&lab, bpffs.path(), &once);
+    let out = xdptop_json(&lab, bpffs.path(), "1", &[iface]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let first_id = xdp_prog_id(&lab, iface).expect("attached after the first run");
     let shared = bpffs.path().join("xdp_stats_map");
@@ -140,7 +97,7 @@ fn attachment_outlives_xdptop_is_reused_and_detaches() {
     udp(&lab, 0, 500, 64);
     assert_eq!(bpftool_lookup(&shared), (500, 500 * frame_len(64)));
 
-    let out = xdptop(&lab, bpffs.path(), &once);
+    let out = xdptop_json(&lab, bpffs.path(), "1", &[iface]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("re-using"), "{}", stderr_of(&out));
     assert_eq!(
@@ -175,8 +132,7 @@ fn attachment_outlives_xdptop_is_reused_and_detaches() {
 fn two_interfaces_are_counted_apart_and_summed_in_the_shared_map() {
     let (bpffs, lab) = setup("two", 2);
     let (a, b) = (&lab.links[0].xdp_if, &lab.links[1].xdp_if);
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", a, b]);
-    run.wait_for(b, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", a, b], WAIT);
 
     udp(&lab, 0, 300, 18);
     udp(&lab, 1, 700, 1000);
@@ -201,21 +157,11 @@ fn two_interfaces_are_counted_apart_and_summed_in_the_shared_map() {
 fn another_loaders_program_is_watched_read_only() {
     let (bpffs, lab) = setup("foreign", 1);
     let iface = &lab.links[0].xdp_if;
-    // libxdp keeps its own pins under LIBXDP_BPFFS: keep them in the test's bpffs.
-    let out = lab
-        .xdp_command("xdp-loader")
-        .env("LIBXDP_BPFFS", bpffs.path())
-        .args(["load", "-m", "skb", "-p"])
-        .arg(bpffs.path())
-        .arg(iface)
-        .arg(xdp_ebpf::SEED_STYLE_OBJECT_PATH)
-        .output()
-        .expect("xdp-loader must be installed (apt-get install xdp-tools)");
-    assert!(out.status.success(), "xdp-loader: {}", stderr_of(&out));
+    xdp_loader_load(&lab, bpffs.path(), iface);
     let foreign_id = xdp_prog_id(&lab, iface).expect("xdp-loader attached a program");
 
     let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
-    let v = run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    let v = run.wait_for(iface, WAIT, healthy);
     assert_eq!(v["mode"], "read-only", "{v}");
     assert!(
         v["detail"].is_null(),
@@ -245,24 +191,21 @@ fn an_incompatible_pinned_map_is_refused_and_left_untouched() {
     let (bpffs, lab) = setup("badpin", 1);
     let iface = &lab.links[0].xdp_if;
     let pin = bpffs.path().join("xdp_stats_map");
-    let out = Command::new("bpftool")
-        .args(["map", "create"])
-        .arg(&pin)
-        .args([
-            "type",
-            "array",
-            "key",
-            "4",
-            "value",
-            "8",
-            "entries",
-            "5",
-            "name",
-            "xdp_stats_map",
-        ])
-        .output()
-        .expect("bpftool");
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    bpftool(&[
+        "map",
+        "create",
+        pin.to_str().expect("utf8"),
+        "type",
+        "array",
+        "key",
+        "4",
+        "value",
+        "8",
+        "entries",
+        "5",
+        "name",
+        "xdp_stats_map",
+    ]);
     let id_before = map_id(&pin);
 
     let out = xdptop(&lab, bpffs.path(), &["--headless", "--count", "1", iface]);
@@ -276,22 +219,11 @@ fn an_incompatible_pinned_map_is_refused_and_left_untouched() {
     assert_eq!(xdp_prog_id(&lab, iface), None, "nothing attached");
 }
 
-fn map_id(pin: &Path) -> u64 {
-    let out = Command::new("bpftool")
-        .args(["-j", "map", "show", "pinned"])
-        .arg(pin)
-        .output()
-        .expect("bpftool");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    v["id"].as_u64().expect("id")
-}
-
 #[test]
 fn a_vanished_interface_is_reported_while_the_others_keep_sampling() {
     let (bpffs, lab) = setup("vanish", 2);
     let (a, b) = (&lab.links[0].xdp_if, &lab.links[1].xdp_if);
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", a, b]);
-    run.wait_for(b, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", a, b], WAIT);
 
     lab.delete_link(1).expect("deleting the veth");
     let v = run.wait_for(b, WAIT, |v| v["health"]["state"] == "lost");
@@ -356,8 +288,7 @@ fn unprivileged_runs_name_the_missing_capabilities() {
 fn protocols_and_sizes_are_broken_down() {
     let (bpffs, lab) = setup("proto", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
-    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], WAIT);
 
     let l = &lab.links[0];
     let ns = lab.gen_netns().expect("netns");
@@ -386,15 +317,15 @@ fn protocols_and_sizes_are_broken_down() {
 fn an_interface_that_comes_back_is_attached_again() {
     let (bpffs, mut lab) = setup("back", 1);
     let iface = lab.links[0].xdp_if.clone();
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &iface]);
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &iface], WAIT);
     udp(&lab, 0, 100, 64);
     run.wait_for(&iface, WAIT, |v| packets(v) >= 100);
 
     lab.delete_link(0).expect("delete");
     run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "lost");
     lab.recreate_link(0).expect("recreate");
-    let v = run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    let v = run.wait_for(&iface, WAIT, healthy);
     assert_eq!(
         packets(&v),
         100,
@@ -413,8 +344,7 @@ fn an_interface_that_comes_back_is_attached_again() {
 fn sigkill_leaves_counting_running_and_the_next_run_picks_it_up() {
     let (bpffs, lab) = setup("kill", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
-    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], WAIT);
     let id = xdp_prog_id(&lab, iface).expect("attached");
     run.kill();
 
@@ -425,19 +355,7 @@ fn sigkill_leaves_counting_running_and_the_next_run_picks_it_up() {
         300,
         "counting goes on without xdptop"
     );
-    let out = xdptop(
-        &lab,
-        bpffs.path(),
-        &[
-            "--headless",
-            "--json",
-            "--count",
-            "1",
-            "--interval",
-            "100ms",
-            iface,
-        ],
-    );
+    let out = xdptop_json(&lab, bpffs.path(), "1", &[iface]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(packets(&v), 300);
@@ -448,20 +366,15 @@ fn sigkill_leaves_counting_running_and_the_next_run_picks_it_up() {
 fn a_removed_shared_pin_is_pinned_again() {
     let (bpffs, lab) = setup("repin", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", iface]);
-    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", iface], WAIT);
     let shared = bpffs.path().join("xdp_stats_map");
     udp(&lab, 0, 40, 64);
     run.wait_for(iface, WAIT, |v| packets(v) >= 40);
     std::fs::remove_file(&shared).expect("rm pin");
-    let deadline = std::time::Instant::now() + WAIT;
-    while !shared.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pin was not recreated"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll(WAIT, Duration::from_millis(50), || {
+        shared.exists().then_some(()).ok_or(())
+    })
+    .unwrap_or_else(|()| panic!("the pin was not recreated"));
     assert_eq!(bpftool_lookup(&shared).0, 40, "the same map, counts intact");
     assert!(run.stop().success());
 }
@@ -482,8 +395,7 @@ fn cap_field(pid: u32, field: &str) -> u64 {
 fn only_cap_bpf_cap_net_admin_and_cap_perfmon_are_kept_after_attaching() {
     let (bpffs, lab) = setup("dropcaps", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", iface]);
-    run.wait_for(iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", iface], WAIT);
     let pid = run.pid();
     assert_eq!(cap_field(pid, "CapEff:"), KEPT_CAPS, "effective set");
     assert_eq!(cap_field(pid, "CapPrm:"), KEPT_CAPS, "permitted set");
@@ -541,8 +453,8 @@ fn detaching_a_busy_interface_is_noticed_while_packets_still_flow() {
     // must come back at once, not after the traffic ends.
     let (bpffs, lab) = setup("busydetach", 1);
     let iface = lab.links[0].xdp_if.clone();
-    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "100ms", &iface]);
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", &iface], WAIT);
     let l = &lab.links[0];
     let (src, dst) = (l.gen_ip, l.xdp_ip);
     let ns = lab.gen_netns().expect("generator namespace");

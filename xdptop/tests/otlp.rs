@@ -188,18 +188,24 @@ fn all_samples(ticks: &[Tick]) -> Vec<&Sample> {
     ticks.iter().flat_map(|t| &t.samples).collect()
 }
 
-#[test]
-fn grpc_mirrors_every_sample_exactly() {
-    let rotel = Rotel::start();
-    let (exporter, status) = start(&unpaced(config(&rotel.grpc_endpoint(), Protocol::Grpc)));
+/// Exports [`scripted_ticks`] and waits until rotel logged as many points
+/// as the samples have metrics; returns the ticks and those points.
+fn export_scripted(exporter: &Exporter, rotel: &Rotel) -> (Vec<Tick>, Vec<LoggedPoint>) {
     let ticks = scripted_ticks();
     for t in &ticks {
         exporter.export(t);
     }
+    let want = all_samples(&ticks).len() * METRICS.len();
+    let points = rotel.wait_points(Duration::from_secs(15), |p| p.len() >= want);
+    (ticks, points)
+}
+
+#[test]
+fn grpc_mirrors_every_sample_exactly() {
+    let rotel = Rotel::start();
+    let (exporter, status) = start(&unpaced(config(&rotel.grpc_endpoint(), Protocol::Grpc)));
+    let (ticks, points) = export_scripted(&exporter, &rotel);
     let samples = all_samples(&ticks);
-    let points = rotel.wait_points(Duration::from_secs(15), |p| {
-        p.len() >= samples.len() * METRICS.len()
-    });
     // A little longer: duplicates would arrive now.
     std::thread::sleep(Duration::from_millis(500));
     let points = {
@@ -288,14 +294,8 @@ fn http_protobuf_mirrors_every_sample_too() {
         &rotel.http_endpoint(),
         Protocol::HttpProtobuf,
     )));
-    let ticks = scripted_ticks();
-    for t in &ticks {
-        exporter.export(t);
-    }
+    let (ticks, points) = export_scripted(&exporter, &rotel);
     let samples = all_samples(&ticks);
-    let points = rotel.wait_points(Duration::from_secs(15), |p| {
-        p.len() >= samples.len() * METRICS.len()
-    });
     assert_mirrors(&points, &samples);
     exporter.event("reset", None);
     let spans = rotel.wait_spans(Duration::from_secs(10), |s| !s.is_empty());

@@ -13,27 +13,9 @@ use std::{
 use common::*;
 use serde_json::Value;
 use support::rotel::{LoggedPoint, Rotel, free_port};
-use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, send};
+use xdp_lab::frame_len;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn setup(tag: &str) -> (TempBpffs, Lab) {
-    require_root();
-    (
-        TempBpffs::new(tag).expect("bpffs"),
-        Lab::new(tag, 1).expect("lab"),
-    )
-}
-
-fn udp(lab: &Lab, count: u64, payload: usize) {
-    let l = &lab.links[0];
-    let ns = lab.gen_netns().expect("netns");
-    send(
-        &ns,
-        &Traffic::udp(l.gen_ip, l.xdp_ip, count, payload, 20_000),
-    )
-    .expect("send");
-}
 
 /// (metric, time) -> the points the collector logged for it.
 fn index(points: &[LoggedPoint], iface: &str) -> HashMap<(String, u64), Vec<LoggedPoint>> {
@@ -72,10 +54,10 @@ fn assert_same(line: &Value, points: &HashMap<(String, u64), Vec<LoggedPoint>>) 
 
 #[test]
 fn the_collector_receives_exactly_what_xdptop_printed() {
-    let (bpffs, lab) = setup("otlpeq");
+    let (bpffs, lab) = setup("otlpeq", 1);
     let iface = lab.links[0].xdp_if.clone();
     let rotel = Rotel::start_in(&lab.xdp_netns_path());
-    let mut run = Running::start(
+    let mut run = Running::start_healthy(
         &lab,
         bpffs.path(),
         &[
@@ -85,9 +67,9 @@ fn the_collector_receives_exactly_what_xdptop_printed() {
             &rotel.grpc_endpoint(),
             &iface,
         ],
+        WAIT,
     );
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
-    udp(&lab, 700, 100);
+    send_udp(&lab, 0, 700, 100);
     run.wait_for(&iface, WAIT, |v| v["packets"] == 700);
     run.wait_for(&iface, WAIT, |_| true);
     let status = run.stop();
@@ -140,7 +122,7 @@ fn the_collector_receives_exactly_what_xdptop_printed() {
 /// 25, the last ones in the push at exit.
 #[test]
 fn samples_are_batched_per_export_interval_and_all_arrive_once() {
-    let (bpffs, lab) = setup("otlpbatch");
+    let (bpffs, lab) = setup("otlpbatch", 1);
     let iface = lab.links[0].xdp_if.clone();
     let rotel = Rotel::start_in(&lab.xdp_netns_path());
     let mut run = Running::start(
@@ -200,7 +182,7 @@ fn samples_are_batched_per_export_interval_and_all_arrive_once() {
 
 #[test]
 fn a_collector_down_at_start_delays_nothing_and_gets_everything_later() {
-    let (bpffs, lab) = setup("otlpdown");
+    let (bpffs, lab) = setup("otlpdown", 1);
     let iface = lab.links[0].xdp_if.clone();
     let (grpc, http) = (free_port(), free_port());
     let endpoint = format!("127.0.0.1:{grpc}");

@@ -20,30 +20,22 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use common::*;
 use serde_json::Value;
 use support::{
-    grafana::{Alerts, by_iface, dashboard_queries, grafana_all},
+    grafana::{Alerts, assert_dashboard_has_data, by_iface},
     prometheus::{Prometheus, label, value},
 };
-use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, send};
+use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, poll, send};
 
 const SCRAPE: Duration = Duration::from_secs(1);
 const WAIT: Duration = Duration::from_secs(20);
 /// xdptop's `/metrics` port: the lab's namespace is the test's own, so a
 /// fixed port is free there.
 const PORT: u16 = 9464;
-
-fn setup(tag: &str) -> (TempBpffs, Lab) {
-    require_root();
-    (
-        TempBpffs::new(tag).expect("bpffs"),
-        Lab::new(tag, 1).expect("lab"),
-    )
-}
 
 fn traffic(lab: &Lab, count: u64, payload: usize, rate_pps: u64) -> Traffic {
     let l = &lab.links[0];
@@ -54,7 +46,7 @@ fn traffic(lab: &Lab, count: u64, payload: usize, rate_pps: u64) -> Traffic {
 fn start(lab: &Lab, bpffs: &TempBpffs) -> (Running, Prometheus, String) {
     let iface = lab.links[0].xdp_if.clone();
     let metrics = SocketAddr::from(([127, 0, 0, 1], PORT));
-    let run = Running::start(
+    let run = Running::start_healthy(
         lab,
         bpffs.path(),
         &[
@@ -64,8 +56,8 @@ fn start(lab: &Lab, bpffs: &TempBpffs) -> (Running, Prometheus, String) {
             &metrics.to_string(),
             &iface,
         ],
+        WAIT,
     );
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "ok");
     // Returns once the first scrape is in.
     let prom = Prometheus::start_in(&[metrics], SCRAPE, Some(&lab.xdp_netns_path()));
     (run, prom, iface)
@@ -79,19 +71,16 @@ fn wait_value(
     timeout: Duration,
     pred: impl Fn(f64) -> bool,
 ) -> f64 {
-    let deadline = Instant::now() + timeout;
-    loop {
+    poll(timeout, Duration::from_millis(200), || {
         let got = by_iface(&prom.query(expr));
-        if let Some(v) = got.get(iface).copied().filter(|v| pred(*v)) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
+        got.get(iface).copied().filter(|v| pred(*v)).ok_or(got)
+    })
+    .unwrap_or_else(|got| {
+        panic!(
             "{expr}: no matching value for {iface} within {timeout:?}; last: {got:?}\n{}",
             prom.log()
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
+        )
+    })
 }
 
 /// Every value Prometheus stored for `metric` (a range selector over the
@@ -116,7 +105,7 @@ fn stored(prom: &Prometheus, metric: &str, iface: &str) -> Vec<f64> {
 
 #[test]
 fn prometheus_stores_what_xdptop_printed_and_every_dashboard_query_has_data() {
-    let (bpffs, lab) = setup("promlab");
+    let (bpffs, lab) = setup("promlab", 1);
     let (mut run, prom, iface) = start(&lab, &bpffs);
 
     // Paced over 3 s, so that scrapes land while the counters climb.
@@ -149,18 +138,7 @@ fn prometheus_stores_what_xdptop_printed_and_every_dashboard_query_has_data() {
 
     // Every dashboard query (with "All" selected) returns data, and the
     // variables offer exactly the lab's interface.
-    for (title, expr) in dashboard_queries() {
-        let e = grafana_all(&expr);
-        let r = prom.query(&e);
-        assert!(!r.is_empty(), "dashboard {title}: {e} returned nothing");
-        if title.starts_with("variable") {
-            let ifaces: BTreeSet<&str> = r
-                .iter()
-                .filter_map(|x| label(x, "network_interface_name"))
-                .collect();
-            assert_eq!(ifaces, BTreeSet::from([iface.as_str()]), "{title}");
-        }
-    }
+    assert_dashboard_has_data(&prom, &[&iface]);
     // The dashboard's rate() of the counter saw the traffic.
     let rate = prom.query(&format!(
         "max_over_time(rate(xdp_xdp_packets_total{{network_interface_name=\"{iface}\"}}[4s])[1m:1s])"
@@ -284,19 +262,20 @@ fn wait_firing(
     hold: usize,
 ) -> Eval {
     let want: BTreeSet<Fires> = want.iter().copied().collect();
-    let deadline = Instant::now() + timeout;
-    loop {
+    poll(timeout, Duration::from_millis(250), || {
         let e = Eval::run(prom, alerts, iface);
         if e.firing(alerts) == want {
-            break;
+            Ok(())
+        } else {
+            Err(e)
         }
-        assert!(
-            Instant::now() < deadline,
+    })
+    .unwrap_or_else(|e| {
+        panic!(
             "{want:?} did not fire (alone) within {timeout:?}; last evaluation: {e:?} fires {:?}",
             e.firing(alerts)
-        );
-        thread::sleep(Duration::from_millis(250));
-    }
+        )
+    });
     let mut last = None;
     for _ in 0..hold {
         thread::sleep(SCRAPE);
@@ -310,7 +289,7 @@ fn wait_firing(
 #[test]
 fn alert_queries_fire_when_traffic_the_program_or_xdptop_stop_and_not_before() {
     let alerts = Alerts::compressed();
-    let (bpffs, lab) = setup("alertlab");
+    let (bpffs, lab) = setup("alertlab", 1);
     let (mut run, prom, iface) = start(&lab, &bpffs);
 
     // 5000 packets at 500 pps: 10 s of steady traffic on a thread.

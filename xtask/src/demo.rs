@@ -20,7 +20,7 @@ use nix::{
 };
 use xdp_lab::{Lab, TempBpffs};
 
-use crate::exec::{exec, require_root, workspace_root};
+use crate::exec::{cargo_build, exec, require_root};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -138,17 +138,7 @@ fn run_dashboard(cmd: &mut Command, stop: &AtomicBool) -> anyhow::Result<()> {
 
 /// Builds xdptop with the cargo that runs us, and returns its path.
 pub(crate) fn build_xdptop() -> anyhow::Result<PathBuf> {
-    let root = workspace_root();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    exec(
-        Command::new(cargo)
-            .current_dir(&root)
-            .args(["build", "--quiet", "--package", "xdptop"]),
-    )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join("debug").join("xdptop"))
+    Ok(cargo_build(false, &["--package", "xdptop"])?.join("xdptop"))
 }
 
 /// One traffic thread per lab link.

@@ -27,21 +27,51 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs `cmd` to completion and returns its stdout; fails naming the command,
-/// with its stderr.
-pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .with_context(|| format!("could not start {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+pub use xdp_lab::output;
+
+/// `cargo build --quiet [--release] ARGS` in the workspace, with the cargo
+/// that runs us; returns the directory of that profile's binaries.
+pub fn cargo_build(release: bool, args: &[&str]) -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root).args(["build", "--quiet"]);
+    if release {
+        cmd.arg("--release");
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    exec(cmd.args(args))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join(if release { "release" } else { "debug" }))
+}
+
+/// The rotel collector: `ROTEL`, else the workspace's `.venv` (made by
+/// scripts/setup.sh): its `bin/rotel`, or the `rotel-agent` the PyPI wheel
+/// ships inside its package.
+pub fn rotel_binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ROTEL") {
+        return Ok(PathBuf::from(p));
+    }
+    let venv = workspace_root().join(".venv");
+    let bin = venv.join("bin/rotel");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    if let Ok(libs) = std::fs::read_dir(venv.join("lib")) {
+        for lib in libs.flatten() {
+            let agent = lib.path().join("site-packages/rotel/rotel-agent");
+            if agent.is_file() {
+                return Ok(agent);
+            }
+        }
+    }
+    bail!(
+        "rotel (the OTLP collector) is not in {}: run scripts/setup.sh (or `python3 -m venv \
+         .venv && .venv/bin/pip install rotel` at the workspace root), or set \
+         ROTEL=/path/to/rotel-agent",
+        venv.display()
+    )
 }
 
 /// A flag that SIGINT, SIGTERM and SIGHUP set, so a task that made a lab

@@ -14,16 +14,13 @@ mod svg;
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
-use xdp_lab::{Lab, TempBpffs};
+use xdp_lab::{Lab, TempBpffs, tmux::Tmux};
 
 use crate::{
     demo::{Generators, build_xdptop},
@@ -91,10 +88,17 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         }
         // The shell stays (until the server is killed) to show the status.
         command.push_str("; echo XDPTOP-EXITED:$?; sleep 600");
-        let tmux = Tmux::start(&work.0, &command)?;
-        tmux.wait_for("the first sample", Duration::from_secs(30), &stop, |s| {
-            s.contains("Interfaces") && s.contains("pps")
-        })?;
+        let tmux = Tmux::start(work.0.join("tmux.sock"), WIDTH, HEIGHT, &command)?;
+        let size = tmux.display("#{pane_width}x#{pane_height}")?;
+        if size != format!("{WIDTH}x{HEIGHT}") {
+            bail!("the tmux pane is {size} instead of {WIDTH}x{HEIGHT}");
+        }
+        tmux.wait_for(
+            "the first sample",
+            Duration::from_secs(30),
+            Some(&stop),
+            |s| s.contains("Interfaces") && s.contains("pps"),
+        )?;
         let until = Instant::now() + Duration::from_secs(opts.warmup);
         while Instant::now() < until {
             if stop.load(Ordering::Relaxed) {
@@ -106,7 +110,9 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
             for key in keys.split_whitespace() {
                 tmux.keys(key)?;
             }
-            tmux.wait_for(name, Duration::from_secs(10), &stop, |s| s.contains(marker))?;
+            tmux.wait_for(name, Duration::from_secs(10), Some(&stop), |s| {
+                s.contains(marker)
+            })?;
             let capture = tmux.capture(true)?;
             let svg = work.0.join(format!("{name}.svg"));
             std::fs::write(&svg, svg::render(&ansi::parse(&capture, WIDTH, HEIGHT)))
@@ -116,7 +122,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
             println!("{}", png.display());
         }
         tmux.keys("q")?;
-        let screen = tmux.wait_for("xdptop's exit", Duration::from_secs(20), &stop, |s| {
+        let screen = tmux.wait_for("xdptop's exit", Duration::from_secs(20), Some(&stop), |s| {
             s.contains("XDPTOP-EXITED:")
         })?;
         if !screen.contains("XDPTOP-EXITED:0") {
@@ -145,96 +151,6 @@ impl WorkDir {
 impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A tmux server of our own (its socket in the work directory, no user
-/// configuration) with one pane of WIDTH × HEIGHT; killed on drop.
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn start(dir: &Path, command: &str) -> anyhow::Result<Self> {
-        let conf = dir.join("tmux.conf");
-        // No status line, so the pane is the whole window.
-        std::fs::write(&conf, "set -g status off\n")
-            .with_context(|| format!("writing {}", conf.display()))?;
-        let tmux = Self {
-            socket: dir.join("tmux.sock"),
-        };
-        output(
-            tmux.command()
-                .arg("-f")
-                .arg(&conf)
-                .args(["new-session", "-d", "-s", "shots", "-x"])
-                .arg(WIDTH.to_string())
-                .arg("-y")
-                .arg(HEIGHT.to_string())
-                .arg(command),
-        )?;
-        let size = output(tmux.command().args([
-            "display-message",
-            "-p",
-            "-t",
-            "shots",
-            "#{pane_width}x#{pane_height}",
-        ]))?;
-        if size.trim() != format!("{WIDTH}x{HEIGHT}") {
-            bail!(
-                "the tmux pane is {} instead of {WIDTH}x{HEIGHT}",
-                size.trim()
-            );
-        }
-        Ok(tmux)
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.arg("-S").arg(&self.socket);
-        cmd
-    }
-
-    fn capture(&self, colours: bool) -> anyhow::Result<String> {
-        let mut cmd = self.command();
-        cmd.args(["capture-pane", "-p", "-t", "shots"]);
-        if colours {
-            cmd.arg("-e");
-        }
-        output(&mut cmd)
-    }
-
-    fn keys(&self, key: &str) -> anyhow::Result<()> {
-        output(self.command().args(["send-keys", "-t", "shots", key])).map(drop)
-    }
-
-    fn wait_for(
-        &self,
-        what: &str,
-        timeout: Duration,
-        stop: &AtomicBool,
-        done: impl Fn(&str) -> bool,
-    ) -> anyhow::Result<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.capture(false)?;
-            if done(&screen) {
-                return Ok(screen);
-            }
-            if stop.load(Ordering::Relaxed) {
-                bail!("interrupted");
-            }
-            if Instant::now() > deadline {
-                bail!("no {what} on the screen within {timeout:?}; it shows:\n{screen}");
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").output();
     }
 }
 

@@ -29,7 +29,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, send};
 
-use crate::exec::{exec, workspace_root};
+use crate::exec::{cargo_build, rotel_binary};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -783,42 +783,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn rotel_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ROTEL") {
-        return Ok(PathBuf::from(p));
-    }
-    let venv = workspace_root().join(".venv");
-    let bin = venv.join("bin/rotel");
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    if let Ok(libs) = fs::read_dir(venv.join("lib")) {
-        for lib in libs.flatten() {
-            let agent = lib.path().join("site-packages/rotel/rotel-agent");
-            if agent.is_file() {
-                return Ok(agent);
-            }
-        }
-    }
-    bail!(
-        "rotel (the collector) is missing: `python3 -m venv .venv && .venv/bin/pip install \
-         rotel` at the workspace root, or set ROTEL=/path/to/rotel-agent"
-    )
-}
-
 /// Builds xdptop (release: the soak measures what ships) and returns its path.
 fn build_xdptop() -> anyhow::Result<PathBuf> {
-    let root = workspace_root();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    exec(Command::new(cargo).current_dir(&root).args([
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "xdptop",
-    ]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join("release").join("xdptop"))
+    Ok(cargo_build(true, &["--package", "xdptop"])?.join("xdptop"))
 }

@@ -19,6 +19,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use xdp_lab::tmux::{Tmux, row_pps};
+
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
 fn workspace() -> PathBuf {
@@ -43,86 +45,6 @@ fn run(cmd: &mut Command) -> Output {
 
 fn stdout(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&run(cmd).stdout).into_owned()
-}
-
-/// A tmux server of the test's own (socket in the temp dir, removed on
-/// drop) with one 120×40 session.
-struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    fn start(tag: &str, command: &str) -> Self {
-        let tmux = Self {
-            socket: std::env::temp_dir().join(format!(
-                "xdptop-demo-test-{tag}-{}.tmux",
-                std::process::id()
-            )),
-        };
-        run(tmux.cmd().args([
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "demo",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            command,
-        ]));
-        tmux
-    }
-
-    fn cmd(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.arg("-S").arg(&self.socket);
-        cmd
-    }
-
-    fn screen(&self) -> String {
-        stdout(self.cmd().args(["capture-pane", "-p", "-t", "demo"]))
-    }
-
-    fn keys(&self, keys: &str) {
-        run(self.cmd().args(["send-keys", "-t", "demo", keys]));
-    }
-
-    fn pane_pid(&self) -> u32 {
-        let out = stdout(
-            self.cmd()
-                .args(["display-message", "-p", "-t", "demo", "#{pane_pid}"]),
-        );
-        out.trim().parse().expect("pane_pid")
-    }
-
-    fn wait_for(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut done: impl FnMut(&str) -> bool,
-    ) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} on the screen within {timeout:?}:\n{screen}"
-            );
-            thread::sleep(Duration::from_millis(250));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").output();
-        let _ = fs::remove_file(&self.socket);
-    }
 }
 
 /// A process as /proc shows it: pid, parent, start time (to tell a reused
@@ -181,24 +103,6 @@ fn demo_namespaces() -> BTreeSet<String> {
         .filter(|n| n.starts_with("xdptop-demo"))
         .map(str::to_owned)
         .collect()
-}
-
-/// The PPS column of `iface`'s overview row, in packets/s.
-fn row_pps(screen: &str, iface: &str) -> Option<f64> {
-    let line = screen.lines().find(|l| {
-        l.trim_start_matches(['│', ' ', '›'])
-            .starts_with(&format!("{iface} "))
-    })?;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let at = words.iter().position(|w| w.ends_with("pps"))?;
-    let value: f64 = words.get(at.checked_sub(1)?)?.parse().ok()?;
-    let scale = match words[at] {
-        "pps" => 1.0,
-        "kpps" => 1e3,
-        "Mpps" => 1e6,
-        _ => return None,
-    };
-    Some(value * scale)
 }
 
 /// `bpftool -j ... show id N` succeeds: the kernel object still exists.
@@ -287,11 +191,22 @@ impl Demo {
         // on a shared target directory.
         let started = Instant::now();
         let mut building = Duration::ZERO;
+        let socket = std::env::temp_dir().join(format!(
+            "xdptop-demo-test-{tag}-{}.tmux",
+            std::process::id()
+        ));
         let tmux = Tmux::start(
-            tag,
+            socket,
+            120,
+            40,
             &format!("{XTASK} demo; echo DEMO-EXITED:$?; sleep 600"),
-        );
-        let shell = tmux.pane_pid();
+        )
+        .expect("tmux");
+        let shell: u32 = tmux
+            .display("#{pane_pid}")
+            .expect("tmux")
+            .parse()
+            .expect("pane_pid");
         let xtask = loop {
             let t = Instant::now();
             let procs = tree(shell);
@@ -306,7 +221,7 @@ impl Demo {
                     && building < Duration::from_secs(600),
                 "xdptop did not start within {:?} (of which cargo build {building:?}):\n{}",
                 started.elapsed(),
-                tmux.screen()
+                tmux.capture(false).expect("tmux")
             );
             thread::sleep(Duration::from_millis(100));
             if procs.iter().any(|p| p.comm == "cargo") {
@@ -393,10 +308,20 @@ impl Demo {
         }
     }
 
-    /// Waits for the demo to exit and returns the screen then.
-    fn wait_exit(&self, timeout: Duration) -> String {
-        self.tmux
-            .wait_for("the demo's exit", timeout, |s| s.contains("DEMO-EXITED:"))
+    /// Waits for the demo to exit, which must be with 0, and then checks
+    /// [`Demo::assert_nothing_left`].
+    fn assert_exits_cleanly(&self, running: &Running) {
+        let screen = self
+            .tmux
+            .wait_for("the demo's exit", Duration::from_secs(20), None, |s| {
+                s.contains("DEMO-EXITED:")
+            })
+            .expect("tmux");
+        assert!(
+            screen.contains("DEMO-EXITED:0"),
+            "the demo exits with 0:\n{screen}"
+        );
+        self.assert_nothing_left(running);
     }
 
     /// None of its processes, namespaces, links, programs or pins is left
@@ -464,23 +389,20 @@ fn the_demo_shows_changing_rates_and_leaves_nothing_behind() {
     let demo = Demo::start("rates");
     // Non-zero, changing rates on both links within the minute.
     let mut seen = BTreeSet::new();
-    demo.tmux.wait_for("changing rates", demo.left(), |s| {
-        if let (Some(a), Some(b)) = (row_pps(s, "demo0"), row_pps(s, "demo1")) {
-            if a > 0.0 && b > 0.0 {
-                seen.insert((a as u64, b as u64));
+    demo.tmux
+        .wait_for("changing rates", demo.left(), None, |s| {
+            if let (Some(a), Some(b)) = (row_pps(s, "demo0"), row_pps(s, "demo1")) {
+                if a > 0.0 && b > 0.0 {
+                    seen.insert((a as u64, b as u64));
+                }
             }
-        }
-        seen.len() >= 3
-    });
+            seen.len() >= 3
+        })
+        .expect("tmux");
     let running = demo.running();
 
-    demo.tmux.keys("q");
-    let screen = demo.wait_exit(Duration::from_secs(20));
-    assert!(
-        screen.contains("DEMO-EXITED:0"),
-        "the demo exits with 0:\n{screen}"
-    );
-    demo.assert_nothing_left(&running);
+    demo.tmux.keys("q").expect("tmux");
+    demo.assert_exits_cleanly(&running);
 }
 
 /// `kill PID` (SIGTERM to the demo alone, as `timeout` or a supervisor
@@ -488,21 +410,18 @@ fn the_demo_shows_changing_rates_and_leaves_nothing_behind() {
 #[test]
 fn a_sigterm_to_the_demo_ends_it_and_it_cleans_up() {
     let demo = Demo::start("sigterm");
-    demo.tmux.wait_for("a rate", demo.left(), |s| {
-        row_pps(s, "demo0").is_some_and(|pps| pps > 0.0)
-    });
+    demo.tmux
+        .wait_for("a rate", demo.left(), None, |s| {
+            row_pps(s, "demo0").is_some_and(|pps| pps > 0.0)
+        })
+        .expect("tmux");
     let running = demo.running();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(demo.made.xtask as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .expect("kill");
-    let screen = demo.wait_exit(Duration::from_secs(20));
-    assert!(
-        screen.contains("DEMO-EXITED:0"),
-        "the demo exits with 0:\n{screen}"
-    );
-    demo.assert_nothing_left(&running);
+    demo.assert_exits_cleanly(&running);
 }
 
 #[test]

@@ -5,14 +5,14 @@
 use std::{
     io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, ExitStatus, Output, Stdio},
     sync::mpsc::{self, Receiver},
     thread,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use xdp_lab::Lab;
+use xdp_lab::{Lab, TempBpffs, Traffic, poll, send};
 
 pub const XDPTOP: &str = env!("CARGO_BIN_EXE_xdptop");
 
@@ -22,6 +22,40 @@ pub fn require_root() {
         nix::unistd::Uid::effective().is_root(),
         "the lab tests need root (network namespaces, XDP, bpffs): run them with sudo"
     );
+}
+
+/// A fresh bpffs and a lab of `links` veth pairs, both named after `tag`.
+pub fn setup(tag: &str, links: usize) -> (TempBpffs, Lab) {
+    require_root();
+    let bpffs = TempBpffs::new(tag).expect("bpffs");
+    let lab = Lab::new(tag, links).expect("lab");
+    (bpffs, lab)
+}
+
+/// The lab's safe rate: slow enough that the veth queue never overflows,
+/// so sent == counted.
+pub const RATE: u64 = 20_000;
+
+/// Sends `count` UDP packets over lab link `link` at [`RATE`]; returns how
+/// many were sent.
+pub fn send_udp(lab: &Lab, link: usize, count: u64, payload: usize) -> u64 {
+    let l = &lab.links[link];
+    let ns = lab.gen_netns().expect("generator namespace");
+    send(&ns, &Traffic::udp(l.gen_ip, l.xdp_ip, count, payload, RATE)).expect("send")
+}
+
+/// As [`send_udp`], and all `count` must go out.
+pub fn udp(lab: &Lab, link: usize, count: u64, payload: usize) {
+    assert_eq!(send_udp(lab, link, count, payload), count);
+}
+
+pub fn packets(v: &Value) -> u64 {
+    v["packets"].as_u64().expect("packets")
+}
+
+/// The sample says the interface is attached and read.
+pub fn healthy(v: &Value) -> bool {
+    v["health"]["state"] == "ok"
 }
 
 /// An xdptop process in the lab's XDP namespace; killed on drop.
@@ -77,6 +111,15 @@ impl Running {
         }
     }
 
+    /// As [`Self::start`], then waits until the interface named last in
+    /// `args` is [`healthy`].
+    pub fn start_healthy(lab: &Lab, pin_dir: &Path, args: &[&str], timeout: Duration) -> Self {
+        let run = Self::start(lab, pin_dir, args);
+        let iface = args.last().expect("an interface, last");
+        run.wait_for(iface, timeout, healthy);
+        run
+    }
+
     /// Waits for a JSON line about `iface` that satisfies `pred`.
     pub fn wait_for(&self, iface: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
@@ -123,19 +166,19 @@ impl Running {
     }
 
     /// Waits until the process exits by itself; returns its status.
-    pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                self.exited.set(true);
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "xdptop did not exit within {timeout:?}"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        self.wait_exit(timeout, &format!("within {timeout:?}"))
+    }
+
+    /// Polls for the exit; the panic after `timeout` says "did not exit
+    /// `within`".
+    fn wait_exit(&mut self, timeout: Duration, within: &str) -> ExitStatus {
+        let status = poll(timeout, Duration::from_millis(50), || {
+            self.child.try_wait().expect("wait").ok_or(())
+        })
+        .unwrap_or_else(|()| panic!("xdptop did not exit {within}"));
+        self.exited.set(true);
+        status
     }
 
     /// Stderr lines so far.
@@ -155,21 +198,10 @@ impl Running {
     }
 
     /// SIGTERM, then waits; returns the exit status.
-    pub fn stop(&mut self) -> std::process::ExitStatus {
+    pub fn stop(&mut self) -> ExitStatus {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                self.exited.set(true);
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "xdptop did not exit within 10 s of SIGTERM"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_exit(Duration::from_secs(10), "within 10 s of SIGTERM")
     }
 }
 
@@ -256,6 +288,62 @@ pub fn xdp_prog_id(lab: &Lab, iface: &str) -> Option<u64> {
         .expect("ip link");
     let v: Value = serde_json::from_str(&out).expect("ip JSON");
     v[0]["xdp"]["prog"]["id"].as_u64()
+}
+
+/// `xdptop --headless --json --count COUNT --interval 100ms IFACES` to
+/// completion.
+pub fn xdptop_json(lab: &Lab, pin_dir: &Path, count: &str, ifaces: &[&str]) -> Output {
+    let args = [
+        "--headless",
+        "--json",
+        "--count",
+        count,
+        "--interval",
+        "100ms",
+    ];
+    xdptop(lab, pin_dir, &[&args[..], ifaces].concat())
+}
+
+/// Runs bpftool with `args`, which must succeed; returns its stdout.
+pub fn bpftool(args: &[&str]) -> String {
+    let out = Command::new("bpftool")
+        .args(args)
+        .output()
+        .expect("bpftool");
+    assert!(
+        out.status.success(),
+        "bpftool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The id of the map pinned at `pin`.
+pub fn map_id(pin: &Path) -> u64 {
+    let v: Value = serde_json::from_str(&bpftool(&[
+        "-j",
+        "map",
+        "show",
+        "pinned",
+        pin.to_str().expect("utf8"),
+    ]))
+    .expect("JSON");
+    v["id"].as_u64().expect("id")
+}
+
+/// Loads the seed-style program on `iface` with xdp-loader, as another
+/// loader would, its pins (and libxdp's) kept in `bpffs`.
+pub fn xdp_loader_load(lab: &Lab, bpffs: &Path, iface: &str) {
+    let out = lab
+        .xdp_command("xdp-loader")
+        .env("LIBXDP_BPFFS", bpffs)
+        .args(["load", "-m", "skb", "-p"])
+        .arg(bpffs)
+        .arg(iface)
+        .arg(xdp_ebpf::SEED_STYLE_OBJECT_PATH)
+        .output()
+        .expect("xdp-loader must be installed (apt-get install xdp-tools)");
+    assert!(out.status.success(), "xdp-loader: {}", stderr_of(&out));
 }
 
 pub fn stderr_of(out: &Output) -> String {

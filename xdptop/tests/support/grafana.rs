@@ -13,15 +13,40 @@
 //! | traffic stopped | `max_over_time(pps[1m]) == 0` | `[3s]` |
 //! | traffic spike | A `[2m]`, B `[1h] offset 2m` | A `[3s]`, B `[1h] offset 4s` |
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+};
 
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
-use super::prometheus::{label, value};
+use super::prometheus::{Prometheus, label, value};
 
 pub fn compose_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../compose")
+}
+
+/// Every dashboard query (with "All" selected) returns data from `prom`,
+/// and the variables offer exactly `ifaces`.
+#[track_caller]
+pub fn assert_dashboard_has_data(prom: &Prometheus, ifaces: &[&str]) {
+    for (title, expr) in dashboard_queries() {
+        let e = grafana_all(&expr);
+        let r = prom.query(&e);
+        assert!(!r.is_empty(), "dashboard {title}: {e} returned nothing");
+        if title.starts_with("variable") {
+            let offered: BTreeSet<&str> = r
+                .iter()
+                .filter_map(|x| label(x, "network_interface_name"))
+                .collect();
+            assert_eq!(
+                offered,
+                BTreeSet::from_iter(ifaces.iter().copied()),
+                "{title}"
+            );
+        }
+    }
 }
 
 /// `(title, expr)` of every dashboard panel target, and of every template

@@ -3,6 +3,7 @@
 
 pub mod grafana;
 pub mod http;
+pub mod netns;
 pub mod prometheus;
 pub mod rotel;
 pub mod ticks;

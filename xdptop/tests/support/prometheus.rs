@@ -11,16 +11,20 @@
 
 use std::{
     fs,
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::Value;
+use xdp_lab::poll;
 
-use super::http;
+use super::{
+    http,
+    netns::{command_in, free_port, in_netns},
+};
 
 pub struct Prometheus {
     child: Child,
@@ -46,33 +50,6 @@ pub fn binary() -> PathBuf {
              prometheus) or set PROMETHEUS=/path/to/prometheus"
         )
     })
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    l.local_addr().expect("local addr").port()
-}
-
-/// Runs `f` in the network namespace at `netns` (on a helper thread:
-/// `setns` affects only the calling thread), or right here for `None`.
-pub fn in_netns<T: Send + 'static>(
-    netns: Option<&Path>,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    match netns {
-        None => f(),
-        Some(ns) => {
-            let file = fs::File::open(ns)
-                .unwrap_or_else(|e| panic!("opening the namespace {}: {e}", ns.display()));
-            thread::spawn(move || {
-                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .expect("entering the namespace");
-                f()
-            })
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-        }
-    }
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -115,16 +92,7 @@ impl Prometheus {
         for _ in 0..5 {
             let addr = SocketAddr::from(([127, 0, 0, 1], in_netns(netns, free_port)));
             let log = fs::File::create(dir.join("prometheus.log")).expect("log file");
-            let mut cmd = match netns {
-                // nsenter execs prometheus: the child's pid is prometheus'.
-                Some(ns) => {
-                    let mut c = Command::new("nsenter");
-                    c.arg(format!("--net={}", ns.display())).arg("--").arg(&bin);
-                    c
-                }
-                None => Command::new(&bin),
-            };
-            let child = cmd
+            let child = command_in(netns, &bin)
                 .arg(format!(
                     "--config.file={}",
                     dir.join("prometheus.yml").display()
@@ -148,11 +116,12 @@ impl Prometheus {
             if p.wait_ready(Duration::from_secs(30)) {
                 // Target discovery is throttled (5 s): wait for the first
                 // scrape of every target, so tests start with history.
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while p.query("up").len() < targets.len() {
-                    assert!(Instant::now() < deadline, "no scrape yet:\n{}", p.log());
-                    thread::sleep(Duration::from_millis(100));
-                }
+                poll(Duration::from_secs(30), Duration::from_millis(100), || {
+                    (p.query("up").len() >= targets.len())
+                        .then_some(())
+                        .ok_or(())
+                })
+                .unwrap_or_else(|()| panic!("no scrape yet:\n{}", p.log()));
                 return p;
             }
             let _ = p.child.kill();
@@ -214,19 +183,16 @@ impl Prometheus {
 
     /// Polls `expr` until it returns at least one element.
     pub fn wait_for(&self, expr: &str, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        poll(timeout, Duration::from_millis(250), || {
             let r = self.query(expr);
-            if !r.is_empty() {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
+            if r.is_empty() { Err(()) } else { Ok(r) }
+        })
+        .unwrap_or_else(|()| {
+            panic!(
                 "{expr} returned nothing within {timeout:?}; prometheus log:\n{}",
                 self.log()
-            );
-            thread::sleep(Duration::from_millis(250));
-        }
+            )
+        })
     }
 }
 

@@ -11,13 +11,18 @@
 use std::{
     collections::BTreeMap,
     fs,
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use xdp_lab::poll;
+
+pub use super::netns::free_port;
+use super::netns::{command_in, in_netns};
 
 /// One number data point as rotel logged it.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,12 +78,6 @@ pub struct Rotel {
 }
 
 static INSTANCE: AtomicUsize = AtomicUsize::new(0);
-
-/// A port nothing listens on right now (the OS picks it).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
 
 /// The rotel binary, or a panic that says how to get one.
 pub fn binary() -> PathBuf {
@@ -146,16 +145,7 @@ impl Rotel {
         let grpc: SocketAddr = ([127, 0, 0, 1], grpc_port).into();
         let http: SocketAddr = ([127, 0, 0, 1], http_port).into();
         let log = fs::File::create(dir.join("stdout.log")).expect("rotel log file");
-        let mut cmd = match netns {
-            // nsenter execs rotel: the child's pid is rotel's.
-            Some(ns) => {
-                let mut c = Command::new("nsenter");
-                c.arg(format!("--net={}", ns.display())).arg("--").arg(&bin);
-                c
-            }
-            None => Command::new(&bin),
-        };
-        let child = cmd
+        let child = command_in(netns, &bin)
             .arg("start")
             .args(["--otlp-grpc-endpoint", &grpc.to_string()])
             .args(["--otlp-http-endpoint", &http.to_string()])
@@ -185,47 +175,30 @@ impl Rotel {
     }
 
     fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        poll(Duration::from_secs(20), Duration::from_millis(50), || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("rotel exited at start ({status}):\n{}", self.log());
             }
-            let up = self.accepting();
-            if up {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
+            self.accepting().then_some(()).ok_or(())
+        })
+        .unwrap_or_else(|()| {
+            panic!(
                 "rotel did not listen on {} and {} within 20 s:\n{}",
                 self.grpc,
                 self.http,
                 self.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+            )
+        });
     }
 
     /// Both ports accept a connection, tried from rotel's namespace.
     fn accepting(&self) -> bool {
         let addrs = [self.grpc, self.http];
-        let try_all = move || {
+        in_netns(self.netns.as_deref(), move || {
             addrs
                 .iter()
                 .all(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok())
-        };
-        match &self.netns {
-            None => try_all(),
-            Some(ns) => {
-                let ns = fs::File::open(ns).expect("opening the namespace");
-                // setns affects only the calling thread.
-                thread::spawn(move || {
-                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                    try_all()
-                })
-                .join()
-                .expect("probe thread")
-            }
-        }
+        })
     }
 
     /// `localhost:PORT` for gRPC, as a user types it.
@@ -258,20 +231,16 @@ impl Rotel {
         timeout: Duration,
         done: impl Fn(&[LoggedPoint]) -> bool,
     ) -> Vec<LoggedPoint> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        poll(timeout, Duration::from_millis(100), || {
             let points = self.points();
-            if done(&points) {
-                return points;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "rotel did not log the expected points within {timeout:?}; it logged {} points:\n{}",
-                points.len(),
+            if done(&points) { Ok(points) } else { Err(points.len()) }
+        })
+        .unwrap_or_else(|n| {
+            panic!(
+                "rotel did not log the expected points within {timeout:?}; it logged {n} points:\n{}",
                 tail(&self.log(), 4000)
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
+            )
+        })
     }
 
     pub fn wait_spans(
@@ -279,19 +248,16 @@ impl Rotel {
         timeout: Duration,
         done: impl Fn(&[LoggedSpan]) -> bool,
     ) -> Vec<LoggedSpan> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        poll(timeout, Duration::from_millis(100), || {
             let spans = self.spans();
-            if done(&spans) {
-                return spans;
-            }
-            assert!(
-                Instant::now() < deadline,
+            if done(&spans) { Ok(spans) } else { Err(()) }
+        })
+        .unwrap_or_else(|()| {
+            panic!(
                 "rotel did not log the expected spans within {timeout:?}:\n{}",
                 tail(&self.log(), 4000)
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
+            )
+        })
     }
 }
 

@@ -23,7 +23,7 @@ use nix::{
 };
 use xdp_lab::{Lab, Traffic};
 
-use crate::exec::{exec, workspace_root};
+use crate::exec::{cargo_build, exec, rotel_binary, workspace_root};
 
 /// Release binaries built for the benchmarks.
 pub struct Bins {
@@ -33,48 +33,22 @@ pub struct Bins {
 
 /// One release build of xdptop and the frame-render example.
 pub fn build_release() -> anyhow::Result<Bins> {
-    let root = workspace_root();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("bench: building xdptop --release (once)");
-    exec(Command::new(cargo).current_dir(&root).args([
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "xdptop",
-        "--bin",
-        "xdptop",
-        "--example",
-        "render_bench",
-    ]))?;
-    let release = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("release");
+    let release = cargo_build(
+        true,
+        &[
+            "--package",
+            "xdptop",
+            "--bin",
+            "xdptop",
+            "--example",
+            "render_bench",
+        ],
+    )?;
     Ok(Bins {
         xdptop: release.join("xdptop"),
         render_bench: release.join("examples/render_bench"),
     })
-}
-
-/// The rotel collector: `ROTEL`, else the workspace's `.venv` (made by
-/// scripts/setup.sh).
-pub fn rotel_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ROTEL") {
-        return Ok(PathBuf::from(p));
-    }
-    let venv = workspace_root().join(".venv");
-    for lib in std::fs::read_dir(venv.join("lib")).into_iter().flatten() {
-        let agent = lib?.path().join("site-packages/rotel/rotel-agent");
-        if agent.is_file() {
-            return Ok(agent);
-        }
-    }
-    bail!(
-        "rotel (the OTLP collector of the benchmark) is not in {}: run scripts/setup.sh, \
-         or set ROTEL=/path/to/rotel-agent",
-        venv.display()
-    )
 }
 
 /// Python of `<workspace>/.venv-bench`, made or refreshed from
