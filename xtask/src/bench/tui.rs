@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use xdp_lab::{Lab, TempBpffs};
+use xdp_lab::{Lab, TempBpffs, poll, tmux::Tmux};
 
 use super::{
     Table,
@@ -30,16 +30,16 @@ pub fn run(bins: &Bins, window: Duration) -> anyhow::Result<()> {
     let bpffs = TempBpffs::new("bench-tui")?;
     let lab = Lab::new("xbench-tui", LINKS)?;
     let traffic = Steady::start(&lab, LINKS, PPS, 200)?;
-    let tmux = Tmux::start(&lab, bins, &bpffs)?;
-    let pid = tmux.wait_xdptop()?;
+    let dashboard = Dashboard::start(&lab, bins, &bpffs)?;
+    let pid = dashboard.pid;
     thread::sleep(WARM_UP);
     let (c0, s0, t0) = (proc::cpu(pid)?, proc::threads_total(pid)?, Instant::now());
     thread::sleep(window);
     let (c1, s1, t1) = (proc::cpu(pid)?, proc::threads_total(pid)?, Instant::now());
     let rss = proc::status_kb(pid, "VmHWM")?;
     let rss_now = proc::status_kb(pid, "VmRSS")?;
-    let screen = tmux.capture()?;
-    drop(tmux);
+    let screen = dashboard.tmux.capture(false)?;
+    drop(dashboard);
     drop(traffic);
     let missing: Vec<&str> = lab
         .links
@@ -125,16 +125,17 @@ fn render_times(bins: &Bins) -> anyhow::Result<Vec<Render>> {
         .collect()
 }
 
-/// xdptop's dashboard in a detached tmux session on a private tmux server;
-/// the server is killed on drop.
-struct Tmux {
-    socket: String,
-    pid: std::cell::Cell<Option<u32>>,
+/// xdptop's dashboard in the lab's tmux driver; on drop the tmux server
+/// goes, and xdptop (which leaves on SIGHUP) is made sure to go with it
+/// before the lab does.
+struct Dashboard {
+    tmux: Tmux,
+    pid: u32,
 }
 
-impl Tmux {
+impl Dashboard {
     fn start(lab: &Lab, bins: &Bins, bpffs: &TempBpffs) -> anyhow::Result<Self> {
-        let socket = format!("xdptop-bench-{}", std::process::id());
+        let socket = std::env::temp_dir().join(format!("xdptop-bench-{}.sock", std::process::id()));
         let ifaces: Vec<&str> = lab.links.iter().map(|l| l.xdp_if.as_str()).collect();
         // exec: the pane's process becomes xdptop itself.
         let shell = format!(
@@ -144,80 +145,41 @@ impl Tmux {
             bpffs.path().display(),
             ifaces.join(" ")
         );
-        let me = Self {
-            socket,
-            pid: Default::default(),
-        };
-        me.tmux(&[
-            "new-session",
-            "-d",
-            "-x",
-            "160",
-            "-y",
-            "50",
-            "-s",
-            "bench",
-            &shell,
-        ])?;
-        Ok(me)
-    }
-
-    fn tmux(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .context("running tmux (install it)")?;
-        if !out.status.success() {
-            bail!(
-                "tmux {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn capture(&self) -> anyhow::Result<String> {
-        self.tmux(&["capture-pane", "-p", "-t", "bench"])
-    }
-
-    /// The pane's pid once it is xdptop and the first rates are on screen.
-    fn wait_xdptop(&self) -> anyhow::Result<u32> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let pid: u32 = self
-                .tmux(&["display-message", "-p", "-t", "bench", "#{pane_pid}"])?
-                .trim()
-                .parse()
-                .context("tmux pane pid")?;
+        let tmux = Tmux::start(socket, 160, 50, &shell)?;
+        // Ok ends the wait (with the pid or an error), Err goes on.
+        let pid = poll(Duration::from_secs(30), Duration::from_millis(200), || {
+            let pid = match tmux.display("#{pane_pid}").map(|p| p.parse::<u32>()) {
+                Ok(Ok(pid)) => pid,
+                Ok(Err(e)) => return Ok(Err(anyhow::Error::new(e).context("tmux pane pid"))),
+                Err(e) => return Ok(Err(e)),
+            };
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if comm.trim() == "xdptop" {
-                self.pid.set(Some(pid));
-                return Ok(pid);
+                Ok(Ok(pid))
+            } else {
+                Err(())
             }
-            if Instant::now() > deadline {
-                bail!("the dashboard did not come up:\n{}", self.capture()?);
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
+        })
+        .unwrap_or_else(|()| {
+            Err(anyhow::anyhow!(
+                "the dashboard did not come up:\n{}",
+                tmux.capture(false).unwrap_or_default()
+            ))
+        })?;
+        Ok(Self { tmux, pid })
     }
 }
 
-impl Drop for Tmux {
+impl Drop for Dashboard {
     fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-        // xdptop leaves on SIGHUP; make sure before the lab goes.
-        if let Some(pid) = self.pid.get() {
-            let alive = || std::path::Path::new(&format!("/proc/{pid}")).exists();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while alive() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(50));
-            }
-            if alive() {
-                let pid = nix::unistd::Pid::from_raw(pid as i32);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            }
+        let _ = self.tmux.command().arg("kill-server").output();
+        let alive = || std::path::Path::new(&format!("/proc/{}", self.pid)).exists();
+        let _ = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+            if alive() { Err(()) } else { Ok(()) }
+        });
+        if alive() {
+            let pid = nix::unistd::Pid::from_raw(self.pid as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
     }
 }
