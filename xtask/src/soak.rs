@@ -27,7 +27,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
-use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, send};
+use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, poll, send};
 
 use crate::exec::{cargo_build, rotel_binary};
 
@@ -310,14 +310,13 @@ fn soak(
 
     // The last sample was pushed on SIGTERM: give the collector a moment.
     let last_t = last["time_unix_nano"].as_u64().unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut received = collector_timestamps(&rotel_log);
-    while !received.0.contains(&last_t) && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(200));
-        received = collector_timestamps(&rotel_log);
-    }
+    // Ok or Err, the last reading of the log is what the checks use.
+    let (Ok((received, points)) | Err((received, points))) =
+        poll(Duration::from_secs(10), Duration::from_millis(200), || {
+            let r = collector_timestamps(&rotel_log);
+            if r.0.contains(&last_t) { Ok(r) } else { Err(r) }
+        });
     collector.stop();
-    let (received, points) = received;
     let missing = printed.difference(&received).count();
     let extra = received.difference(&printed).count();
 
@@ -631,16 +630,21 @@ impl Collector {
             .spawn()
             .context("starting rotel")?;
         let mut child = Proc(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.accepting() {
-            if let Some(st) = child.0.try_wait()? {
-                bail!("rotel exited at start: {st} (see {})", self.log.display());
+        // Ok ends the wait (listening, or an error), Err goes on.
+        poll(Duration::from_secs(20), Duration::from_millis(50), || {
+            if self.accepting() {
+                return Ok(Ok(()));
             }
-            if Instant::now() > deadline {
-                bail!("rotel did not listen within 20 s");
+            match child.0.try_wait() {
+                Ok(Some(st)) => Ok(Err(anyhow::anyhow!(
+                    "rotel exited at start: {st} (see {})",
+                    self.log.display()
+                ))),
+                Ok(None) => Err(()),
+                Err(e) => Ok(Err(e.into())),
             }
-            thread::sleep(Duration::from_millis(50));
-        }
+        })
+        .unwrap_or_else(|()| bail!("rotel did not listen within 20 s"))?;
         self.child = Some(child);
         Ok(())
     }

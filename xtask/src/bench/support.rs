@@ -21,7 +21,7 @@ use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
-use xdp_lab::{Lab, Traffic};
+use xdp_lab::{Lab, Traffic, poll};
 
 use crate::exec::{cargo_build, exec, rotel_binary, workspace_root};
 
@@ -144,15 +144,19 @@ impl Collector {
             .arg(dir.0.join("rotel.log"));
         let child = Running::spawn("rotel", cmd)?;
         let addr: SocketAddr = ([127, 0, 0, 1], GRPC).into();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !in_netns(&lab.xdp_netns_path(), move || {
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        })? {
-            if Instant::now() > deadline {
-                bail!("rotel did not listen on {addr} within 20 s");
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
+        // Ok ends the wait (listening, or an error), Err goes on.
+        poll(
+            Duration::from_secs(20),
+            Duration::from_millis(100),
+            || match in_netns(&lab.xdp_netns_path(), move || {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            }) {
+                Ok(true) => Ok(Ok(())),
+                Ok(false) => Err(()),
+                Err(e) => Ok(Err(e)),
+            },
+        )
+        .unwrap_or_else(|()| bail!("rotel did not listen on {addr} within 20 s"))?;
         Ok(Self {
             child,
             endpoint: addr.to_string(),
