@@ -215,7 +215,8 @@ mod tests {
         let mut on_tick = |_: &Tick| panic!("no tick after the stop");
         let mut out = Vec::new();
         let mut c = Consumer::new(None, true, &mut out, &mut on_tick);
-        let end = run(&mut sampler(10), Duration::from_secs(3600), &stop, &mut c).expect("run");
+        // Short: a stop that went unheard fails at the first tick, not in an hour.
+        let end = run(&mut sampler(10), Duration::from_millis(50), &stop, &mut c).expect("run");
         assert_eq!(end, End::Signalled);
     }
 
