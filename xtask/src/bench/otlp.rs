@@ -40,7 +40,7 @@ const TARGET_RSS_FRACTION: f64 = 1.0 / 3.0;
 struct Measured {
     cpu: Cpu,
     /// ns-precise on-CPU time of the threads (xdptop only).
-    threads: Duration,
+    threads: Option<Duration>,
     samples: usize,
     /// Peak, and at the end of the window (both with bpftool for the seed).
     rss_kb: u64,
@@ -50,11 +50,7 @@ struct Measured {
 impl Measured {
     /// xdptop by schedstat, the seed by utime+stime with children.
     fn per_sample_ms(&self) -> f64 {
-        let cpu = if self.threads > Duration::ZERO {
-            self.threads
-        } else {
-            self.cpu.total()
-        };
+        let cpu = self.threads.unwrap_or_else(|| self.cpu.total());
         cpu.as_secs_f64() * 1000.0 / self.samples.max(1) as f64
     }
 }
@@ -194,12 +190,8 @@ fn snapshot(r: &Running) -> anyhow::Result<Snapshot> {
 }
 
 fn measured(before: &Snapshot, after: &Snapshot, children_kb: u64, by_threads: bool) -> Measured {
-    let threads = if by_threads {
-        let sum = |s: &Snapshot| s.threads.iter().map(|(_, t)| *t).sum::<Duration>();
-        sum(after).saturating_sub(sum(before))
-    } else {
-        Duration::ZERO
-    };
+    let sum = |s: &Snapshot| s.threads.iter().map(|(_, t)| *t).sum::<Duration>();
+    let threads = by_threads.then(|| sum(after).saturating_sub(sum(before)));
     Measured {
         cpu: after.cpu.since(&before.cpu),
         threads,
@@ -267,8 +259,14 @@ fn print(
     ]);
     t.row(vec![
         "CPU in window".into(),
-        format!("{:.1} ms", x.threads.as_secs_f64() * 1000.0),
-        format!("{:.1} ms", e.threads.as_secs_f64() * 1000.0),
+        format!(
+            "{:.1} ms",
+            x.threads.unwrap_or_default().as_secs_f64() * 1000.0
+        ),
+        format!(
+            "{:.1} ms",
+            e.threads.unwrap_or_default().as_secs_f64() * 1000.0
+        ),
         format!(
             "{} + {} ms",
             s.cpu.own.as_millis(),
