@@ -1,18 +1,22 @@
-//! The headless loop: sample on this thread, hand each tick to the outputs,
-//! print it as JSON lines (flushed one by one), until `--count` is reached,
-//! stdout closes or a signal asks to stop. One wake-up per tick: no thread
-//! hop, no polling of a stop flag.
+//! The headless loop: the engine samples on this thread and hands each tick
+//! to the outputs, then here, where it is printed as JSON lines (flushed one
+//! by one), until `--count` is reached, stdout closes or a signal asks to
+//! stop. One wake-up per tick: no thread hop, no polling of a stop flag.
 
 use std::{
     io::{self, Write},
-    sync::mpsc::{self, Receiver},
+    sync::mpsc::{Receiver, Sender},
     thread,
     time::Duration,
 };
 
 use anyhow::Context as _;
 
-use crate::sampler::{self, Sampler, Tick};
+use crate::{
+    engine::{Command, Engine, Report},
+    output::json,
+    sampler::Tick,
+};
 
 /// Why the loop ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,37 +27,29 @@ pub enum End {
     OutputClosed,
 }
 
-/// What happens to each tick: `on_tick` (the exporters) first, then JSON
-/// lines to `out` when `json` is set; counts ticks against `count`.
+/// What happens to each tick after the outputs had it: JSON lines to `out`
+/// when `json` is set; counts ticks against `count`.
 pub struct Consumer<'a> {
     count: Option<u64>,
     json: bool,
     out: &'a mut dyn Write,
-    on_tick: &'a mut dyn FnMut(&Tick),
     seen: u64,
 }
 
 impl<'a> Consumer<'a> {
-    pub fn new(
-        count: Option<u64>,
-        json: bool,
-        out: &'a mut dyn Write,
-        on_tick: &'a mut dyn FnMut(&Tick),
-    ) -> Self {
+    pub fn new(count: Option<u64>, json: bool, out: &'a mut dyn Write) -> Self {
         Self {
             count,
             json,
             out,
-            on_tick,
             seen: 0,
         }
     }
 
     /// Handles one tick; `Some` says the loop is done.
     pub fn tick(&mut self, tick: &Tick) -> anyhow::Result<Option<End>> {
-        (self.on_tick)(tick);
         if self.json {
-            match write_json(self.out, tick) {
+            match json::write_tick(self.out, tick) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
                     return Ok(Some(End::OutputClosed));
@@ -69,67 +65,66 @@ impl<'a> Consumer<'a> {
     }
 }
 
-/// Samples every `interval` on the calling thread until the consumer is
-/// done or `stop` receives a message (see [`stop_on_signals`]).
+/// Runs the engine on the calling thread until the consumer is done or a
+/// [`Command::Stop`] arrives (see [`stop_on_signals`]).
 pub fn run(
-    sampler: &mut Sampler,
+    engine: &mut Engine,
     interval: Duration,
-    stop: &Receiver<()>,
+    commands: &Receiver<Command>,
     consumer: &mut Consumer<'_>,
 ) -> anyhow::Result<End> {
     let mut end = Ok(End::Signalled);
-    sampler::drive(sampler, interval, stop, |tick| match consumer.tick(&tick) {
-        Ok(None) => true,
-        Ok(Some(e)) => {
-            end = Ok(e);
-            false
-        }
-        Err(e) => {
-            end = Err(e);
-            false
-        }
+    engine.run(interval, commands, &mut |report| match report {
+        Report::Tick(tick) => match consumer.tick(&tick) {
+            Ok(None) => true,
+            Ok(Some(e)) => {
+                end = Ok(e);
+                false
+            }
+            Err(e) => {
+                end = Err(e);
+                false
+            }
+        },
+        // Headless sends no attach or detach commands.
+        Report::Done(_) => true,
     });
     end
 }
 
-fn write_json(out: &mut dyn Write, tick: &Tick) -> io::Result<()> {
-    for sample in &tick.samples {
-        serde_json::to_writer(&mut *out, sample)?;
-        out.write_all(b"\n")?;
-    }
-    // One flush per tick: a script reading line by line sees it at once.
-    out.flush()
-}
-
-/// A receiver that gets a message on SIGTERM, SIGINT or SIGHUP (a daemon
+/// Sends [`Command::Stop`] to `tx` on SIGTERM, SIGINT or SIGHUP (a daemon
 /// is stopped, not killed). A thread blocked on the signal pipe delivers
 /// it, so the sampling loop needs no polling.
-pub fn stop_on_signals() -> anyhow::Result<Receiver<()>> {
+pub fn stop_on_signals(tx: Sender<Command>) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .context("installing the handlers for SIGTERM, SIGINT and SIGHUP")?;
-    let (tx, rx) = mpsc::channel();
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
                 log::debug!("signal {sig}: stopping");
-                if tx.send(()).is_err() {
+                if tx.send(Command::Stop).is_err() {
                     break;
                 }
             }
         })
         .context("starting the signal thread")?;
-    Ok(rx)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
 
+    use std::sync::mpsc;
+
     use super::*;
-    use crate::sample::{Mode, Reading};
-    use crate::sampler::FakeSource;
+    use crate::{
+        engine::tests::{Recorder, engine_with},
+        sample::{Mode, Reading},
+        sampler::{FakeSource, Sampler},
+    };
 
     fn sampler(n: u64) -> Sampler {
         let readings = (0..=n)
@@ -166,20 +161,23 @@ mod tests {
             .collect()
     }
 
+    /// An engine over `sampler(n)` whose outputs record what they got.
+    fn engine(n: u64) -> (Engine, Recorder) {
+        let recorder = Recorder::default();
+        (engine_with(sampler(n), &recorder), recorder)
+    }
+
     #[test]
     fn json_lines_have_the_contract_fields() {
         let mut out = Vec::new();
-        let mut exported = 0;
-        let mut on_tick = |_: &Tick| exported += 1;
         let ends: Vec<_> = {
-            let mut c = Consumer::new(Some(2), true, &mut out, &mut on_tick);
+            let mut c = Consumer::new(Some(2), true, &mut out);
             ticks(3).iter().map(|t| c.tick(t).expect("tick")).collect()
         };
         assert_eq!(
             ends,
             [None, Some(End::CountReached), Some(End::CountReached)]
         );
-        assert_eq!(exported, 3);
         let lines = lines(out);
         let first = &lines[0];
         assert_eq!(first["time_unix_nano"], 1_000_000_000u64);
@@ -195,15 +193,14 @@ mod tests {
     #[test]
     fn the_loop_samples_until_the_count() {
         let mut out = Vec::new();
-        let mut exported = 0;
-        let mut on_tick = |_: &Tick| exported += 1;
+        let (mut engine, recorder) = engine(10);
         let (_keep, stop) = mpsc::channel();
         let end = {
-            let mut c = Consumer::new(Some(3), true, &mut out, &mut on_tick);
-            run(&mut sampler(10), Duration::from_millis(1), &stop, &mut c).expect("run")
+            let mut c = Consumer::new(Some(3), true, &mut out);
+            run(&mut engine, Duration::from_millis(1), &stop, &mut c).expect("run")
         };
         assert_eq!(end, End::CountReached);
-        assert_eq!(exported, 3);
+        assert_eq!(recorder.ticks(), [1, 2, 3], "each tick exported once");
         let packets: Vec<_> = lines(out).iter().map(|l| l["packets"].clone()).collect();
         assert_eq!(packets, [10, 20, 30], "the baseline read is not printed");
     }
@@ -211,13 +208,15 @@ mod tests {
     #[test]
     fn a_stop_message_ends_the_loop() {
         let (tx, stop) = mpsc::channel();
-        tx.send(()).expect("send");
-        let mut on_tick = |_: &Tick| panic!("no tick after the stop");
+        tx.send(Command::Stop).expect("send");
+        let (mut engine, recorder) = engine(10);
         let mut out = Vec::new();
-        let mut c = Consumer::new(None, true, &mut out, &mut on_tick);
-        // Short: a stop that went unheard fails at the first tick, not in an hour.
-        let end = run(&mut sampler(10), Duration::from_millis(50), &stop, &mut c).expect("run");
+        let mut c = Consumer::new(None, true, &mut out);
+        // Short: a stop that went unheard shows at the first tick, not in an hour.
+        let end = run(&mut engine, Duration::from_millis(50), &stop, &mut c).expect("run");
         assert_eq!(end, End::Signalled);
+        assert!(recorder.ticks().is_empty(), "no tick after the stop");
+        assert!(out.is_empty(), "no line after the stop");
     }
 
     #[test]
@@ -232,10 +231,10 @@ mod tests {
             }
         }
         let (_keep, stop) = mpsc::channel();
-        let mut on_tick = |_: &Tick| {};
+        let (mut engine, _) = engine(10);
         let mut closed = Closed;
-        let mut c = Consumer::new(None, true, &mut closed, &mut on_tick);
-        let end = run(&mut sampler(10), Duration::from_millis(1), &stop, &mut c).expect("run");
+        let mut c = Consumer::new(None, true, &mut closed);
+        let end = run(&mut engine, Duration::from_millis(1), &stop, &mut c).expect("run");
         assert_eq!(end, End::OutputClosed);
     }
 }

@@ -4,12 +4,15 @@
 pub mod bpf;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod format;
 pub mod headless;
+pub mod host;
 pub mod logbuf;
-pub mod otlp;
+pub mod output;
+// Until cli/config name them by their new place.
+pub use output::{otlp, prometheus};
 pub mod privilege;
-pub mod prometheus;
 pub mod sample;
 pub mod sampler;
 pub mod session;

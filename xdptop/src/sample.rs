@@ -88,6 +88,87 @@ pub struct Sample {
     pub health: Health,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<Detail>,
+    /// When the cumulative series these counters belong to began: the
+    /// interface's first sample, moved to a later sample's time when the
+    /// counters restarted (re-baselined). OTLP's start time.
+    #[serde(skip)]
+    pub start_time_unix_nano: u64,
+    /// The counters' increase since the previous sample of this interface;
+    /// `None` when there is no valid previous reading (the first sample, a
+    /// lost one, the first after a loss, a restart). Session totals add
+    /// these up instead of re-detecting restarts.
+    #[serde(skip)]
+    pub delta: Option<Delta>,
+}
+
+/// What one period added to an interface's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub packets: u64,
+    pub bytes: u64,
+    /// `None` when either reading lacks a breakdown or its CPU count changed.
+    pub detail: Option<Detail>,
+}
+
+impl Delta {
+    /// `cur - prev`, or `None` if a packet or byte counter went backwards.
+    pub fn between(prev: &Reading, cur: &Reading) -> Option<Self> {
+        Some(Self {
+            packets: cur.packets.checked_sub(prev.packets)?,
+            bytes: cur.bytes.checked_sub(prev.bytes)?,
+            detail: prev
+                .detail
+                .as_ref()
+                .zip(cur.detail.as_ref())
+                .and_then(|(p, c)| Detail::delta(p, c)),
+        })
+    }
+}
+
+impl Detail {
+    /// `cur - prev` element-wise, or `None` if any counter went backwards or
+    /// the CPU count changed (a new map: re-baseline).
+    pub fn delta(prev: &Detail, cur: &Detail) -> Option<Detail> {
+        fn sub<const N: usize>(a: &[u64; N], b: &[u64; N]) -> Option<[u64; N]> {
+            let mut out = [0; N];
+            for (o, (x, y)) in out.iter_mut().zip(b.iter().zip(a)) {
+                *o = x.checked_sub(*y)?;
+            }
+            Some(out)
+        }
+        if prev.per_cpu_packets.len() != cur.per_cpu_packets.len() {
+            return None;
+        }
+        let per_cpu_packets = prev
+            .per_cpu_packets
+            .iter()
+            .zip(&cur.per_cpu_packets)
+            .map(|(p, c)| c.checked_sub(*p))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Detail {
+            l3: sub(&prev.l3, &cur.l3)?,
+            l4: sub(&prev.l4, &cur.l4)?,
+            size_hist: sub(&prev.size_hist, &cur.size_hist)?,
+            per_cpu_packets,
+        })
+    }
+
+    /// Adds `delta` in, saturating; a change in the CPU count keeps what was
+    /// counted per CPU so far, resized.
+    pub fn add(&mut self, delta: &Detail) {
+        fn add(a: &mut [u64], b: &[u64]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = x.saturating_add(*y);
+            }
+        }
+        add(&mut self.l3, &delta.l3);
+        add(&mut self.l4, &delta.l4);
+        add(&mut self.size_hist, &delta.size_hist);
+        if self.per_cpu_packets.len() != delta.per_cpu_packets.len() {
+            self.per_cpu_packets.resize(delta.per_cpu_packets.len(), 0);
+        }
+        add(&mut self.per_cpu_packets, &delta.per_cpu_packets);
+    }
 }
 
 /// Rates over one period.

@@ -1,17 +1,15 @@
-//! Reads every interface's counters once per interval and turns them into
-//! `Sample`s. The reading is behind [`CounterSource`] so that the TUI and the
-//! exporters can be tested with fake sources; the maths is in `sample.rs`.
+//! Turns every interface's counters into `Sample`s, once per call: rates,
+//! and the one decision whether a counter restarted (the sample's delta and
+//! series start time). The reading is behind [`CounterSource`] so that the
+//! TUI and the exporters can be tested with fake sources; the maths is in
+//! `sample.rs`; the schedule and the thread are the engine's.
 
 use std::{
-    sync::{
-        Arc,
-        mpsc::{self, Receiver, RecvTimeoutError, SyncSender},
-    },
-    thread,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::sample::{Health, Mode, RateTracker, Reading, Sample};
+use crate::sample::{Delta, Health, Mode, RateTracker, Reading, Sample};
 
 /// Something that yields cumulative counters for one interface.
 pub trait CounterSource: Send {
@@ -25,8 +23,8 @@ pub trait CounterSource: Send {
 /// One sampling instant: a sample per interface, in the order given.
 #[derive(Clone, Debug)]
 pub struct Tick {
-    /// Counts from 0 at the baseline read; [`spawn`] keeps the baseline to
-    /// itself, so every tick it sends (from 1 on) carries real rates.
+    /// Counts from 0 at the baseline read; the engine keeps the baseline to
+    /// itself, so every tick it hands on (from 1 on) carries real rates.
     pub seq: u64,
     pub samples: Vec<Sample>,
 }
@@ -35,8 +33,14 @@ struct Tracked {
     source: Box<dyn CounterSource>,
     name: Arc<str>,
     rates: RateTracker,
+    /// The last good reading; lost samples repeat its totals.
     last: Reading,
+    /// Whether `last` is a baseline the next good reading can be compared
+    /// with: false before the first read and while the counters are lost.
+    comparable: bool,
     was_lost: bool,
+    /// Start of the current cumulative series; `None` before the first sample.
+    start_time_unix_nano: Option<u64>,
 }
 
 /// Turns sources into samples; owns the per-interface rate state.
@@ -54,10 +58,25 @@ impl Sampler {
                 source,
                 rates: RateTracker::new(),
                 last: Reading::default(),
+                comparable: false,
                 was_lost: false,
+                start_time_unix_nano: None,
             })
             .collect();
         Self { tracked, seq: 0 }
+    }
+
+    /// Swaps in a freshly attached source for `interface` (the dashboard's
+    /// attach); its rates and series go on, re-baselining if its counters
+    /// are another object. Returns false if no such interface is watched.
+    pub fn replace(&mut self, interface: &str, source: Box<dyn CounterSource>) -> bool {
+        match self.tracked.iter_mut().find(|t| &*t.name == interface) {
+            Some(t) => {
+                t.source = source;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Reads every source once. `wall_ns` stamps the samples; `mono_ns`
@@ -79,7 +98,7 @@ impl Sampler {
 
 fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
     let recovered = t.was_lost;
-    let (health, reading) = match t.source.read() {
+    let (health, reading, delta) = match t.source.read() {
         Ok(reading) => {
             if t.was_lost {
                 log::info!("{}: counters readable again", t.name);
@@ -87,8 +106,13 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
                 t.rates.reset();
             }
             t.was_lost = false;
+            let delta = t
+                .comparable
+                .then(|| Delta::between(&t.last, &reading))
+                .flatten();
             t.last = reading.clone();
-            (Health::Ok, reading)
+            t.comparable = true;
+            (Health::Ok, reading, delta)
         }
         Err(e) => {
             let reason = format!("{e:#}");
@@ -96,8 +120,9 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
                 log::warn!("{}: {reason}", t.name);
             }
             t.was_lost = true;
+            t.comparable = false;
             t.rates.reset();
-            (Health::Lost { reason }, t.last.clone())
+            (Health::Lost { reason }, t.last.clone(), None)
         }
     };
     let rates = if health == Health::Ok {
@@ -110,6 +135,13 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
     } else {
         Default::default()
     };
+    // A restart's increase is unknown: no delta, and a new series begins.
+    let delta = delta.filter(|_| !rates.rebaselined);
+    let start = match t.start_time_unix_nano {
+        Some(start) if !rates.rebaselined => start,
+        _ => wall_ns,
+    };
+    t.start_time_unix_nano = Some(start);
     Sample {
         time_unix_nano: wall_ns,
         interface: Arc::clone(&t.name),
@@ -122,6 +154,8 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
         rebaselined: rates.rebaselined,
         health,
         detail: reading.detail,
+        start_time_unix_nano: start,
+        delta,
     }
 }
 
@@ -131,60 +165,6 @@ pub fn wall_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or(0)
-}
-
-/// Runs [`drive`] on its own thread, sending each tick to `tx`. The thread
-/// ends when `stop` receives a message or is dropped, or when the receiver
-/// of `tx` is gone.
-pub fn spawn(
-    mut sampler: Sampler,
-    interval: Duration,
-    tx: SyncSender<Tick>,
-) -> (thread::JoinHandle<()>, mpsc::Sender<()>) {
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let handle = thread::Builder::new()
-        .name("sampler".into())
-        .spawn(move || {
-            drive(&mut sampler, interval, &stop_rx, |tick| {
-                tx.send(tick).is_ok()
-            })
-        })
-        .expect("spawning the sampler thread");
-    (handle, stop_tx)
-}
-
-/// Samples on the calling thread: a baseline read at once (not handed on),
-/// then one tick every `interval` on a fixed schedule (no drift), each
-/// given to `on_tick`. Returns when `on_tick` returns false, or when `stop`
-/// receives a message or is dropped (one wake-up per tick, no polling).
-pub fn drive(
-    sampler: &mut Sampler,
-    interval: Duration,
-    stop: &Receiver<()>,
-    mut on_tick: impl FnMut(Tick) -> bool,
-) {
-    let start = Instant::now();
-    let mono =
-        |now: Instant| u64::try_from(now.duration_since(start).as_nanos()).unwrap_or(u64::MAX);
-    let mut next = start;
-    let baseline = sampler.sample(wall_ns(), mono(start));
-    debug_assert_eq!(baseline.seq, 0);
-    loop {
-        next += interval;
-        // After a long stall (suspend, overload), skip missed ticks instead
-        // of bursting to catch up.
-        let now = Instant::now();
-        while next <= now {
-            next += interval;
-        }
-        match stop.recv_timeout(next - now) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-        }
-        if !on_tick(sampler.sample(wall_ns(), mono(Instant::now()))) {
-            return;
-        }
-    }
 }
 
 /// A source with scripted readings, for tests of everything downstream.
@@ -272,19 +252,70 @@ mod tests {
     }
 
     #[test]
-    fn the_thread_ticks_and_stops() {
-        let (tx, rx) = mpsc::sync_channel(16);
-        let readings = (0..100).map(|i| reading(i * 10, i * 100)).collect();
-        let (handle, stop) = spawn(
-            Sampler::new(vec![fake("a", readings)]),
-            Duration::from_millis(10),
-            tx,
+    fn the_sample_carries_its_delta_and_series_start() {
+        let other_map = Ok(Reading {
+            packets: 5_000,
+            bytes: 50_000,
+            epoch: 2,
+            detail: None,
+        });
+        let mut s = Sampler::new(vec![fake(
+            "a",
+            vec![
+                reading(100, 1_000),
+                reading(110, 1_100),
+                reading(105, 1_050),
+                reading(120, 1_200),
+                Err(anyhow::anyhow!("gone")),
+                reading(130, 1_300),
+                other_map,
+                reading(140, 1_400),
+            ],
+        )]);
+        let got: Vec<(Option<(u64, u64)>, u64)> = (0..8u64)
+            .map(|i| {
+                let x = s.sample(i * 10, i * 1_000_000_000).samples.remove(0);
+                let d = x.delta.map(|d| (d.packets, d.bytes));
+                (d, x.start_time_unix_nano)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, 0),             // first: a baseline, the series starts
+                (Some((10, 100)), 0),  // an increase
+                (None, 20),            // backwards: a restart, a new series
+                (Some((15, 150)), 20), // counting on from the restart
+                (None, 20),            // lost: nothing known, the series goes on
+                (None, 50),            // back after a loss: a new baseline
+                (None, 60),            // another map (epoch): a new series
+                (None, 70),            // backwards from the other map's counts
+            ]
         );
-        let first = rx.recv().expect("tick");
-        let second = rx.recv().expect("tick");
-        assert_eq!((first.seq, second.seq), (1, 2));
-        assert!(first.samples[0].pps > 0.0);
-        stop.send(()).expect("stop");
-        handle.join().expect("join");
+    }
+
+    #[test]
+    fn breakdown_deltas_need_both_readings_and_the_same_cpus() {
+        let with = |p: u64, cpus: usize| {
+            Ok(Reading {
+                packets: p,
+                bytes: p,
+                epoch: 1,
+                detail: Some(crate::sample::Detail {
+                    l3: [p, 0, 0, 0],
+                    per_cpu_packets: vec![p; cpus],
+                    ..Default::default()
+                }),
+            })
+        };
+        let mut s = Sampler::new(vec![fake("a", vec![with(10, 2), with(15, 2), with(20, 3)])]);
+        let mut detail = |i: u64| {
+            let x = s.sample(i, i * 1_000_000_000).samples.remove(0);
+            x.delta
+                .map(|d| d.detail.map(|d| (d.l3[0], d.per_cpu_packets)))
+        };
+        assert_eq!(detail(0), None);
+        assert_eq!(detail(1), Some(Some((5, vec![5, 5]))));
+        assert_eq!(detail(2), Some(None), "the CPU count changed");
     }
 }

@@ -16,7 +16,10 @@ use support::{
     tls::TlsFront,
 };
 use xdptop::{
-    otlp::{Exporter, OtlpArgs, OtlpConfig, Protocol, names},
+    output::{
+        names,
+        otlp::{Exporter, OtlpArgs, OtlpConfig, Protocol},
+    },
     sample::{Mode, Reading, Sample},
     sampler::{CounterSource, FakeSource, Sampler, Tick, wall_ns},
     status::{ExportState, ExportStatus},

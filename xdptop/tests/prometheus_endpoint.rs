@@ -163,23 +163,28 @@ fn dropping_stops_the_server() {
 
 #[test]
 fn the_readme_mapping_tables_match_the_served_names() {
-    use xdptop::prometheus::{ATTACHED, BIT_RATE, BYTES, PACKET_RATE, PACKETS};
+    use xdptop::output::names::METRICS;
     for file in ["compose/README.md", "README.md"] {
         let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
         let readme = std::fs::read_to_string(path).expect(file);
-        for (otel, prom) in [
-            ("xdp.packets", PACKETS),
-            ("xdp.bytes", BYTES),
-            ("xdp.packet.rate", PACKET_RATE),
-            ("xdp.bit.rate", BIT_RATE),
-            ("xdp.attached", ATTACHED),
-        ] {
-            let row = format!("| `{otel}` |");
-            assert!(
+        for m in METRICS {
+            let row = format!("| `{}` |", m.otel);
+            let has = |what: &str| {
                 readme
                     .lines()
-                    .any(|l| l.starts_with(&row) && l.contains(&format!("`{prom}`"))),
-                "{file} has no row mapping {otel} to {prom}"
+                    .any(|l| l.starts_with(&row) && l.contains(&format!("`{what}`")))
+            };
+            assert!(
+                has(m.prometheus),
+                "{file} has no row mapping {} to {}",
+                m.otel,
+                m.prometheus
+            );
+            assert!(
+                has(m.unit),
+                "{file} has no row giving {} the unit {}",
+                m.otel,
+                m.unit
             );
         }
     }

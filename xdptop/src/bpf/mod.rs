@@ -12,7 +12,7 @@ use std::ffi::CString;
 pub use attach::{Attached, Detached, detach, watch};
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};
-pub use watched::{Replace, Watched};
+pub use watched::Watched;
 
 /// The interface's index in this network namespace, if it exists.
 pub fn ifindex(name: &str) -> Option<u32> {

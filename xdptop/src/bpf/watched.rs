@@ -2,10 +2,7 @@
 //! comes back (a veth recreated, a NIC re-probed), xdptop attaches again, as
 //! long as nobody detached it on purpose (which removes its pins).
 
-use std::{
-    sync::mpsc::{self, Receiver, Sender},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use super::{Pins, attach, ifindex};
 use crate::{
@@ -23,30 +20,17 @@ pub struct Watched {
     mode_arg: ModeArg,
     inner: Box<dyn CounterSource>,
     next_retry: Option<Instant>,
-    /// Sources attached elsewhere (the dashboard's `a` key) arrive here.
-    replacements: Receiver<Box<dyn CounterSource>>,
 }
 
-/// Hands a freshly attached source to the sampler's [`Watched`].
-pub type Replace = Sender<Box<dyn CounterSource>>;
-
 impl Watched {
-    pub fn new(
-        pins: Pins,
-        iface: &str,
-        mode_arg: ModeArg,
-        inner: Box<dyn CounterSource>,
-    ) -> (Self, Replace) {
-        let (tx, replacements) = mpsc::channel();
-        let me = Self {
+    pub fn new(pins: Pins, iface: &str, mode_arg: ModeArg, inner: Box<dyn CounterSource>) -> Self {
+        Self {
             pins,
             iface: iface.to_owned(),
             mode_arg,
             inner,
             next_retry: None,
-            replacements,
-        };
-        (me, tx)
+        }
     }
 
     /// Our link pin is still there (no one ran --detach) and the interface
@@ -88,10 +72,6 @@ impl CounterSource for Watched {
     }
 
     fn read(&mut self) -> anyhow::Result<Reading> {
-        if let Some(newest) = self.replacements.try_iter().last() {
-            self.inner = newest;
-            self.next_retry = None;
-        }
         match self.inner.read() {
             Ok(r) => Ok(r),
             Err(e) => self.try_reattach().unwrap_or(Err(e)),

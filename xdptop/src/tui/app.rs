@@ -9,7 +9,7 @@ use std::{
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::model::{IfaceStats, history_len};
+use super::iface_stats::{IfaceStats, history_len};
 use crate::{
     format::RateUnit,
     sample::{Health, Mode},

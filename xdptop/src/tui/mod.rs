@@ -1,51 +1,22 @@
 //! The terminal dashboard. The UI thread alone owns [`App`] and draws it;
 //! everything else reaches it as an [`Event`] on one channel: keys from an
-//! input thread, [`Tick`]s from the sampler, [`ExportStatus`] from the
-//! exporter. Kernel actions go back out through the caller's [`Control`].
+//! input thread, [`Tick`]s and command outcomes from the sampling thread
+//! (the engine), [`ExportStatus`] from the exporter. Kernel actions go back
+//! out as requests through the caller's [`Control`]; their outcomes arrive
+//! later as [`Event::Done`], so the keys stay responsive meanwhile.
 //!
 //! ```text
-//! sampler ──Tick──────┐
+//! engine ──Tick, Done─┐
 //! exporter ─Export────┼──> Receiver<Event> ──> run(): App ──draw──> terminal
 //! input thread ─Input─┘                           │
-//!                                                 └──> Control (detach/attach)
+//!                                                 └──> Control (attach/detach/reset requests)
 //! ```
 //!
-//! Wiring it up (the sampler sends `Tick`s on its own channel; forward
-//! them, and give the exporter a clone of the sender too):
-//!
-//! ```no_run
-//! # use std::{sync::mpsc, thread, time::Duration};
-//! # use xdptop::{sample::Mode, sampler::{self, Sampler}, tui};
-//! # struct Kernel;
-//! # impl tui::Control for Kernel {
-//! #     fn detach(&mut self, _: &str) -> anyhow::Result<()> { Ok(()) }
-//! #     fn attach(&mut self, _: &str) -> anyhow::Result<Mode> { Ok(Mode::Native) }
-//! # }
-//! # fn main() -> anyhow::Result<()> {
-//! let interval = Duration::from_secs(1);
-//! let (events_tx, events) = mpsc::channel();
-//! let (ticks_tx, ticks) = mpsc::sync_channel(4);
-//! let (_sampler, _stop) = sampler::spawn(Sampler::new(vec![]), interval, ticks_tx);
-//! let tx = events_tx.clone();
-//! thread::spawn(move || {
-//!     for tick in ticks {
-//!         if tx.send(tui::Event::Tick(tick)).is_err() {
-//!             break;
-//!         }
-//!     }
-//! });
-//! let options = tui::Options {
-//!     host: tui::hostname(),
-//!     interval,
-//!     interfaces: vec!["eth0".into()],
-//! };
-//! tui::run(options, events, events_tx, &mut Kernel)?;
-//! # Ok(())
-//! # }
-//! ```
+//! `session::run_dashboard` wires it to the engine; the tests drive
+//! [`handle_event`] directly.
 
 pub mod app;
-pub mod model;
+pub mod iface_stats;
 mod render;
 mod terminal;
 pub mod ui;
@@ -56,10 +27,10 @@ mod tests;
 use std::time::{Duration, Instant};
 
 pub use app::{App, Command};
-pub use model::history_len;
-pub use terminal::{ensure_terminal, hostname, run};
+pub use iface_stats::history_len;
+pub use terminal::{ensure_terminal, run};
 
-use crate::{sample::Mode, sampler::Tick, status::ExportStatus};
+use crate::{engine::Outcome, sampler::Tick, status::ExportStatus};
 
 /// Everything the dashboard reacts to, in arrival order.
 #[derive(Debug)]
@@ -68,6 +39,8 @@ pub enum Event {
     Input(ratatui::crossterm::event::Event),
     /// A sampling instant: one sample per interface.
     Tick(Tick),
+    /// How a requested attach or detach ended.
+    Done(Outcome),
     /// The exporter's latest state, shown in the header.
     Export(ExportStatus),
     /// Leave the dashboard (sent on SIGINT/SIGTERM/SIGHUP, or by the caller,
@@ -78,7 +51,7 @@ pub enum Event {
 /// What `run` needs to know; the caller resolves it (no I/O in the UI).
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Shown in the header; see [`hostname`].
+    /// Shown in the header; see [`crate::host::name`].
     pub host: String,
     /// The sampling interval, shown in the header and sizing the history.
     pub interval: Duration,
@@ -87,11 +60,13 @@ pub struct Options {
 }
 
 /// Kernel-side actions the dashboard asks for; implemented by the caller.
+/// Requests only: each returns at once, and an attach or detach reports
+/// back as [`Event::Done`].
 pub trait Control {
     /// Detach xdptop from the interface (after the user confirmed).
-    fn detach(&mut self, interface: &str) -> anyhow::Result<()>;
-    /// Attach again; returns the mode it got.
-    fn attach(&mut self, interface: &str) -> anyhow::Result<Mode>;
+    fn detach(&mut self, interface: &str);
+    /// Attach again.
+    fn attach(&mut self, interface: &str);
     /// Operator reset of the view (for exporting an event); no kernel change.
     fn view_reset(&mut self) {}
 }
@@ -102,12 +77,12 @@ pub fn perform(app: &mut App, command: Command, control: &mut dyn Control, now: 
     match command {
         Command::Quit => return false,
         Command::Detach(name) => {
-            let result = control.detach(&name);
-            app.detach_done(&name, result, now);
+            control.detach(&name);
+            app.say(format!("detaching xdptop from {name}..."), false, now);
         }
         Command::Attach(name) => {
-            let result = control.attach(&name);
-            app.attach_done(&name, result, now);
+            control.attach(&name);
+            app.say(format!("attaching xdptop to {name}..."), false, now);
         }
         Command::ViewReset => control.view_reset(),
     }
@@ -130,6 +105,14 @@ pub fn handle_event(app: &mut App, event: Event, control: &mut dyn Control, now:
         }
         Event::Export(status) => {
             app.on_export(status);
+            true
+        }
+        Event::Done(Outcome::Attached { interface, result }) => {
+            app.attach_done(&interface, result, now);
+            true
+        }
+        Event::Done(Outcome::Detached { interface, result }) => {
+            app.detach_done(&interface, result, now);
             true
         }
         Event::Quit => false,

@@ -33,16 +33,6 @@ pub fn ensure_terminal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// This machine's host name for the header, read once by the caller.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown host".to_string())
-}
-
 /// Leaves raw mode and the alternate screen however `run` ends. A panic is
 /// covered by the hook `ratatui::try_init` installs.
 struct Restore;

@@ -17,7 +17,7 @@ use super::bars;
 use crate::{
     format::{self, RateUnit},
     sample::{Detail, Health, Mode},
-    tui::{app::App, model::IfaceStats},
+    tui::{app::App, iface_stats::IfaceStats},
 };
 
 /// Rows the breakdown panels need: 4 network + 1 heading + 4 transport.

@@ -13,7 +13,7 @@ use super::bars::spark;
 use crate::{
     format,
     sample::Health,
-    tui::{app::App, model::IfaceStats},
+    tui::{app::App, iface_stats::IfaceStats},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

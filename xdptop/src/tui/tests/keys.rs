@@ -1,5 +1,6 @@
-//! Keys and actions: what each key does to the App, and that kernel actions
-//! reach the caller's `Control` only when they should.
+//! Keys and actions: what each key does to the App, that kernel actions
+//! reach the caller's `Control` only when they should, and that their
+//! outcomes (arriving later as events) show.
 
 use std::time::Instant;
 
@@ -9,8 +10,9 @@ use ratatui::crossterm::event::{
 
 use super::fixture;
 use crate::{
+    engine::Outcome,
     format::RateUnit,
-    sample::Mode,
+    sample::{Delta, Mode},
     sampler::Tick,
     status::ExportStatus,
     tui::{
@@ -20,26 +22,39 @@ use crate::{
     },
 };
 
+/// Records requests and answers them as the engine would, later: the
+/// outcomes wait in `pending` until [`keys`] delivers them as events.
 #[derive(Default)]
 struct FakeControl {
     calls: Vec<String>,
     fail: bool,
+    pending: Vec<Outcome>,
 }
 
 impl Control for FakeControl {
-    fn detach(&mut self, interface: &str) -> anyhow::Result<()> {
+    fn detach(&mut self, interface: &str) {
         self.calls.push(format!("detach {interface}"));
-        if self.fail {
-            anyhow::bail!("link {interface} is busy");
-        }
-        Ok(())
+        let result = if self.fail {
+            Err(anyhow::anyhow!("link {interface} is busy"))
+        } else {
+            Ok(())
+        };
+        self.pending.push(Outcome::Detached {
+            interface: interface.to_owned(),
+            result,
+        });
     }
-    fn attach(&mut self, interface: &str) -> anyhow::Result<Mode> {
+    fn attach(&mut self, interface: &str) {
         self.calls.push(format!("attach {interface}"));
-        if self.fail {
-            anyhow::bail!("no XDP support on {interface}");
-        }
-        Ok(Mode::Skb)
+        let result = if self.fail {
+            Err(anyhow::anyhow!("no XDP support on {interface}"))
+        } else {
+            Ok(Mode::Skb)
+        };
+        self.pending.push(Outcome::Attached {
+            interface: interface.to_owned(),
+            result,
+        });
     }
     fn view_reset(&mut self) {
         self.calls.push("view_reset".into());
@@ -50,11 +65,21 @@ fn key(code: KeyCode) -> Event {
     Event::Input(Term::Key(KeyEvent::from(code)))
 }
 
-/// Feeds keys; returns whether the dashboard keeps running after the last.
+/// Feeds keys, each followed by the outcomes of what it requested; returns
+/// whether the dashboard keeps running after the last.
 fn keys(app: &mut App, control: &mut FakeControl, codes: &[KeyCode]) -> bool {
-    codes
-        .iter()
-        .all(|c| handle_event(app, key(*c), control, Instant::now()))
+    codes.iter().all(|c| {
+        let on = handle_event(app, key(*c), control, Instant::now());
+        for outcome in std::mem::take(&mut control.pending) {
+            assert!(handle_event(
+                app,
+                Event::Done(outcome),
+                control,
+                Instant::now()
+            ));
+        }
+        on
+    })
 }
 
 fn message(app: &App) -> String {
@@ -112,6 +137,11 @@ fn next_tick(app: &App, extra: u64) -> Tick {
     s.packets += extra;
     s.bytes += extra * 1_000;
     s.pps = extra as f64;
+    s.delta = Some(Delta {
+        packets: extra,
+        bytes: extra * 1_000,
+        detail: None,
+    });
     Tick {
         seq: 99,
         samples: vec![s],
@@ -174,6 +204,25 @@ fn detach_confirmed_calls_control_and_marks_the_row() {
     assert_eq!(c.calls, ["detach veth-lab0", "attach veth-lab0"]);
     assert!(!app.is_detached(1));
     assert!(message(&app).contains("(skb)"), "{}", message(&app));
+}
+
+#[test]
+fn a_requested_detach_shows_as_pending_until_its_outcome_arrives() {
+    let (mut app, mut c) = (fixture::app(), FakeControl::default());
+    let now = Instant::now();
+    for code in [KeyCode::Char('d'), KeyCode::Char('y')] {
+        assert!(handle_event(&mut app, key(code), &mut c, now));
+    }
+    assert_eq!(c.calls, ["detach eth0"]);
+    assert!(!app.is_detached(0), "not detached before the outcome");
+    assert_eq!(message(&app), "detaching xdptop from eth0...");
+    // Keys still work meanwhile.
+    assert!(handle_event(&mut app, key(KeyCode::Down), &mut c, now));
+    assert_eq!(app.selected, 1);
+    let outcome = c.pending.pop().expect("an outcome");
+    assert!(handle_event(&mut app, Event::Done(outcome), &mut c, now));
+    assert!(app.is_detached(0));
+    assert!(message(&app).contains("detached xdptop from eth0"));
 }
 
 #[test]

@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::{
     trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind},
 };
 
-use super::names;
+use crate::output::names::{self, Id, Kind, Value};
 use crate::sample::{Health, Mode, Sample};
 
 /// One Sample as queued for export: the numbers only, about 80 bytes.
@@ -39,10 +39,10 @@ pub(crate) struct Point {
 }
 
 impl Point {
-    pub fn new(s: &Sample, start_time_unix_nano: u64) -> Self {
+    pub fn new(s: &Sample) -> Self {
         Self {
             time_unix_nano: s.time_unix_nano,
-            start_time_unix_nano,
+            start_time_unix_nano: s.start_time_unix_nano,
             interface: Arc::clone(&s.interface),
             mode: s.mode,
             packets: s.packets,
@@ -50,6 +50,17 @@ impl Point {
             pps: s.pps,
             bps: s.bps,
             attached: s.health == Health::Ok,
+        }
+    }
+
+    /// What the point says for metric `id`.
+    pub fn value(&self, id: Id) -> Value {
+        match id {
+            Id::Packets => Value::Int(self.packets),
+            Id::Bytes => Value::Int(self.bytes),
+            Id::PacketRate => Value::Double(self.pps),
+            Id::BitRate => Value::Double(self.bps),
+            Id::Attached => Value::Int(u64::from(self.attached)),
         }
     }
 }
@@ -92,8 +103,11 @@ fn scope() -> InstrumentationScope {
 }
 
 /// Counters beyond i64 (never in practice) saturate rather than wrap.
-fn int(v: u64) -> number_data_point::Value {
-    number_data_point::Value::AsInt(i64::try_from(v).unwrap_or(i64::MAX))
+fn number(v: Value) -> number_data_point::Value {
+    match v {
+        Value::Int(v) => number_data_point::Value::AsInt(i64::try_from(v).unwrap_or(i64::MAX)),
+        Value::Double(v) => number_data_point::Value::AsDouble(v),
+    }
 }
 
 /// One request holding every point, five metrics each with a data point per
@@ -115,62 +129,32 @@ pub(crate) fn metrics_request(
         value: Some(value),
         ..Default::default()
     };
-    let sum = |name: &str, unit: &str, desc: &str, f: fn(&Point) -> u64| Metric {
-        name: name.to_owned(),
-        unit: unit.to_owned(),
-        description: desc.to_owned(),
-        data: Some(metric::Data::Sum(Sum {
-            data_points: points
-                .iter()
-                .map(|p| dp(p, p.start_time_unix_nano, int(f(p))))
-                .collect(),
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            is_monotonic: true,
-        })),
-        ..Default::default()
-    };
-    let gauge =
-        |name: &str, unit: &str, desc: &str, f: fn(&Point) -> number_data_point::Value| Metric {
-            name: name.to_owned(),
-            unit: unit.to_owned(),
-            description: desc.to_owned(),
-            data: Some(metric::Data::Gauge(Gauge {
-                data_points: points.iter().map(|p| dp(p, 0, f(p))).collect(),
-            })),
-            ..Default::default()
+    let metric = |m: &names::Metric| {
+        let data = match m.kind {
+            Kind::Counter => metric::Data::Sum(Sum {
+                data_points: points
+                    .iter()
+                    .map(|p| dp(p, p.start_time_unix_nano, number(p.value(m.id))))
+                    .collect(),
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            }),
+            Kind::Gauge => metric::Data::Gauge(Gauge {
+                data_points: points
+                    .iter()
+                    .map(|p| dp(p, 0, number(p.value(m.id))))
+                    .collect(),
+            }),
         };
-    let metrics = vec![
-        sum(
-            names::PACKETS,
-            names::UNIT_PACKETS,
-            "Packets counted by the XDP program",
-            |p| p.packets,
-        ),
-        sum(
-            names::BYTES,
-            names::UNIT_BYTES,
-            "Bytes counted by the XDP program",
-            |p| p.bytes,
-        ),
-        gauge(
-            names::PACKET_RATE,
-            names::UNIT_PACKET_RATE,
-            "Packets per second over the last sampling period",
-            |p| number_data_point::Value::AsDouble(p.pps),
-        ),
-        gauge(
-            names::BIT_RATE,
-            names::UNIT_BIT_RATE,
-            "Bits per second over the last sampling period",
-            |p| number_data_point::Value::AsDouble(p.bps),
-        ),
-        gauge(
-            names::ATTACHED,
-            names::UNIT_ATTACHED,
-            "1 while the interface's counters are readable, 0 when lost",
-            |p| number_data_point::Value::AsInt(i64::from(p.attached)),
-        ),
-    ];
+        Metric {
+            name: m.otel.to_owned(),
+            unit: m.unit.to_owned(),
+            description: m.description.to_owned(),
+            data: Some(data),
+            ..Default::default()
+        }
+    };
+    let metrics = names::METRICS.iter().map(metric).collect();
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(resource.clone()),
@@ -267,9 +251,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                (10, 7, Some(int(1))),
-                (10, 7, Some(int(2))),
-                (20, 7, Some(int(3)))
+                (10, 7, Some(number(Value::Int(1)))),
+                (10, 7, Some(number(Value::Int(2)))),
+                (20, 7, Some(number(Value::Int(3))))
             ]
         );
         let Some(metric::Data::Gauge(g)) = &metrics[3].data else {
@@ -284,6 +268,9 @@ mod tests {
 
     #[test]
     fn huge_counters_saturate() {
-        assert_eq!(int(u64::MAX), number_data_point::Value::AsInt(i64::MAX));
+        assert_eq!(
+            number(Value::Int(u64::MAX)),
+            number_data_point::Value::AsInt(i64::MAX)
+        );
     }
 }

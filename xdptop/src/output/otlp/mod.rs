@@ -1,7 +1,7 @@
 //! Mirrors every `Tick` over OTLP, off the caller's thread.
 //!
 //! ```text
-//!  sampler/UI thread                 "otlp" tokio runtime (1 worker)
+//!  sampling thread                   "otlp" tokio runtime (1 worker)
 //!  export(&Tick) ──push──▶ bounded queue ──take──▶ encode ──▶ gRPC / HTTP
 //!  event(name)   ──push──▶ (drop oldest,          ◀── retry with backoff,
 //!                           count drops)              per-request timeout
@@ -24,21 +24,20 @@
 //! the queue, timeouts and shutdown in our hands (no current-thread
 //! runtime deadlock, no ignored shutdown timeout).
 //!
-//! `export` and `event` only take a lock held for a queue push or a queue
-//! swap, never across I/O, so they return in microseconds whatever the
+//! The sampling thread owns the `Exporter` (see `engine`). `export` and
+//! `event` only take the queue's lock for a push, never across I/O, so they return in microseconds whatever the
 //! collector does. Failed batches go back to the head of the queue; the queue
 //! keeps at most `queue_samples` samples, dropping (and counting) the oldest,
 //! so memory is bounded by that plus the one batch in flight.
 
 pub mod config;
 mod encode;
-pub mod names;
+mod queue;
+mod task;
 mod transport;
-mod worker;
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, atomic::Ordering},
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
@@ -47,34 +46,22 @@ pub use config::{OtlpArgs, OtlpConfig, Protocol};
 
 use self::{
     encode::{Event, Point},
-    worker::Shared,
+    queue::Shared,
 };
 use crate::{
     sampler::{Tick, wall_ns},
     status::{ExportState, ExportStatus},
 };
 
-/// Where the cumulative series of one interface started, and its last
-/// values, to notice counter restarts.
-#[derive(Clone, Copy, Debug)]
-struct Baseline {
-    start_time_unix_nano: u64,
-    packets: u64,
-    bytes: u64,
-}
-
 /// The OTLP mirror. Create with [`Exporter::start`], feed with
 /// [`Exporter::export`], end with [`Exporter::shutdown`].
 pub struct Exporter {
     shared: Arc<Shared>,
-    /// Per-interface start times; only the exporting thread touches it.
-    baselines: Mutex<HashMap<Arc<str>, Baseline>>,
     target: String,
     runtime: Option<tokio::runtime::Runtime>,
     stop: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
-    /// In a Mutex only so that `Exporter` is `Sync` (the UI thread may send
-    /// events while the sampling thread exports).
-    done: Mutex<std::sync::mpsc::Receiver<ExportStatus>>,
+    /// The task's final status, sent when it ends.
+    done: std::sync::mpsc::Receiver<ExportStatus>,
 }
 
 impl Exporter {
@@ -102,8 +89,8 @@ impl Exporter {
         let (stop, stop_rx) = tokio::sync::watch::channel(None);
         let (done_tx, done) = std::sync::mpsc::channel();
         let target = cfg.target();
-        runtime.spawn(worker::run(
-            worker::Worker {
+        runtime.spawn(task::run(
+            task::Worker {
                 shared: Arc::clone(&shared),
                 client,
                 resource: encode::resource(&cfg.resource),
@@ -123,11 +110,10 @@ impl Exporter {
         );
         Ok(Self {
             shared,
-            baselines: Mutex::new(HashMap::new()),
             target,
             runtime: Some(runtime),
             stop,
-            done: Mutex::new(done),
+            done,
         })
     }
 
@@ -142,36 +128,9 @@ impl Exporter {
     /// passed since the last, else by a later `export` (or `shutdown`).
     /// Meant to be called on a schedule, as the sampler does.
     pub fn export(&self, tick: &Tick) {
-        let points: Vec<Point> = {
-            let mut baselines = self
-                .baselines
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            tick.samples
-                .iter()
-                .map(|s| {
-                    let start = match baselines.get(&s.interface) {
-                        Some(b)
-                            if !s.rebaselined && s.packets >= b.packets && s.bytes >= b.bytes =>
-                        {
-                            b.start_time_unix_nano
-                        }
-                        // First sight, or the counters restarted: a new
-                        // cumulative series begins at this sample.
-                        _ => s.time_unix_nano,
-                    };
-                    baselines.insert(
-                        Arc::clone(&s.interface),
-                        Baseline {
-                            start_time_unix_nano: start,
-                            packets: s.packets,
-                            bytes: s.bytes,
-                        },
-                    );
-                    Point::new(s, start)
-                })
-                .collect()
-        };
+        // The sample carries its series' start: the sampler decided once
+        // whether the counters restarted.
+        let points = tick.samples.iter().map(Point::new).collect();
         self.shared.push_points(points);
     }
 
@@ -207,11 +166,7 @@ impl Exporter {
         let _ = self
             .stop
             .send(Some(tokio::time::Instant::now() + worker_budget));
-        let done = self
-            .done
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let status = done.recv_timeout(timeout).unwrap_or_else(|_| {
+        let status = self.done.recv_timeout(timeout).unwrap_or_else(|_| {
             log::warn!(
                 "{}: exporter did not finish within {timeout:?}",
                 self.target
@@ -247,8 +202,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exporter_can_be_shared_between_threads() {
-        fn shareable<T: Send + Sync>() {}
-        shareable::<Exporter>();
+    fn exporter_moves_to_the_sampling_thread() {
+        fn sendable<T: Send>() {}
+        sendable::<Exporter>();
     }
 }

@@ -91,10 +91,6 @@ pub struct IfaceStats {
     pub history: History,
     /// Breakdowns since the view was reset; `None` until a sample has them.
     pub session_detail: Option<Detail>,
-    /// Cumulative counters the next delta is taken from; `None` means the
-    /// next sample starts a new baseline.
-    base: Option<(u64, u64)>,
-    detail_base: Option<Detail>,
 }
 
 impl IfaceStats {
@@ -109,41 +105,30 @@ impl IfaceStats {
             peak_bps: 0.0,
             history: History::new(history),
             session_detail: None,
-            base: None,
-            detail_base: None,
         }
     }
 
     /// Takes in the interface's sample of a new tick.
     ///
-    /// Totals grow by the counters' increase since the previous sample. A
-    /// re-baselined sample, counters that went backwards, or the first
-    /// sample after the counters were unreadable start a new baseline and add
-    /// nothing: what happened meanwhile is unknown, and must not be a spike.
+    /// Totals grow by the sample's delta, the counters' increase since the
+    /// previous sample as the sampler measured it; a restart, a loss or the
+    /// first sample has none and adds nothing (what happened meanwhile is
+    /// unknown, and must not be a spike).
     pub fn update(&mut self, sample: Sample) {
         let lost = matches!(sample.health, Health::Lost { .. });
-        if lost {
-            // The sample repeats stale totals; forget the baseline so the
-            // first good reading after it adds nothing.
-            self.base = None;
-            self.detail_base = None;
-        } else {
-            let delta = self
-                .base
-                .filter(|_| !sample.rebaselined)
-                .and_then(|(p0, b0)| {
-                    Some((
-                        sample.packets.checked_sub(p0)?,
-                        sample.bytes.checked_sub(b0)?,
-                    ))
-                });
-            if let Some((dp, db)) = delta {
-                self.session_packets = self.session_packets.saturating_add(dp);
-                self.session_bytes = self.session_bytes.saturating_add(db);
-                self.session_secs += finite(sample.period_s);
+        if let Some(delta) = &sample.delta {
+            self.session_packets = self.session_packets.saturating_add(delta.packets);
+            self.session_bytes = self.session_bytes.saturating_add(delta.bytes);
+            self.session_secs += finite(sample.period_s);
+        }
+        if let Some(cur) = &sample.detail {
+            let acc = self.session_detail.get_or_insert_with(|| Detail {
+                per_cpu_packets: vec![0; cur.per_cpu_packets.len()],
+                ..Detail::default()
+            });
+            if let Some(d) = sample.delta.as_ref().and_then(|d| d.detail.as_ref()) {
+                acc.add(d);
             }
-            self.base = Some((sample.packets, sample.bytes));
-            self.update_detail(sample.detail.as_ref(), sample.rebaselined);
         }
         // Rates are never negative nor NaN from the sampler; guard anyway so
         // one bad value cannot poison the peaks.
@@ -158,26 +143,6 @@ impl IfaceStats {
             self.history.push(pps, bps);
         }
         self.last = Some(sample);
-    }
-
-    fn update_detail(&mut self, detail: Option<&Detail>, rebaselined: bool) {
-        let Some(cur) = detail else {
-            self.detail_base = None;
-            return;
-        };
-        let acc = self.session_detail.get_or_insert_with(|| Detail {
-            per_cpu_packets: vec![0; cur.per_cpu_packets.len()],
-            ..Detail::default()
-        });
-        let delta = self
-            .detail_base
-            .as_ref()
-            .filter(|_| !rebaselined)
-            .and_then(|prev| detail_delta(prev, cur));
-        if let Some(delta) = delta {
-            add_detail(acc, &delta);
-        }
-        self.detail_base = Some(cur.clone());
     }
 
     /// Clears totals, peaks, history and breakdowns; the next sample's
@@ -205,53 +170,13 @@ fn finite(v: f64) -> f64 {
     if v.is_finite() && v > 0.0 { v } else { 0.0 }
 }
 
-/// `cur - prev` element-wise, or `None` if any counter went backwards or
-/// the CPU count changed (a new map: re-baseline).
-fn detail_delta(prev: &Detail, cur: &Detail) -> Option<Detail> {
-    fn sub<const N: usize>(a: &[u64; N], b: &[u64; N]) -> Option<[u64; N]> {
-        let mut out = [0; N];
-        for (o, (x, y)) in out.iter_mut().zip(b.iter().zip(a)) {
-            *o = x.checked_sub(*y)?;
-        }
-        Some(out)
-    }
-    if prev.per_cpu_packets.len() != cur.per_cpu_packets.len() {
-        return None;
-    }
-    let per_cpu_packets = prev
-        .per_cpu_packets
-        .iter()
-        .zip(&cur.per_cpu_packets)
-        .map(|(p, c)| c.checked_sub(*p))
-        .collect::<Option<Vec<_>>>()?;
-    Some(Detail {
-        l3: sub(&prev.l3, &cur.l3)?,
-        l4: sub(&prev.l4, &cur.l4)?,
-        size_hist: sub(&prev.size_hist, &cur.size_hist)?,
-        per_cpu_packets,
-    })
-}
-
-fn add_detail(acc: &mut Detail, delta: &Detail) {
-    fn add(a: &mut [u64], b: &[u64]) {
-        for (x, y) in a.iter_mut().zip(b) {
-            *x = x.saturating_add(*y);
-        }
-    }
-    add(&mut acc.l3, &delta.l3);
-    add(&mut acc.l4, &delta.l4);
-    add(&mut acc.size_hist, &delta.size_hist);
-    if acc.per_cpu_packets.len() != delta.per_cpu_packets.len() {
-        // CPUs came or went: keep what was counted per CPU so far, resized.
-        acc.per_cpu_packets.resize(delta.per_cpu_packets.len(), 0);
-    }
-    add(&mut acc.per_cpu_packets, &delta.per_cpu_packets);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::Mode;
+    use crate::{
+        sample::{Mode, Reading},
+        sampler::{FakeSource, Sampler},
+    };
 
     fn sample(packets: u64, bytes: u64, pps: f64) -> Sample {
         Sample {
@@ -266,6 +191,8 @@ mod tests {
             rebaselined: false,
             health: Health::Ok,
             detail: None,
+            start_time_unix_nano: 0,
+            delta: None,
         }
     }
 
@@ -273,13 +200,51 @@ mod tests {
         IfaceStats::new(Arc::from("eth0"), 4)
     }
 
+    const SEC: u64 = 1_000_000_000;
+
+    fn r(packets: u64, bytes: u64) -> anyhow::Result<Reading> {
+        Ok(Reading {
+            packets,
+            bytes,
+            epoch: 1,
+            detail: None,
+        })
+    }
+
+    /// Samples one second apart of scripted readings, through the real
+    /// sampler (which decides restarts and deltas); the first is its baseline.
+    fn sampled(readings: Vec<anyhow::Result<Reading>>) -> Vec<Sample> {
+        let n = readings.len() as u64;
+        let mut sampler = Sampler::new(vec![Box::new(FakeSource {
+            name: "eth0".into(),
+            mode: Mode::Native,
+            readings: readings.into(),
+        })]);
+        (0..n)
+            .map(|i| sampler.sample(i * SEC, i * SEC).samples.remove(0))
+            .collect()
+    }
+
+    /// `stats()` after taking in `samples`; the session packets after each.
+    fn feed(s: &mut IfaceStats, samples: Vec<Sample>) -> Vec<u64> {
+        samples
+            .into_iter()
+            .map(|x| {
+                s.update(x);
+                s.session_packets
+            })
+            .collect()
+    }
+
     #[test]
     fn totals_count_from_the_first_sample_not_from_boot() {
         let mut s = stats();
-        s.update(sample(1_000_000, 9_000_000, 0.0));
-        assert_eq!((s.session_packets, s.session_bytes), (0, 0));
-        s.update(sample(1_000_100, 9_010_000, 100.0));
-        assert_eq!((s.session_packets, s.session_bytes), (100, 10_000));
+        let after = feed(
+            &mut s,
+            sampled(vec![r(1_000_000, 9_000_000), r(1_000_100, 9_010_000)]),
+        );
+        assert_eq!(after, [0, 100]);
+        assert_eq!(s.session_bytes, 10_000);
         assert_eq!(s.avg_packet_size(), Some(100.0));
         assert_eq!(s.session_secs, 1.0);
     }
@@ -287,46 +252,54 @@ mod tests {
     #[test]
     fn counters_going_backwards_add_nothing_and_rebaseline() {
         let mut s = stats();
-        s.update(sample(1_000, 10_000, 0.0));
-        s.update(sample(1_010, 10_100, 10.0));
-        s.update(sample(5, 50, 0.0));
-        assert_eq!(s.session_packets, 10);
-        s.update(sample(25, 250, 20.0));
-        assert_eq!((s.session_packets, s.session_bytes), (30, 300));
+        let samples = sampled(vec![
+            r(1_000, 10_000),
+            r(1_010, 10_100),
+            r(5, 50),
+            r(25, 250),
+        ]);
+        assert_eq!(feed(&mut s, samples), [0, 10, 10, 30]);
+        assert_eq!(s.session_bytes, 300);
     }
 
     #[test]
     fn a_rebaselined_sample_adds_nothing_even_when_larger() {
         let mut s = stats();
-        s.update(sample(10, 100, 0.0));
-        let mut jump = sample(10_000_000, 100_000_000, 0.0);
-        jump.rebaselined = true;
-        s.update(jump);
-        assert_eq!(s.session_packets, 0);
-        s.update(sample(10_000_005, 100_000_050, 5.0));
-        assert_eq!(s.session_packets, 5);
+        let other_map = |packets, bytes| {
+            Ok(Reading {
+                packets,
+                bytes,
+                epoch: 2,
+                detail: None,
+            })
+        };
+        let samples = sampled(vec![
+            r(10, 100),
+            other_map(10_000_000, 100_000_000),
+            other_map(10_000_005, 100_000_050),
+        ]);
+        assert!(samples[1].rebaselined);
+        assert_eq!(feed(&mut s, samples), [0, 0, 5]);
     }
 
     #[test]
     fn after_lost_samples_the_first_good_one_is_a_new_baseline() {
         let mut s = stats();
-        s.update(sample(10, 100, 0.0));
-        let mut lost = sample(10, 100, 0.0);
-        lost.health = Health::Lost {
-            reason: "gone".into(),
-        };
-        s.update(lost);
-        s.update(sample(900, 9_000, 0.0));
-        assert_eq!(s.session_packets, 0);
-        s.update(sample(901, 9_010, 1.0));
-        assert_eq!(s.session_packets, 1);
+        let samples = sampled(vec![
+            r(10, 100),
+            Err(anyhow::anyhow!("gone")),
+            r(900, 9_000),
+            r(901, 9_010),
+        ]);
+        assert_eq!(feed(&mut s, samples), [0, 0, 0, 1]);
     }
 
     #[test]
     fn reset_clears_the_view_and_counts_on_from_the_latest_counters() {
         let mut s = stats();
-        s.update(sample(0, 0, 0.0));
-        s.update(sample(50, 500, 50.0));
+        let mut samples = sampled(vec![r(0, 0), r(50, 500), r(60, 600)]);
+        let last = samples.pop().expect("three samples");
+        feed(&mut s, samples);
         s.reset_view();
         assert_eq!(
             (s.session_packets, s.peak_pps, s.session_secs),
@@ -335,7 +308,7 @@ mod tests {
         assert!(s.history.is_empty());
         // The kernel counters in the sample are untouched by the reset.
         assert_eq!(s.last.as_ref().map(|l| l.packets), Some(50));
-        s.update(sample(60, 600, 10.0));
+        s.update(last);
         assert_eq!(s.session_packets, 10);
     }
 
@@ -366,19 +339,25 @@ mod tests {
             size_hist: [tcp, 0, 0, 0, 0, 0, 0],
             per_cpu_packets: vec![cpu0, tcp - cpu0],
         };
+        let with = |packets, bytes, tcp, cpu0| {
+            Ok(Reading {
+                packets,
+                bytes,
+                epoch: 1,
+                detail: Some(detail(tcp, cpu0)),
+            })
+        };
         let mut s = stats();
-        let mut a = sample(100, 1000, 0.0);
-        a.detail = Some(detail(100, 40));
-        s.update(a);
-        let mut b = sample(110, 1100, 10.0);
-        b.detail = Some(detail(110, 45));
-        s.update(b);
-        let mut restarted = sample(3, 30, 0.0);
-        restarted.detail = Some(detail(3, 3));
-        s.update(restarted);
-        let mut c = sample(5, 50, 2.0);
-        c.detail = Some(detail(5, 3));
-        s.update(c);
+        feed(
+            &mut s,
+            sampled(vec![
+                with(100, 1000, 100, 40),
+                with(110, 1100, 110, 45),
+                // Restarted: the counters went backwards.
+                with(3, 30, 3, 3),
+                with(5, 50, 5, 3),
+            ]),
+        );
         let d = s.session_detail.as_ref().expect("detail");
         assert_eq!(d.l4[0], 12);
         assert_eq!(d.per_cpu_packets, [5, 7]);

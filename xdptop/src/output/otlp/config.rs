@@ -18,7 +18,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, bail};
 
-use super::names;
+use crate::output::names;
 
 /// The OTLP transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -371,7 +371,7 @@ fn resource(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Vec<(String,
         Some(name) => set("service.name", name.trim().to_owned(), true),
         None => set("service.name", names::SERVICE_NAME.to_owned(), false),
     }
-    set("host.name", host_name(), false);
+    set("host.name", crate::host::name(), false);
     // Random per process: two xdptop daemons on one host stay apart, and a
     // restart is visibly a new instance (its counters start a new series).
     set(
@@ -385,14 +385,6 @@ fn resource(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Vec<(String,
         false,
     );
     Ok(attrs)
-}
-
-fn host_name() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[cfg(test)]

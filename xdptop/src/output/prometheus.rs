@@ -7,13 +7,8 @@
 //! dashboard and one set of alerts work on either path (see
 //! `compose/README.md` for the mapping and where it comes from):
 //!
-//! | OTel metric | Prometheus series |
-//! |---|---|
-//! | `xdp.packets` (sum, `{packet}`) | `xdp_xdp_packets_total` |
-//! | `xdp.bytes` (sum, `By`) | `xdp_xdp_bytes_total` |
-//! | `xdp.packet.rate` (gauge, `{packet}/s`) | `xdp_xdp_packet_rate_per_second` |
-//! | `xdp.bit.rate` (gauge, `bit/s`) | `xdp_xdp_bit_rate_per_second` |
-//! | `xdp.attached` (gauge, `1`) | `xdp_xdp_attached_ratio` |
+//! The names, units and help texts are [`names::METRICS`]; the README and
+//! `compose/README.md` show the same table.
 //!
 //! Labels: `network_interface_name`, `xdp_mode`, `host_name`. The collector
 //! path adds `job`/`instance` (from `service.name`/`service.instance.id`),
@@ -38,19 +33,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use super::names::{self, Id, Kind, LABEL_HOST, LABEL_INTERFACE, LABEL_MODE, Value};
 use crate::{sample::Health, sampler::Tick};
-
-/// Series names, as the collector's prometheus exporter writes them.
-pub const PACKETS: &str = "xdp_xdp_packets_total";
-pub const BYTES: &str = "xdp_xdp_bytes_total";
-pub const PACKET_RATE: &str = "xdp_xdp_packet_rate_per_second";
-pub const BIT_RATE: &str = "xdp_xdp_bit_rate_per_second";
-pub const ATTACHED: &str = "xdp_xdp_attached_ratio";
-
-/// Label names (OTel attribute names with `.` turned into `_`).
-pub const LABEL_INTERFACE: &str = "network_interface_name";
-pub const LABEL_MODE: &str = "xdp_mode";
-pub const LABEL_HOST: &str = "host_name";
 
 const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -64,6 +48,19 @@ struct Series {
     pps: f64,
     bps: f64,
     attached: bool,
+}
+
+impl Series {
+    /// What the series says for metric `id`.
+    fn value(&self, id: Id) -> Value {
+        match id {
+            Id::Packets => Value::Int(self.packets),
+            Id::Bytes => Value::Int(self.bytes),
+            Id::PacketRate => Value::Double(self.pps),
+            Id::BitRate => Value::Double(self.bps),
+            Id::Attached => Value::Int(u64::from(self.attached)),
+        }
+    }
 }
 
 /// What the next scrape reports. Replaced whole on every update.
@@ -84,9 +81,6 @@ impl Shared {
     }
 }
 
-/// A metric family: name, help, and how to read its value from a series.
-type Family<T> = (&'static str, &'static str, fn(&Series) -> T);
-
 /// Encodes the latest snapshot at scrape time. The counters are the kernel's
 /// cumulative values, so they are constants per scrape, not `inc()`ed here.
 #[derive(Debug)]
@@ -105,50 +99,28 @@ impl Collector for TickCollector {
         };
         // The encoder appends `_total` to counter names itself.
         let base = |name: &'static str| name.strip_suffix("_total").unwrap_or(name);
-
-        let counters: [Family<u64>; 2] = [
-            (
-                PACKETS,
-                "Packets counted by XDP on the interface (cumulative kernel counter).",
-                |s| s.packets,
-            ),
-            (
-                BYTES,
-                "Bytes counted by XDP on the interface (cumulative kernel counter).",
-                |s| s.bytes,
-            ),
-        ];
-        for (name, help, value) in counters {
-            let mut family =
-                encoder.encode_descriptor(base(name), help, None, MetricType::Counter)?;
+        for m in &names::METRICS {
+            let (name, kind) = match m.kind {
+                Kind::Counter => (base(m.prometheus), MetricType::Counter),
+                Kind::Gauge => (m.prometheus, MetricType::Gauge),
+            };
+            let mut family = encoder.encode_descriptor(name, m.description, None, kind)?;
             for s in &snap.series {
                 let set = labels(s);
-                ConstCounter::new(value(s)).encode(family.encode_family(&set)?)?;
-            }
-        }
-
-        let gauges: [Family<f64>; 3] = [
-            (
-                PACKET_RATE,
-                "Packets per second over the last sample period, as xdptop shows it.",
-                |s| s.pps,
-            ),
-            (
-                BIT_RATE,
-                "Bits per second over the last sample period, as xdptop shows it.",
-                |s| s.bps,
-            ),
-            (
-                ATTACHED,
-                "1 while the interface's XDP counters are readable, 0 once they are lost.",
-                |s| if s.attached { 1.0 } else { 0.0 },
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-            for s in &snap.series {
-                let set = labels(s);
-                ConstGauge::new(value(s)).encode(family.encode_family(&set)?)?;
+                match (m.kind, s.value(m.id)) {
+                    (Kind::Counter, Value::Int(v)) => {
+                        ConstCounter::new(v).encode(family.encode_family(&set)?)?
+                    }
+                    (Kind::Counter, Value::Double(v)) => {
+                        ConstCounter::new(v).encode(family.encode_family(&set)?)?
+                    }
+                    (Kind::Gauge, Value::Int(v)) => {
+                        ConstGauge::new(v as f64).encode(family.encode_family(&set)?)?
+                    }
+                    (Kind::Gauge, Value::Double(v)) => {
+                        ConstGauge::new(v).encode(family.encode_family(&set)?)?
+                    }
+                }
             }
         }
         Ok(())
@@ -257,18 +229,12 @@ impl Drop for PrometheusEndpoint {
 }
 
 /// `host.name` from `OTEL_RESOURCE_ATTRIBUTES` if set there (as the OTLP
-/// resource would use it), else the kernel's host name.
+/// resource would use it), else [`crate::host::name`].
 pub fn default_host_name() -> String {
     std::env::var("OTEL_RESOURCE_ATTRIBUTES")
         .ok()
         .and_then(|attrs| host_from_resource_attributes(&attrs))
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-                .filter(|h| !h.is_empty())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
+        .unwrap_or_else(crate::host::name)
 }
 
 /// `host.name` out of an `OTEL_RESOURCE_ATTRIBUTES` value (`k=v,k=v`).

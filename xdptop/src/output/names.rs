@@ -1,0 +1,158 @@
+//! Every name xdptop puts on the wire, in one place: [`METRICS`] is the one
+//! table of metric names, units, descriptions and Prometheus series that the
+//! OTLP encoder, the `/metrics` endpoint and the README tests read.
+//!
+//! The Prometheus names are what the collector's translator makes with its
+//! default `add_metric_suffixes: true` (and `namespace: xdp`): `{...}`
+//! annotation units vanish, `/s` becomes `_per_second`, a gauge of unit `1`
+//! gets `_ratio`, monotonic sums get `_total`, and a unit already spelled in
+//! the name is not repeated (`By` adds nothing to `xdp.bytes`, `bit` nothing
+//! to `xdp.bit.rate`). So `xdp.packets` and `xdp.bytes` become
+//! `xdp_xdp_packets_total` and `xdp_xdp_bytes_total`, the series the user's
+//! Grafana already queries. `compose/README.md` has the mapping in full.
+//!
+//! Every data point carries [`ATTR_INTERFACE`] and [`ATTR_MODE`]; Prometheus
+//! shows them as [`LABEL_INTERFACE`] and [`LABEL_MODE`].
+
+/// Cumulative packets counted by the XDP program (the kernel counter).
+pub const PACKETS: &str = "xdp.packets";
+/// Cumulative bytes counted by the XDP program (the kernel counter).
+pub const BYTES: &str = "xdp.bytes";
+/// Packets per second over the last sampling period, as shown on screen.
+pub const PACKET_RATE: &str = "xdp.packet.rate";
+/// Bits per second over the last sampling period, as shown on screen.
+pub const BIT_RATE: &str = "xdp.bit.rate";
+/// 1 while the interface's counters are readable, 0 when lost.
+pub const ATTACHED: &str = "xdp.attached";
+
+/// Which number of a sample a metric carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Id {
+    Packets,
+    Bytes,
+    PacketRate,
+    BitRate,
+    Attached,
+}
+
+/// How a metric is exported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A cumulative monotonic sum (OTLP) / counter (Prometheus).
+    Counter,
+    Gauge,
+}
+
+/// One exported metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metric {
+    pub id: Id,
+    /// OTel metric name.
+    pub otel: &'static str,
+    /// UCUM unit, as OTLP carries it.
+    pub unit: &'static str,
+    pub kind: Kind,
+    /// The Prometheus series the collector (and `--prometheus`) make of it.
+    pub prometheus: &'static str,
+    /// OTLP description and Prometheus `# HELP`.
+    pub description: &'static str,
+}
+
+/// Every metric, in the order requests and `/metrics` list them.
+pub const METRICS: [Metric; 5] = [
+    Metric {
+        id: Id::Packets,
+        otel: PACKETS,
+        unit: "{packet}",
+        kind: Kind::Counter,
+        prometheus: "xdp_xdp_packets_total",
+        description: "Packets counted by XDP on the interface (cumulative kernel counter).",
+    },
+    Metric {
+        id: Id::Bytes,
+        otel: BYTES,
+        unit: "By",
+        kind: Kind::Counter,
+        prometheus: "xdp_xdp_bytes_total",
+        description: "Bytes counted by XDP on the interface (cumulative kernel counter).",
+    },
+    Metric {
+        id: Id::PacketRate,
+        otel: PACKET_RATE,
+        unit: "{packet}/s",
+        kind: Kind::Gauge,
+        prometheus: "xdp_xdp_packet_rate_per_second",
+        description: "Packets per second over the last sample period, as xdptop shows it.",
+    },
+    Metric {
+        id: Id::BitRate,
+        otel: BIT_RATE,
+        unit: "bit/s",
+        kind: Kind::Gauge,
+        prometheus: "xdp_xdp_bit_rate_per_second",
+        description: "Bits per second over the last sample period, as xdptop shows it.",
+    },
+    Metric {
+        id: Id::Attached,
+        otel: ATTACHED,
+        unit: "1",
+        kind: Kind::Gauge,
+        prometheus: "xdp_xdp_attached_ratio",
+        description: "1 while the interface's XDP counters are readable, 0 once they are lost.",
+    },
+];
+
+/// The table row of `id`.
+pub fn metric(id: Id) -> &'static Metric {
+    METRICS
+        .iter()
+        .find(|m| m.id == id)
+        .expect("every Id has a row in METRICS")
+}
+
+/// A metric's value in one sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    Int(u64),
+    Double(f64),
+}
+
+/// Data point attribute: the interface name (OTel semantic convention).
+pub const ATTR_INTERFACE: &str = "network.interface.name";
+/// Data point attribute: native, skb or read-only.
+pub const ATTR_MODE: &str = "xdp.mode";
+/// Prometheus labels: the attribute names with `.` turned into `_`.
+pub const LABEL_INTERFACE: &str = "network_interface_name";
+pub const LABEL_MODE: &str = "xdp_mode";
+/// Prometheus label for the resource's `host.name`.
+pub const LABEL_HOST: &str = "host_name";
+
+/// Instrumentation scope of everything xdptop exports.
+pub const SCOPE: &str = "xdptop";
+/// Default `service.name`; `OTEL_SERVICE_NAME` overrides it.
+pub const SERVICE_NAME: &str = "xdptop";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_the_attributes_with_underscores() {
+        assert_eq!(ATTR_INTERFACE.replace('.', "_"), LABEL_INTERFACE);
+        assert_eq!(ATTR_MODE.replace('.', "_"), LABEL_MODE);
+    }
+
+    #[test]
+    fn every_id_has_one_row() {
+        for id in [
+            Id::Packets,
+            Id::Bytes,
+            Id::PacketRate,
+            Id::BitRate,
+            Id::Attached,
+        ] {
+            assert_eq!(METRICS.iter().filter(|m| m.id == id).count(), 1);
+            assert_eq!(metric(id).id, id);
+        }
+    }
+}
