@@ -5,8 +5,9 @@ use std::{collections::HashSet, ffi::OsString, net::SocketAddr, path::PathBuf, t
 use anyhow::{Context as _, bail};
 
 use crate::{
-    cli::{Cli, ModeArg},
-    otlp::{OtlpArgs, OtlpConfig},
+    bpf::AttachMode,
+    cli::{Cli, ModeArg, ProtocolArg},
+    otlp::{OtlpArgs, OtlpConfig, Protocol},
 };
 
 /// Shortest and longest sampling interval accepted.
@@ -31,7 +32,7 @@ pub struct Config {
     pub json: bool,
     pub count: Option<u64>,
     pub interval: Duration,
-    pub mode: ModeArg,
+    pub mode: AttachMode,
     /// Set when `--otlp` or `OTEL_EXPORTER_OTLP_ENDPOINT` asks for export.
     pub otlp: Option<OtlpConfig>,
     /// Where to serve `/metrics` (`--prometheus`).
@@ -97,7 +98,7 @@ impl Config {
         let otlp = if action == Action::Watch {
             let args = OtlpArgs {
                 endpoint: cli.otlp,
-                protocol: cli.otlp_protocol,
+                protocol: cli.otlp_protocol.map(protocol),
                 headers: cli.otlp_headers,
                 ca_file: cli.otlp_ca_file,
                 export_interval: cli.otlp_interval,
@@ -113,12 +114,27 @@ impl Config {
             json: cli.json,
             count,
             interval: cli.interval,
-            mode: cli.mode,
+            mode: attach_mode(cli.mode),
             otlp,
             prometheus,
             pin_dir: cli.pin_dir,
             verbose: cli.verbose,
         })
+    }
+}
+
+fn attach_mode(m: ModeArg) -> AttachMode {
+    match m {
+        ModeArg::Auto => AttachMode::Auto,
+        ModeArg::Native => AttachMode::Native,
+        ModeArg::Skb => AttachMode::Skb,
+    }
+}
+
+fn protocol(p: ProtocolArg) -> Protocol {
+    match p {
+        ProtocolArg::Grpc => Protocol::Grpc,
+        ProtocolArg::HttpProtobuf => Protocol::HttpProtobuf,
     }
 }
 
@@ -191,7 +207,7 @@ mod tests {
         let c = parse(&["eth0"]).expect("valid");
         assert_eq!(c.interfaces, ["eth0"]);
         assert_eq!(c.interval, Duration::from_secs(1));
-        assert_eq!(c.mode, ModeArg::Auto);
+        assert_eq!(c.mode, AttachMode::Auto);
         assert_eq!(c.action, Action::Watch);
         assert_eq!(c.pin_dir, PathBuf::from("/sys/fs/bpf"));
     }

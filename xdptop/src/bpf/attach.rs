@@ -16,12 +16,12 @@ use aya::{
 use xdp_ebpf::{DataRec, XdptopStats};
 
 use super::{
-    ifindex,
+    AttachMode, ifindex,
     pins::{Pins, check_shared_map, ignore_missing},
     reader::{OwnSource, SharedPinGuard, SharedSource},
     sys,
 };
-use crate::{cli::ModeArg, sample::Mode, sampler::CounterSource};
+use crate::{sample::Mode, sampler::CounterSource};
 
 /// `BPF_NOEXIST`: create key 0 only if nobody did yet.
 const BPF_NOEXIST: u64 = 1;
@@ -48,7 +48,7 @@ pub enum Detached {
 /// Starts watching `iface`: re-uses xdptop's pinned attachment if it is still
 /// live, otherwise loads and attaches the program; if another loader's
 /// program holds the interface, watches the shared map read-only.
-pub fn watch(pins: &Pins, iface: &str, mode: ModeArg) -> anyhow::Result<Attached> {
+pub fn watch(pins: &Pins, iface: &str, mode: AttachMode) -> anyhow::Result<Attached> {
     let Some(ifindex) = ifindex(iface) else {
         bail!("unknown interface {iface} in this network namespace (see `ip link`)");
     };
@@ -171,7 +171,7 @@ fn load_and_attach(
     pins: &Pins,
     iface: &str,
     ifindex: u32,
-    mode: ModeArg,
+    mode: AttachMode,
 ) -> Result<Attached, AttachError> {
     let shared_path = pins.shared_map();
     let stats_path = pins.stats(iface);
@@ -206,9 +206,9 @@ fn load_and_attach(
     })?;
 
     let tries: &[(XdpMode, Mode)] = match mode {
-        ModeArg::Auto => &[(XdpMode::Driver, Mode::Native), (XdpMode::Skb, Mode::Skb)],
-        ModeArg::Native => &[(XdpMode::Driver, Mode::Native)],
-        ModeArg::Skb => &[(XdpMode::Skb, Mode::Skb)],
+        AttachMode::Auto => &[(XdpMode::Driver, Mode::Native), (XdpMode::Skb, Mode::Skb)],
+        AttachMode::Native => &[(XdpMode::Driver, Mode::Native)],
+        AttachMode::Skb => &[(XdpMode::Skb, Mode::Skb)],
     };
     let mut failures = Vec::new();
     for &(xdp_mode, got) in tries {
@@ -266,15 +266,15 @@ fn load_and_attach(
         }
     }
     let hint = match mode {
-        ModeArg::Native => " (the driver may lack native XDP: try --mode skb or --mode auto)",
+        AttachMode::Native => " (the driver may lack native XDP: try --mode skb or --mode auto)",
         _ => "",
     };
     Err(anyhow::anyhow!(
         "could not attach to {iface} in {} mode: {}{hint}",
         match mode {
-            ModeArg::Auto => "native or skb",
-            ModeArg::Native => "native",
-            ModeArg::Skb => "skb",
+            AttachMode::Auto => "native or skb",
+            AttachMode::Native => "native",
+            AttachMode::Skb => "skb",
         },
         failures.join("; ")
     )

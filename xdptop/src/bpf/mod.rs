@@ -14,6 +14,16 @@ pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};
 pub use watched::{Replace, Watched};
 
+/// How to attach: the kernel side's own type (clap's `cli::ModeArg` stops
+/// in `config.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Native (driver) mode, falling back to skb mode.
+    Auto,
+    Native,
+    Skb,
+}
+
 /// The interface's index in this network namespace, if it exists.
 pub fn ifindex(name: &str) -> Option<u32> {
     let c = CString::new(name).ok()?;

@@ -7,9 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Pins, attach, ifindex};
+use super::{AttachMode, Pins, attach, ifindex};
 use crate::{
-    cli::ModeArg,
     sample::{Mode, Reading},
     sampler::CounterSource,
 };
@@ -20,7 +19,7 @@ const RETRY: Duration = Duration::from_secs(2);
 pub struct Watched {
     pins: Pins,
     iface: String,
-    mode_arg: ModeArg,
+    attach_mode: AttachMode,
     inner: Box<dyn CounterSource>,
     next_retry: Option<Instant>,
     /// Sources attached elsewhere (the dashboard's `a` key) arrive here.
@@ -34,14 +33,14 @@ impl Watched {
     pub fn new(
         pins: Pins,
         iface: &str,
-        mode_arg: ModeArg,
+        attach_mode: AttachMode,
         inner: Box<dyn CounterSource>,
     ) -> (Self, Replace) {
         let (tx, replacements) = mpsc::channel();
         let me = Self {
             pins,
             iface: iface.to_owned(),
-            mode_arg,
+            attach_mode,
             inner,
             next_retry: None,
             replacements,
@@ -62,7 +61,7 @@ impl Watched {
         if self.next_retry.is_some_and(|t| now < t) || !self.should_reattach() {
             return None;
         }
-        match attach::watch(&self.pins, &self.iface, self.mode_arg) {
+        match attach::watch(&self.pins, &self.iface, self.attach_mode) {
             Ok(attached) => {
                 log::warn!("{} is back: {}", self.iface, attached.note);
                 self.inner = attached.source;

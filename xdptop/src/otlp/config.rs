@@ -21,12 +21,11 @@ use anyhow::{Context as _, bail};
 use super::names;
 
 /// The OTLP transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     /// OTLP/gRPC (default port 4317).
     Grpc,
     /// OTLP/HTTP with protobuf bodies (default port 4318).
-    #[value(name = "http/protobuf")]
     HttpProtobuf,
 }
 
@@ -64,7 +63,8 @@ pub const DEFAULT_QUEUE_SAMPLES: usize = 4096;
 /// every 5 s too). The OTel spec's 60 s would leave Grafana a minute behind.
 pub const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// What the command line says about OTLP (clap types stop here).
+/// What the command line says about OTLP, in the exporter's own types
+/// (clap's stop in `config.rs`).
 #[derive(Clone, Debug, Default)]
 pub struct OtlpArgs {
     pub endpoint: Option<String>,
