@@ -1,5 +1,8 @@
 //! xdptop: top for XDP. `run()` parses the command line, validates it, picks
 //! the dashboard or the headless loop, and tears down in order.
+//!
+//! No `unsafe` outside `bpf/sys.rs`, the bpf(2) calls aya lacks.
+#![deny(unsafe_code)]
 
 pub mod bpf;
 pub mod cli;

@@ -3,6 +3,7 @@
 
 use anyhow::bail;
 use caps::{CapSet, Capability};
+use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
 
 /// CAP_BPF loads programs and creates maps; CAP_NET_ADMIN attaches to an
 /// interface. CAP_SYS_ADMIN stands in for both on kernels before 5.8.
@@ -42,16 +43,10 @@ pub fn check(action: &str) -> anyhow::Result<()> {
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it so map
 /// creation does not fail there. Harmless elsewhere.
 pub fn raise_memlock() {
-    let unlimited = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: setrlimit reads the struct we pass for the call's duration.
-    let ret = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
-    if ret != 0 {
+    if let Err(e) = setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY) {
         log::debug!(
             "could not raise RLIMIT_MEMLOCK: {}",
-            std::io::Error::last_os_error()
+            std::io::Error::from(e)
         );
     }
 }
@@ -60,32 +55,21 @@ pub fn raise_memlock() {
 /// holds a few descriptors, and the usual soft limit of 1024 would end a
 /// few hundred interfaces short. Harmless when already there.
 pub fn raise_nofile() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
     };
-    // SAFETY: getrlimit writes into the struct we own; setrlimit reads it.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                log::debug!(
-                    "could not raise RLIMIT_NOFILE: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
+    if soft < hard {
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            log::debug!("could not raise RLIMIT_NOFILE: {}", std::io::Error::from(e));
         }
     }
 }
 
 /// The soft RLIMIT_NOFILE, for error messages.
 pub fn nofile_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(soft, _)| soft)
 }
 
 /// Whether the verifier lets this process subtract packet pointers

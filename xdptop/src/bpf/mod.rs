@@ -4,10 +4,9 @@
 mod attach;
 mod pins;
 mod reader;
-pub mod sys;
+#[allow(unsafe_code)]
+mod sys;
 mod watched;
-
-use std::ffi::CString;
 
 pub use attach::{Attached, Detached, detach, watch};
 pub use pins::{MapLayout, Pins, check_shared_map};
@@ -26,8 +25,5 @@ pub enum AttachMode {
 
 /// The interface's index in this network namespace, if it exists.
 pub fn ifindex(name: &str) -> Option<u32> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated string for the call's duration.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (idx != 0).then_some(idx)
+    nix::net::if_::if_nametoindex(name).ok()
 }
