@@ -232,16 +232,12 @@ fn attach_all(
 
 /// Running out of file descriptors (each interface holds a few: program,
 /// maps, link) gets a hint that names the limit and how to raise it.
-fn out_of_descriptors_hint(e: anyhow::Error, attached: usize) -> anyhow::Error {
-    let emfile = e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.raw_os_error() == Some(libc::EMFILE))
-    }) || format!("{e:#}").contains(&format!("os error {}", libc::EMFILE));
-    if !emfile {
-        return e;
+fn out_of_descriptors_hint(e: bpf::Error, attached: usize) -> anyhow::Error {
+    if !e.is_out_of_descriptors() {
+        return e.into();
     }
     let limit = privilege::nofile_limit().map_or("?".to_owned(), |n| n.to_string());
-    e.context(format!(
+    anyhow::Error::new(e).context(format!(
         "out of file descriptors after attaching {attached} interfaces (the limit is {limit}, \
          and each interface needs a few): raise it with `ulimit -n` or LimitNOFILE= in the \
          systemd unit. The interfaces attached so far stay attached and the next run re-uses \

@@ -2,6 +2,7 @@
 //! program, and read its maps. See `pins.rs` for the layout on bpffs.
 
 mod attach;
+mod error;
 mod pins;
 mod reader;
 #[allow(unsafe_code)]
@@ -9,6 +10,7 @@ mod sys;
 mod watched;
 
 pub use attach::{Attached, Detached, detach, watch};
+pub use error::Error;
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};
 pub use watched::{Replace, Watched};

@@ -69,7 +69,8 @@ impl Watched {
                 Some(self.inner.read())
             }
             Err(e) => {
-                log::debug!("{}: attaching again failed: {e:#}", self.iface);
+                let why = super::error::chain(&e);
+                log::debug!("{}: attaching again failed: {why}", self.iface);
                 self.next_retry = Some(now + RETRY);
                 None
             }
