@@ -47,7 +47,7 @@ pub struct Cli {
 
     /// OTLP transport. Default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.
     #[arg(long, value_enum, value_name = "PROTOCOL")]
-    pub otlp_protocol: Option<crate::otlp::Protocol>,
+    pub otlp_protocol: Option<ProtocolArg>,
 
     /// Extra OTLP request header, e.g. `authorization=Bearer TOKEN`
     /// (repeatable; replaces the same name from OTEL_EXPORTER_OTLP_HEADERS).
@@ -107,6 +107,16 @@ pub enum ModeArg {
     Auto,
     Native,
     Skb,
+}
+
+/// `--otlp-protocol`; `config.rs` maps it to `otlp::Protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// OTLP/gRPC (default port 4317).
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (default port 4318).
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -5,8 +5,9 @@ use std::{collections::HashSet, ffi::OsString, net::SocketAddr, path::PathBuf, t
 use anyhow::{Context as _, bail};
 
 use crate::{
-    cli::{Cli, ModeArg},
-    otlp::{OtlpArgs, OtlpConfig},
+    bpf::AttachMode,
+    cli::{Cli, ModeArg, ProtocolArg},
+    output::otlp::{OtlpArgs, OtlpConfig, Protocol},
 };
 
 /// Shortest and longest sampling interval accepted.
@@ -31,7 +32,7 @@ pub struct Config {
     pub json: bool,
     pub count: Option<u64>,
     pub interval: Duration,
-    pub mode: ModeArg,
+    pub mode: AttachMode,
     /// Set when `--otlp` or `OTEL_EXPORTER_OTLP_ENDPOINT` asks for export.
     pub otlp: Option<OtlpConfig>,
     /// Where to serve `/metrics` (`--prometheus`).
@@ -97,7 +98,7 @@ impl Config {
         let otlp = if action == Action::Watch {
             let args = OtlpArgs {
                 endpoint: cli.otlp,
-                protocol: cli.otlp_protocol,
+                protocol: cli.otlp_protocol.map(protocol),
                 headers: cli.otlp_headers,
                 ca_file: cli.otlp_ca_file,
                 export_interval: cli.otlp_interval,
@@ -113,12 +114,27 @@ impl Config {
             json: cli.json,
             count,
             interval: cli.interval,
-            mode: cli.mode,
+            mode: attach_mode(cli.mode),
             otlp,
             prometheus,
             pin_dir: cli.pin_dir,
             verbose: cli.verbose,
         })
+    }
+}
+
+fn attach_mode(m: ModeArg) -> AttachMode {
+    match m {
+        ModeArg::Auto => AttachMode::Auto,
+        ModeArg::Native => AttachMode::Native,
+        ModeArg::Skb => AttachMode::Skb,
+    }
+}
+
+fn protocol(p: ProtocolArg) -> Protocol {
+    match p {
+        ProtocolArg::Grpc => Protocol::Grpc,
+        ProtocolArg::HttpProtobuf => Protocol::HttpProtobuf,
     }
 }
 
@@ -191,7 +207,7 @@ mod tests {
         let c = parse(&["eth0"]).expect("valid");
         assert_eq!(c.interfaces, ["eth0"]);
         assert_eq!(c.interval, Duration::from_secs(1));
-        assert_eq!(c.mode, ModeArg::Auto);
+        assert_eq!(c.mode, AttachMode::Auto);
         assert_eq!(c.action, Action::Watch);
         assert_eq!(c.pin_dir, PathBuf::from("/sys/fs/bpf"));
     }
@@ -215,36 +231,95 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_are_errors() {
-        for args in [
-            &["--interval", "0", "eth0"][..],
-            &["--interval", "0s", "eth0"],
-            &["--interval", "5ms", "eth0"],
-            &["--interval", "2h", "eth0"],
-            &["--interval", "fast", "eth0"],
-            &["--count", "-1", "eth0"],
-            &["--count", "0", "eth0"],
-            &["--count", "x", "eth0"],
-            &["--mode", "turbo", "eth0"],
-            &[],
-            &["eth0", "eth0"],
-            &["a-very-long-interface-name"],
-            &["bad/name"],
-            &["--json", "eth0"],
-            &["--detach", "--headless", "eth0"],
-            &["--pin-dir", "relative", "eth0"],
-            &["--otlp", "localhost", "eth0"],
-            &["--otlp", "ftp://c:4317", "eth0"],
-            &["--otlp", "c:4317", "--otlp-protocol", "http/json", "eth0"],
-            &["--otlp", "c:4317", "--otlp-header", "novalue", "eth0"],
-            &["--otlp-header", "a=b", "eth0"],
-            &["--detach", "--otlp-header", "a=b", "eth0"],
-            &["--otlp-interval", "1s", "eth0"],
-            &["--otlp", "c:4317", "--otlp-interval", "0s", "eth0"],
-            &["--otlp", "c:4317", "--otlp-interval", "often", "eth0"],
-            &["--detach", "--otlp-interval", "1s", "eth0"],
+    fn bad_values_are_errors_that_say_what_is_wrong() {
+        for (args, want) in [
+            (
+                &["--interval", "0", "eth0"][..],
+                "--interval 0s is out of range: use 10ms to 1h",
+            ),
+            (
+                &["--interval", "0s", "eth0"],
+                "--interval 0s is out of range",
+            ),
+            (
+                &["--interval", "5ms", "eth0"],
+                "--interval 5ms is out of range",
+            ),
+            (
+                &["--interval", "2h", "eth0"],
+                "--interval 2h is out of range",
+            ),
+            (&["--interval", "fast", "eth0"], "(try 250ms, 1s or 5s)"),
+            (
+                &["--count", "-1", "eth0"],
+                "--count must be a whole number of samples, 1 or more (got -1)",
+            ),
+            (&["--count", "0", "eth0"], "1 or more (got 0)"),
+            (
+                &["--count", "x", "eth0"],
+                "invalid value 'x' for '--count <N>'",
+            ),
+            (
+                &["--mode", "turbo", "eth0"],
+                "invalid value 'turbo' for '--mode <MODE>'",
+            ),
+            (&[], "name at least one interface"),
+            (&["eth0", "eth0"], "interface eth0 is named twice"),
+            (
+                &["a-very-long-interface-name"],
+                "is 26 bytes, longer than Linux's 15 bytes",
+            ),
+            (&["bad/name"], "\"bad/name\" is not a valid interface name"),
+            (&["--json", "eth0"], "add --headless"),
+            (
+                &["--detach", "--headless", "eth0"],
+                "--detach only detaches and exits: drop --headless/--json/--count/--otlp*",
+            ),
+            (
+                &["--pin-dir", "relative", "eth0"],
+                "--pin-dir must be an absolute path (got relative)",
+            ),
+            (
+                &["--otlp", "localhost", "eth0"],
+                "--otlp \"localhost\" is not a usable OTLP endpoint",
+            ),
+            (
+                &["--otlp", "ftp://c:4317", "eth0"],
+                "scheme ftp:// is not supported",
+            ),
+            (
+                &["--otlp", "c:4317", "--otlp-protocol", "http/json", "eth0"],
+                "invalid value 'http/json' for '--otlp-protocol <PROTOCOL>'",
+            ),
+            (
+                &["--otlp", "c:4317", "--otlp-header", "novalue", "eth0"],
+                "--otlp-header \"novalue\": write KEY=VALUE",
+            ),
+            (&["--otlp-header", "a=b", "eth0"], "need --otlp ENDPOINT"),
+            (
+                &["--detach", "--otlp-header", "a=b", "eth0"],
+                "--detach only detaches and exits",
+            ),
+            (&["--otlp-interval", "1s", "eth0"], "need --otlp ENDPOINT"),
+            (
+                &["--otlp", "c:4317", "--otlp-interval", "0s", "eth0"],
+                "--otlp-interval must be more than 0",
+            ),
+            (
+                &["--otlp", "c:4317", "--otlp-interval", "often", "eth0"],
+                "invalid value 'often' for '--otlp-interval <DURATION>'",
+            ),
+            (
+                &["--detach", "--otlp-interval", "1s", "eth0"],
+                "--detach only detaches and exits",
+            ),
         ] {
-            assert!(parse(args).is_err(), "{args:?} should be rejected");
+            let err = parse(args).expect_err(&format!("{args:?} should be rejected"));
+            let msg = format!("{err:#}");
+            assert!(
+                msg.contains(want),
+                "{args:?}: {msg:?} does not say {want:?}"
+            );
         }
     }
 
@@ -268,9 +343,9 @@ mod tests {
         assert_eq!(o.endpoint, "http://localhost:4318");
         assert_eq!(
             o.export_interval,
-            crate::otlp::config::DEFAULT_EXPORT_INTERVAL
+            crate::output::otlp::config::DEFAULT_EXPORT_INTERVAL
         );
-        assert_eq!(o.protocol, crate::otlp::Protocol::HttpProtobuf);
+        assert_eq!(o.protocol, crate::output::otlp::Protocol::HttpProtobuf);
         assert_eq!(
             o.headers,
             [
@@ -336,7 +411,13 @@ mod tests {
             let err = parse(&["--prometheus", bad, "eth0"]).expect_err(bad);
             assert!(err.to_string().contains("IP:PORT"), "{bad}: {err}");
         }
-        assert!(parse(&["--detach", "--prometheus", "127.0.0.1:9464", "eth0"]).is_err());
+        let err = parse(&["--detach", "--prometheus", "127.0.0.1:9464", "eth0"])
+            .expect_err("--detach with --prometheus");
+        assert!(
+            err.to_string()
+                .contains("--detach only detaches and exits: drop --prometheus"),
+            "{err}"
+        );
     }
 
     #[test]

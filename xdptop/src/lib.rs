@@ -1,5 +1,8 @@
 //! xdptop: top for XDP. `run()` parses the command line, validates it, picks
 //! the dashboard or the headless loop, and tears down in order.
+//!
+//! No `unsafe` outside `bpf/sys.rs`, the bpf(2) calls aya lacks.
+#![deny(unsafe_code)]
 
 pub mod bpf;
 pub mod cli;
@@ -10,8 +13,6 @@ pub mod headless;
 pub mod host;
 pub mod logbuf;
 pub mod output;
-// Until cli/config name them by their new place.
-pub use output::{otlp, prometheus};
 pub mod privilege;
 pub mod sample;
 pub mod sampler;

@@ -14,8 +14,7 @@ use std::sync::mpsc;
 use anyhow::{Context as _, bail};
 
 use crate::{
-    bpf::{self, Pins},
-    cli::ModeArg as AttachMode,
+    bpf::{self, AttachMode, Pins},
     config::Config,
     engine::{Command, Engine, Kernel, Report},
     headless,
@@ -33,8 +32,8 @@ struct XdpKernel {
     mode: AttachMode,
 }
 
-impl Kernel for XdpKernel {
-    fn attach(&mut self, interface: &str) -> anyhow::Result<Box<dyn CounterSource>> {
+impl XdpKernel {
+    fn watch(&self, interface: &str) -> Result<Box<dyn CounterSource>, bpf::Error> {
         let attached = bpf::watch(&self.pins, interface, self.mode)?;
         log::info!("{}", attached.note);
         Ok(Box::new(bpf::Watched::new(
@@ -43,6 +42,12 @@ impl Kernel for XdpKernel {
             self.mode,
             attached.source,
         )))
+    }
+}
+
+impl Kernel for XdpKernel {
+    fn attach(&mut self, interface: &str) -> anyhow::Result<Box<dyn CounterSource>> {
+        Ok(self.watch(interface)?)
     }
 
     fn detach(&mut self, interface: &str) -> anyhow::Result<()> {
@@ -94,11 +99,11 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         }
     })?;
 
-    let mut kernel = XdpKernel {
+    let kernel = XdpKernel {
         pins: pins.clone(),
         mode: config.mode,
     };
-    let sources = attach_all(config, &mut kernel, &mut outputs)?;
+    let sources = attach_all(config, &kernel, &mut outputs)?;
     privilege::drop_all_but_kept()?;
     let engine = Engine::new(Sampler::new(sources), outputs, Box::new(kernel));
 
@@ -113,13 +118,13 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
 
 fn attach_all(
     config: &Config,
-    kernel: &mut XdpKernel,
+    kernel: &XdpKernel,
     outputs: &mut Outputs,
 ) -> anyhow::Result<Vec<Box<dyn CounterSource>>> {
     let mut sources = Vec::new();
     for iface in &config.interfaces {
         let source = kernel
-            .attach(iface)
+            .watch(iface)
             .map_err(|e| out_of_descriptors_hint(e, sources.len()))
             .with_context(|| format!("watching {iface}"))?;
         outputs.event("attach", Some(iface));
@@ -130,16 +135,12 @@ fn attach_all(
 
 /// Running out of file descriptors (each interface holds a few: program,
 /// maps, link) gets a hint that names the limit and how to raise it.
-fn out_of_descriptors_hint(e: anyhow::Error, attached: usize) -> anyhow::Error {
-    let emfile = e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.raw_os_error() == Some(libc::EMFILE))
-    }) || format!("{e:#}").contains(&format!("os error {}", libc::EMFILE));
-    if !emfile {
-        return e;
+fn out_of_descriptors_hint(e: bpf::Error, attached: usize) -> anyhow::Error {
+    if !e.is_out_of_descriptors() {
+        return e.into();
     }
     let limit = privilege::nofile_limit().map_or("?".to_owned(), |n| n.to_string());
-    e.context(format!(
+    anyhow::Error::new(e).context(format!(
         "out of file descriptors after attaching {attached} interfaces (the limit is {limit}, \
          and each interface needs a few): raise it with `ulimit -n` or LimitNOFILE= in the \
          systemd unit. The interfaces attached so far stay attached and the next run re-uses \

@@ -6,7 +6,7 @@ mod support;
 use std::net::SocketAddr;
 
 use support::{http, ticks};
-use xdptop::prometheus::PrometheusEndpoint;
+use xdptop::output::prometheus::PrometheusEndpoint;
 
 fn local() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))

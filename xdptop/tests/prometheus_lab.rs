@@ -132,7 +132,7 @@ fn prometheus_stores_what_xdptop_printed_and_every_dashboard_query_has_data() {
     assert_eq!(label(&one[0], "xdp_mode"), last["mode"].as_str());
     assert_eq!(
         label(&one[0], "host_name"),
-        Some(&*xdptop::prometheus::default_host_name())
+        Some(&*xdptop::output::prometheus::default_host_name())
     );
     assert_eq!(label(&one[0], "job"), Some("xdptop"));
 

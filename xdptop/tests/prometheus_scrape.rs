@@ -24,7 +24,7 @@ use support::{
     ticks::{SEC, reading, source},
 };
 use xdptop::{
-    prometheus::PrometheusEndpoint,
+    output::prometheus::PrometheusEndpoint,
     sample::{Mode, Reading},
     sampler::{Sampler, Tick, wall_ns},
 };

@@ -7,7 +7,6 @@
 
 use std::{io, os::fd::AsFd as _, path::Path};
 
-use anyhow::{Context as _, bail};
 use aya::{
     EbpfLoader,
     maps::{HashMap, MapData, MapInfo, MapType},
@@ -16,12 +15,14 @@ use aya::{
 use xdp_ebpf::{DataRec, XdptopStats};
 
 use super::{
+    AttachMode, Error,
+    error::Doing as _,
     ifindex,
     pins::{Pins, check_shared_map, ignore_missing},
     reader::{OwnSource, SharedPinGuard, SharedSource},
     sys,
 };
-use crate::{cli::ModeArg, sample::Mode, sampler::CounterSource};
+use crate::{sample::Mode, sampler::CounterSource};
 
 /// `BPF_NOEXIST`: create key 0 only if nobody did yet.
 const BPF_NOEXIST: u64 = 1;
@@ -48,9 +49,11 @@ pub enum Detached {
 /// Starts watching `iface`: re-uses xdptop's pinned attachment if it is still
 /// live, otherwise loads and attaches the program; if another loader's
 /// program holds the interface, watches the shared map read-only.
-pub fn watch(pins: &Pins, iface: &str, mode: ModeArg) -> anyhow::Result<Attached> {
+pub fn watch(pins: &Pins, iface: &str, mode: AttachMode) -> Result<Attached, Error> {
     let Some(ifindex) = ifindex(iface) else {
-        bail!("unknown interface {iface} in this network namespace (see `ip link`)");
+        return Err(Error::UnknownInterface {
+            iface: iface.to_owned(),
+        });
     };
     if let Some(reused) = reuse(pins, iface, ifindex)? {
         return Ok(reused);
@@ -66,7 +69,7 @@ pub fn watch(pins: &Pins, iface: &str, mode: ModeArg) -> anyhow::Result<Attached
             if !shared_existed {
                 let _ = ignore_missing(std::fs::remove_file(pins.shared_map()));
             }
-            log::debug!("{iface}: attach refused: {e:#}");
+            log::debug!("{iface}: attach refused: {}", super::error::chain(&e));
             read_only(pins, iface)
         }
         Err(AttachError::Other(e)) => {
@@ -80,14 +83,13 @@ pub fn watch(pins: &Pins, iface: &str, mode: ModeArg) -> anyhow::Result<Attached
 }
 
 /// Re-uses a pinned link that is still attached to this very interface.
-fn reuse(pins: &Pins, iface: &str, ifindex: u32) -> anyhow::Result<Option<Attached>> {
+fn reuse(pins: &Pins, iface: &str, ifindex: u32) -> Result<Option<Attached>, Error> {
     let Some((link_path, mode)) = pins.find_link(iface) else {
         return Ok(None);
     };
     let link = sys::obj_get(&link_path)
-        .with_context(|| format!("opening xdptop's pinned link {}", link_path.display()))?;
-    let info =
-        sys::link_info(link.as_fd()).with_context(|| format!("reading {}", link_path.display()))?;
+        .doing(|| format!("opening xdptop's pinned link {}", link_path.display()))?;
+    let info = sys::link_info(link.as_fd()).doing(|| format!("reading {}", link_path.display()))?;
     if info.link_type != sys::LINK_TYPE_XDP || info.ifindex != ifindex {
         // The interface was deleted (and maybe recreated) or the link was
         // detached: the pin is stale. The stats map is kept so counts go on.
@@ -96,16 +98,14 @@ fn reuse(pins: &Pins, iface: &str, ifindex: u32) -> anyhow::Result<Option<Attach
             link_path.display()
         );
         ignore_missing(std::fs::remove_file(&link_path))
-            .with_context(|| format!("removing {}", link_path.display()))?;
+            .doing(|| format!("removing {}", link_path.display()))?;
         return Ok(None);
     }
     let stats_path = pins.stats(iface);
-    let stats = MapData::from_pin(&stats_path).with_context(|| {
-        format!(
-            "xdptop's link on {iface} is pinned but its counters at {} are not readable; \
-             run `xdptop --detach {iface}` and start again",
-            stats_path.display()
-        )
+    let stats = MapData::from_pin(&stats_path).map_err(|source| Error::UnreadableCounters {
+        iface: iface.to_owned(),
+        path: stats_path.clone(),
+        source: Box::new(source),
     })?;
     let shared = shared_guard_for_prog(info.prog_id, pins);
     let source = OwnSource::new(iface, mode, link, stats, shared)?;
@@ -134,7 +134,7 @@ fn shared_guard_for_prog(prog_id: u32, pins: &Pins) -> Option<SharedPinGuard> {
 }
 
 /// A stats map pinned by an xdptop with another layout cannot be re-used.
-fn drop_stale_stats(pins: &Pins, iface: &str) -> anyhow::Result<()> {
+fn drop_stale_stats(pins: &Pins, iface: &str) -> Result<(), Error> {
     let path = pins.stats(iface);
     if !path.exists() {
         return Ok(());
@@ -150,18 +150,18 @@ fn drop_stale_stats(pins: &Pins, iface: &str) -> anyhow::Result<()> {
             path.display()
         );
         ignore_missing(std::fs::remove_file(&path))
-            .with_context(|| format!("removing {}", path.display()))?;
+            .doing(|| format!("removing {}", path.display()))?;
     }
     Ok(())
 }
 
 enum AttachError {
     /// Another program holds the hook (EBUSY / EEXIST).
-    Busy(anyhow::Error),
-    Other(anyhow::Error),
+    Busy(ProgramError),
+    Other(Error),
 }
 
-impl<E: Into<anyhow::Error>> From<E> for AttachError {
+impl<E: Into<Error>> From<E> for AttachError {
     fn from(e: E) -> Self {
         AttachError::Other(e.into())
     }
@@ -171,11 +171,11 @@ fn load_and_attach(
     pins: &Pins,
     iface: &str,
     ifindex: u32,
-    mode: ModeArg,
+    mode: AttachMode,
 ) -> Result<Attached, AttachError> {
     let shared_path = pins.shared_map();
     let stats_path = pins.stats(iface);
-    let cap_bpf_only = !crate::privilege::may_subtract_pointers();
+    let cap_bpf_only = !crate::privilege::may_subtract_pointers()?;
     let cap_bpf_only_value = u8::from(cap_bpf_only);
     // No target BTF: the program has no CO-RE relocations (a test in
     // xdp-ebpf checks), so the kernel's /sys/kernel/btf/vmlinux, which
@@ -187,59 +187,55 @@ fn load_and_attach(
         .map_pin_path(xdp_ebpf::XDPTOP_STATS_MAP, stats_path)
         .override_global(xdp_ebpf::CAP_BPF_ONLY, &cap_bpf_only_value, true)
         .load(xdp_ebpf::xdptop_object())
-        .context("loading xdptop's XDP program (is the kernel 5.9+ with BTF?)")?;
+        .doing(|| "loading xdptop's XDP program (is the kernel 5.9+ with BTF?)".into())?;
     ensure_key_zero(&mut ebpf, &shared_path)?;
 
-    let program: &mut Xdp = ebpf
+    let program = ebpf
         .program_mut(xdp_ebpf::XDPTOP_PROGRAM)
-        .context("the embedded object has no xdptop program")?
-        .try_into()
-        .context("xdptop's program is not an XDP program")?;
-    program.load().with_context(|| {
-        if cap_bpf_only {
-            "the kernel refused xdptop's XDP program. Without CAP_PERFMON it needs \
-             bpf_xdp_get_buff_len() (Linux 5.18+); on older kernels run xdptop as root or \
-             grant CAP_PERFMON too"
-        } else {
-            "the kernel refused xdptop's XDP program"
-        }
+        .ok_or(Error::Object("the embedded object has no xdptop program"))?;
+    let program =
+        <&mut Xdp>::try_from(program).doing(|| "xdptop's program is not an XDP program".into())?;
+    program.load().map_err(|source| Error::Refused {
+        cap_bpf_only,
+        source: Box::new(source),
     })?;
 
     let tries: &[(XdpMode, Mode)] = match mode {
-        ModeArg::Auto => &[(XdpMode::Driver, Mode::Native), (XdpMode::Skb, Mode::Skb)],
-        ModeArg::Native => &[(XdpMode::Driver, Mode::Native)],
-        ModeArg::Skb => &[(XdpMode::Skb, Mode::Skb)],
+        AttachMode::Auto => &[(XdpMode::Driver, Mode::Native), (XdpMode::Skb, Mode::Skb)],
+        AttachMode::Native => &[(XdpMode::Driver, Mode::Native)],
+        AttachMode::Skb => &[(XdpMode::Skb, Mode::Skb)],
     };
     let mut failures = Vec::new();
     for &(xdp_mode, got) in tries {
         match program.attach_to_if_index(ifindex, xdp_mode) {
             Ok(link_id) => {
-                let link = program.take_link(link_id)?;
-                let link = FdLink::try_from(link).map_err(|_| {
-                    anyhow::anyhow!(
-                        "the kernel attached {iface} through netlink, not a bpf_link \
-                         (xdptop needs Linux 5.9+ so the attachment can outlive it)"
-                    )
+                let link = program
+                    .take_link(link_id)
+                    .doing(|| format!("taking the link on {iface}"))?;
+                let link = FdLink::try_from(link).map_err(|_| Error::NotABpfLink {
+                    iface: iface.to_owned(),
                 })?;
                 let link_path = pins.link(iface, got);
                 link.pin(&link_path)
-                    .with_context(|| format!("pinning the link at {}", link_path.display()))?;
+                    .doing(|| format!("pinning the link at {}", link_path.display()))?;
                 let link_fd = sys::obj_get(&link_path)
-                    .with_context(|| format!("opening {}", link_path.display()))?;
+                    .doing(|| format!("opening {}", link_path.display()))?;
                 let prog_id = sys::link_info(link_fd.as_fd())
                     .map(|i| i.prog_id)
                     .unwrap_or_default();
                 let stats = ebpf
                     .take_map(xdp_ebpf::XDPTOP_STATS_MAP)
-                    .context("the embedded object has no stats map")?;
+                    .ok_or(Error::Object("the embedded object has no stats map"))?;
                 let stats = match stats {
                     aya::maps::Map::PerCpuArray(data) => data,
-                    _ => return Err(anyhow::anyhow!("xdptop_stats is not a per-CPU array").into()),
+                    _ => return Err(Error::Object("xdptop_stats is not a per-CPU array").into()),
                 };
                 let fallback = if failures.is_empty() {
                     String::new()
                 } else {
-                    format!(" after native mode failed: {}", failures.join("; "))
+                    let why: Vec<String> =
+                        failures.iter().map(|e| super::error::chain(e)).collect();
+                    format!(" after native mode failed: {}", why.join("; "))
                 };
                 let shared = match ebpf.take_map(xdp_ebpf::STATS_MAP) {
                     Some(aya::maps::Map::HashMap(data)) => {
@@ -257,27 +253,15 @@ fn load_and_attach(
                     ),
                 });
             }
-            Err(e) if is_busy(&e) => {
-                return Err(AttachError::Busy(anyhow::Error::new(e)));
-            }
-            // `{:#}` keeps the cause (e.g. "Too many open files"), which
-            // ProgramError's own Display leaves out.
-            Err(e) => failures.push(format!("{:#}", anyhow::Error::new(e))),
+            Err(e) if is_busy(&e) => return Err(AttachError::Busy(e)),
+            Err(e) => failures.push(e),
         }
     }
-    let hint = match mode {
-        ModeArg::Native => " (the driver may lack native XDP: try --mode skb or --mode auto)",
-        _ => "",
-    };
-    Err(anyhow::anyhow!(
-        "could not attach to {iface} in {} mode: {}{hint}",
-        match mode {
-            ModeArg::Auto => "native or skb",
-            ModeArg::Native => "native",
-            ModeArg::Skb => "skb",
-        },
-        failures.join("; ")
-    )
+    Err(Error::Attach {
+        iface: iface.to_owned(),
+        mode,
+        failures,
+    }
     .into())
 }
 
@@ -290,12 +274,12 @@ fn is_busy(e: &ProgramError) -> bool {
 
 /// Key 0 exists (zeroed) from the start, so a scraper never finds it empty;
 /// an existing value (another loader's counts) is never overwritten.
-fn ensure_key_zero(ebpf: &mut aya::Ebpf, path: &Path) -> anyhow::Result<()> {
+fn ensure_key_zero(ebpf: &mut aya::Ebpf, path: &Path) -> Result<(), Error> {
     let map = ebpf
         .map_mut(xdp_ebpf::STATS_MAP)
-        .context("the embedded object has no xdp_stats_map")?;
+        .ok_or(Error::Object("the embedded object has no xdp_stats_map"))?;
     let mut map: HashMap<_, u32, DataRec> =
-        HashMap::try_from(map).context("xdp_stats_map has an unexpected layout")?;
+        HashMap::try_from(map).doing(|| "xdp_stats_map has an unexpected layout".into())?;
     match map.insert(0, DataRec::default(), BPF_NOEXIST) {
         Ok(()) => Ok(()),
         Err(aya::maps::MapError::SyscallError(s))
@@ -303,20 +287,17 @@ fn ensure_key_zero(ebpf: &mut aya::Ebpf, path: &Path) -> anyhow::Result<()> {
         {
             Ok(())
         }
-        Err(e) => Err(e).with_context(|| format!("creating key 0 in {}", path.display())),
+        Err(e) => Err(e).doing(|| format!("creating key 0 in {}", path.display())),
     }
 }
 
-fn read_only(pins: &Pins, iface: &str) -> anyhow::Result<Attached> {
+fn read_only(pins: &Pins, iface: &str) -> Result<Attached, Error> {
     let path = pins.shared_map();
     if check_shared_map(pins)?.is_none() {
-        bail!(
-            "{iface} already runs an XDP program from another loader, and there is no shared map \
-             at {} to watch. xdptop will not replace another program: unload it first \
-             (`xdp-loader unload {iface} --all` or `ip link set dev {iface} xdp off`), or point \
-             --pin-dir at the bpffs directory where that loader pins xdp_stats_map",
-            path.display()
-        );
+        return Err(Error::OtherLoader {
+            iface: iface.to_owned(),
+            path,
+        });
     }
     let source = SharedSource::open(iface, path.clone())?;
     Ok(Attached {
@@ -342,20 +323,19 @@ fn remove_own_pins(pins: &Pins, iface: &str) {
 /// Detaches xdptop from `iface` (even while another xdptop holds the link
 /// open) and removes its pins for it. The shared map stays: other readers
 /// depend on it.
-pub fn detach(pins: &Pins, iface: &str) -> anyhow::Result<Detached> {
+pub fn detach(pins: &Pins, iface: &str) -> Result<Detached, Error> {
     let dir = pins.iface_dir(iface);
     if !dir.exists() {
         return Ok(Detached::NotAttached);
     }
     let mut outcome = Detached::RemovedStalePins;
     if let Some((link_path, _)) = pins.find_link(iface) {
-        let link =
-            sys::obj_get(&link_path).with_context(|| format!("opening {}", link_path.display()))?;
-        let info = sys::link_info(link.as_fd())
-            .with_context(|| format!("reading {}", link_path.display()))?;
+        let link = sys::obj_get(&link_path).doing(|| format!("opening {}", link_path.display()))?;
+        let info =
+            sys::link_info(link.as_fd()).doing(|| format!("reading {}", link_path.display()))?;
         if info.ifindex != 0 {
             sys::link_detach(link.as_fd())
-                .with_context(|| format!("detaching the link {}", link_path.display()))?;
+                .doing(|| format!("detaching the link {}", link_path.display()))?;
             outcome = Detached::Detached {
                 prog_id: info.prog_id,
             };
@@ -363,22 +343,20 @@ pub fn detach(pins: &Pins, iface: &str) -> anyhow::Result<Detached> {
     }
     remove_dir_pins(&dir)?;
     pins.remove_iface_dir(iface)
-        .with_context(|| format!("removing {}", dir.display()))?;
+        .doing(|| format!("removing {}", dir.display()))?;
     Ok(outcome)
 }
 
-fn remove_dir_pins(dir: &Path) -> anyhow::Result<()> {
+fn remove_dir_pins(dir: &Path) -> Result<(), Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        Err(e) => return Err(e).doing(|| format!("listing {}", dir.display())),
     };
     for entry in entries {
-        let path = entry
-            .with_context(|| format!("listing {}", dir.display()))?
-            .path();
+        let path = entry.doing(|| format!("listing {}", dir.display()))?.path();
         ignore_missing(std::fs::remove_file(&path))
-            .with_context(|| format!("removing {}", path.display()))?;
+            .doing(|| format!("removing {}", path.display()))?;
     }
     Ok(())
 }

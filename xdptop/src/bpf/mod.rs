@@ -2,22 +2,30 @@
 //! program, and read its maps. See `pins.rs` for the layout on bpffs.
 
 mod attach;
+mod error;
 mod pins;
 mod reader;
-pub mod sys;
+#[allow(unsafe_code)]
+mod sys;
 mod watched;
 
-use std::ffi::CString;
-
 pub use attach::{Attached, Detached, detach, watch};
+pub use error::Error;
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};
 pub use watched::Watched;
 
+/// How to attach: the kernel side's own type (clap's `cli::ModeArg` stops
+/// in `config.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Native (driver) mode, falling back to skb mode.
+    Auto,
+    Native,
+    Skb,
+}
+
 /// The interface's index in this network namespace, if it exists.
 pub fn ifindex(name: &str) -> Option<u32> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated string for the call's duration.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (idx != 0).then_some(idx)
+    nix::net::if_::if_nametoindex(name).ok()
 }

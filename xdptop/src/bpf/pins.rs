@@ -11,9 +11,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context as _, bail};
 use aya::maps::{MapInfo, MapType};
 
+use super::{Error, error::Doing as _};
 use crate::sample::Mode;
 
 /// `BPF_FS_MAGIC` from linux/magic.h.
@@ -68,23 +68,17 @@ impl Pins {
     }
 
     /// Fails unless the pin directory is a mounted bpffs, saying how to fix it.
-    pub fn check_bpffs(&self) -> anyhow::Result<()> {
+    pub fn check_bpffs(&self) -> Result<(), Error> {
         let dir = &self.root;
         let st = match nix::sys::statfs::statfs(dir) {
             Ok(st) => st,
-            Err(nix::errno::Errno::ENOENT) => bail!(
-                "pin directory {} does not exist; mount a bpffs there: \
-                 `mkdir -p {0} && mount -t bpf bpf {0}`",
-                dir.display()
-            ),
-            Err(e) => return Err(e).with_context(|| format!("checking {}", dir.display())),
+            Err(nix::errno::Errno::ENOENT) => {
+                return Err(Error::PinDirMissing { dir: dir.clone() });
+            }
+            Err(e) => return Err(e).doing(|| format!("checking {}", dir.display())),
         };
         if st.filesystem_type().0 as i64 != BPF_FS_MAGIC {
-            bail!(
-                "{} is not a bpffs, so pins there would not work; mount one: \
-                 `mount -t bpf bpf {0}` (systemd hosts normally mount /sys/fs/bpf at boot)",
-                dir.display()
-            );
+            return Err(Error::NotBpffs { dir: dir.clone() });
         }
         Ok(())
     }
@@ -94,14 +88,14 @@ impl Pins {
     /// bits (made by hand, or by another tool) are narrowed to 0700 too.
     /// Pin files themselves are created by the kernel as 0600 less the
     /// umask, so they are never wider than owner read/write.
-    pub fn create_iface_dir(&self, iface: &str) -> anyhow::Result<()> {
+    pub fn create_iface_dir(&self, iface: &str) -> Result<(), Error> {
         use std::os::unix::fs::DirBuilderExt as _;
         let dir = self.iface_dir(iface);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
+            .doing(|| format!("creating {}", dir.display()))?;
         for d in [self.own_dir(), dir] {
             owner_only(&d)?;
         }
@@ -119,10 +113,10 @@ impl Pins {
 }
 
 /// Drops group and world bits from the directory `dir`.
-fn owner_only(dir: &Path) -> anyhow::Result<()> {
+fn owner_only(dir: &Path) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(dir)
-        .with_context(|| format!("checking {}", dir.display()))?
+        .doing(|| format!("checking {}", dir.display()))?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
@@ -132,7 +126,7 @@ fn owner_only(dir: &Path) -> anyhow::Result<()> {
             mode & 0o7777
         );
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("making {} owner-only (0700)", dir.display()))?;
+            .doing(|| format!("making {} owner-only (0700)", dir.display()))?;
     }
     Ok(())
 }
@@ -219,7 +213,7 @@ fn type_name(t: u32) -> String {
 }
 
 /// Checks an existing shared map pin. `Ok(None)`: there is none yet.
-pub fn check_shared_map(pins: &Pins) -> anyhow::Result<Option<MapInfo>> {
+pub fn check_shared_map(pins: &Pins) -> Result<Option<MapInfo>, Error> {
     let path = pins.shared_map();
     if !path.exists() {
         return Ok(None);
@@ -228,18 +222,15 @@ pub fn check_shared_map(pins: &Pins) -> anyhow::Result<Option<MapInfo>> {
 }
 
 /// Checks that the map pinned at `path` has the seed's layout.
-pub fn check_shared_map_at(path: &Path) -> anyhow::Result<MapInfo> {
+pub fn check_shared_map_at(path: &Path) -> Result<MapInfo, Error> {
     let info = MapInfo::from_pin(path)
-        .with_context(|| format!("{} exists but is not a readable BPF map", path.display()))?;
+        .doing(|| format!("{} exists but is not a readable BPF map", path.display()))?;
     if let Some(why) = MapLayout::of(&info).mismatch(&MapLayout::SHARED) {
-        bail!(
-            "refusing to use the pinned map {}: its {why}. The seed's scrapers expect a hash \
-             map of __u32 -> struct datarec {{ __u64 rx_packets; __u64 rx_bytes; }} with \
-             max_entries {}. It was left untouched; remove it yourself if it is stale, or point \
-             xdptop elsewhere with --pin-dir",
-            path.display(),
-            MapLayout::SHARED.max_entries
-        );
+        return Err(Error::SharedMapLayout {
+            path: path.to_owned(),
+            why,
+            max_entries: MapLayout::SHARED.max_entries,
+        });
     }
     Ok(info)
 }

@@ -10,11 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, bail};
 use aya::maps::{HashMap, Map, MapData, MapInfo, PerCpuArray};
 use xdp_ebpf::{DataRec, XdptopStats};
 
-use super::sys;
+use super::{Error, error::Doing as _, sys};
 use crate::{
     sample::{Detail, Mode, Reading},
     sampler::CounterSource,
@@ -39,10 +38,15 @@ impl OwnSource {
         link: OwnedFd,
         stats: MapData,
         shared: Option<SharedPinGuard>,
-    ) -> anyhow::Result<Self> {
-        let epoch = u64::from(stats.info().context("reading the stats map's info")?.id());
+    ) -> Result<Self, Error> {
+        let epoch = u64::from(
+            stats
+                .info()
+                .doing(|| "reading the stats map's info".into())?
+                .id(),
+        );
         let stats = PerCpuArray::try_from(Map::PerCpuArray(stats))
-            .context("xdptop's stats map has an unexpected layout")?;
+            .doing(|| "xdptop's stats map has an unexpected layout".into())?;
         Ok(Self {
             iface: iface.to_owned(),
             mode,
@@ -73,8 +77,11 @@ pub struct SharedPinGuard {
 const PIN_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 impl SharedPinGuard {
-    pub fn new(map: MapData, path: PathBuf) -> anyhow::Result<Self> {
-        let id = map.info().context("reading the shared map's info")?.id();
+    pub fn new(map: MapData, path: PathBuf) -> Result<Self, Error> {
+        let id = map
+            .info()
+            .doing(|| "reading the shared map's info".into())?
+            .id();
         Ok(Self {
             map,
             id,
@@ -142,19 +149,21 @@ impl CounterSource for OwnSource {
         let per_cpu = self
             .stats
             .get(&0, 0)
-            .context("reading xdptop's per-CPU counters")?;
+            .doing(|| "reading xdptop's per-CPU counters".into())?;
         let reading = reading_from_per_cpu(&per_cpu, self.epoch);
         // Only this interface's program writes this map, so counters that
         // moved prove it is still attached; a syscall per sample is saved
         // on a busy link. Still counters need the link to tell idle from
         // detached.
         if self.last_packets.is_none_or(|p| p == reading.packets) {
-            let info = sys::link_info(self.link.as_fd()).context("reading xdptop's link")?;
+            let info =
+                sys::link_info(self.link.as_fd()).doing(|| "reading xdptop's link".into())?;
             if info.ifindex == 0 {
+                let iface = self.iface.clone();
                 if super::ifindex(&self.iface).is_none() {
-                    bail!("interface {} is gone", self.iface);
+                    return Err(Error::InterfaceGone { iface }.into());
                 }
-                bail!("xdptop's program was detached from {}", self.iface);
+                return Err(Error::LinkDetached { iface }.into());
             }
         }
         self.last_packets = Some(reading.packets);
@@ -194,7 +203,7 @@ pub struct SharedSource {
 }
 
 impl SharedSource {
-    pub fn open(iface: &str, path: PathBuf) -> anyhow::Result<Self> {
+    pub fn open(iface: &str, path: PathBuf) -> Result<Self, Error> {
         let (map, epoch) = open_shared(&path)?;
         Ok(Self {
             iface: iface.to_owned(),
@@ -204,13 +213,14 @@ impl SharedSource {
         })
     }
 
-    fn follow_pin(&mut self) -> anyhow::Result<()> {
+    fn follow_pin(&mut self) -> Result<(), Error> {
         let id = match MapInfo::from_pin(&self.path) {
             Ok(info) => u64::from(info.id()),
-            Err(_) => bail!(
-                "the shared map {} is gone (its loader was unloaded?)",
-                self.path.display()
-            ),
+            Err(_) => {
+                return Err(Error::SharedMapGone {
+                    path: self.path.clone(),
+                });
+            }
         };
         if id != self.epoch {
             super::pins::check_shared_map_at(&self.path)?;
@@ -227,11 +237,15 @@ impl SharedSource {
     }
 }
 
-fn open_shared(path: &std::path::Path) -> anyhow::Result<(HashMap<MapData, u32, DataRec>, u64)> {
-    let map = MapData::from_pin(path).with_context(|| format!("opening {}", path.display()))?;
-    let epoch = u64::from(map.info().context("reading the shared map's info")?.id());
+fn open_shared(path: &std::path::Path) -> Result<(HashMap<MapData, u32, DataRec>, u64), Error> {
+    let map = MapData::from_pin(path).doing(|| format!("opening {}", path.display()))?;
+    let epoch = u64::from(
+        map.info()
+            .doing(|| "reading the shared map's info".into())?
+            .id(),
+    );
     let map = HashMap::try_from(Map::HashMap(map))
-        .context("the shared xdp_stats_map has an unexpected layout")?;
+        .doing(|| "the shared xdp_stats_map has an unexpected layout".into())?;
     Ok((map, epoch))
 }
 
@@ -246,14 +260,21 @@ impl CounterSource for SharedSource {
 
     fn read(&mut self) -> anyhow::Result<Reading> {
         if super::ifindex(&self.iface).is_none() {
-            bail!("interface {} is gone", self.iface);
+            return Err(Error::InterfaceGone {
+                iface: self.iface.clone(),
+            }
+            .into());
         }
         self.follow_pin()?;
         let rec = match self.map.get(&0, 0) {
             Ok(rec) => rec,
             // Key 0 appears with the first packet on some loaders.
             Err(aya::maps::MapError::KeyNotFound) => DataRec::default(),
-            Err(e) => return Err(e).context("reading key 0 of the shared xdp_stats_map"),
+            Err(e) => {
+                return Err(e)
+                    .doing(|| "reading key 0 of the shared xdp_stats_map".into())
+                    .map_err(Into::into);
+            }
         };
         Ok(Reading {
             packets: rec.rx_packets,

@@ -1,12 +1,14 @@
-//! The few bpf(2) commands aya 0.14 does not expose: an XDP link's interface,
-//! forced link detach, and BPF_PROG_TEST_RUN for the benchmark.
+//! The few bpf(2) commands aya 0.14 does not expose: an XDP link's interface
+//! (aya's `LinkInfo` has no ifindex), forced link detach, and opening a
+//! pinned link as a plain fd. aya's `PinnedLink::from_pin` opens one too, but
+//! neither it nor `FdLink` lends out the fd, which the other two need.
+//! All of xdptop's `unsafe` is here.
 
 use std::{
     io,
     os::fd::{AsRawFd as _, BorrowedFd},
 };
 
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_LINK_DETACH: libc::c_long = 34;
 /// `BPF_LINK_TYPE_XDP`.
@@ -90,53 +92,6 @@ pub fn link_detach(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: Attr is the `link_detach` member of union bpf_attr.
     unsafe { bpf(BPF_LINK_DETACH, &mut attr)? };
     Ok(())
-}
-
-/// Result of [`prog_test_run`].
-#[derive(Clone, Copy, Debug)]
-pub struct TestRun {
-    pub retval: u32,
-    /// Mean nanoseconds per run, as measured by the kernel.
-    pub duration_ns: u32,
-}
-
-/// Runs a loaded program `repeat` times on `packet` in the kernel
-/// (BPF_PROG_TEST_RUN) and returns the kernel's mean time per run.
-pub fn prog_test_run(prog: BorrowedFd<'_>, packet: &[u8], repeat: u32) -> io::Result<TestRun> {
-    #[repr(C)]
-    #[derive(Default)]
-    struct Attr {
-        prog_fd: u32,
-        retval: u32,
-        data_size_in: u32,
-        data_size_out: u32,
-        data_in: u64,
-        data_out: u64,
-        repeat: u32,
-        duration: u32,
-        ctx_size_in: u32,
-        ctx_size_out: u32,
-        ctx_in: u64,
-        ctx_out: u64,
-        flags: u32,
-        cpu: u32,
-        batch_size: u32,
-        pad: u32,
-    }
-    let mut attr = Attr {
-        prog_fd: prog.as_raw_fd() as u32,
-        data_size_in: u32::try_from(packet.len()).map_err(io::Error::other)?,
-        data_in: packet.as_ptr() as u64,
-        repeat,
-        ..Attr::default()
-    };
-    // SAFETY: Attr is the `test` member of union bpf_attr; data_in points at
-    // data_size_in readable bytes and no output buffers are given.
-    unsafe { bpf(BPF_PROG_TEST_RUN, &mut attr)? };
-    Ok(TestRun {
-        retval: attr.retval,
-        duration_ns: attr.duration,
-    })
 }
 
 /// Opens a pinned BPF object (BPF_OBJ_GET).

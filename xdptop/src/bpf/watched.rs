@@ -4,9 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Pins, attach, ifindex};
+use super::{AttachMode, Pins, attach, ifindex};
 use crate::{
-    cli::ModeArg,
     sample::{Mode, Reading},
     sampler::CounterSource,
 };
@@ -17,17 +16,22 @@ const RETRY: Duration = Duration::from_secs(2);
 pub struct Watched {
     pins: Pins,
     iface: String,
-    mode_arg: ModeArg,
+    attach_mode: AttachMode,
     inner: Box<dyn CounterSource>,
     next_retry: Option<Instant>,
 }
 
 impl Watched {
-    pub fn new(pins: Pins, iface: &str, mode_arg: ModeArg, inner: Box<dyn CounterSource>) -> Self {
+    pub fn new(
+        pins: Pins,
+        iface: &str,
+        attach_mode: AttachMode,
+        inner: Box<dyn CounterSource>,
+    ) -> Self {
         Self {
             pins,
             iface: iface.to_owned(),
-            mode_arg,
+            attach_mode,
             inner,
             next_retry: None,
         }
@@ -46,7 +50,7 @@ impl Watched {
         if self.next_retry.is_some_and(|t| now < t) || !self.should_reattach() {
             return None;
         }
-        match attach::watch(&self.pins, &self.iface, self.mode_arg) {
+        match attach::watch(&self.pins, &self.iface, self.attach_mode) {
             Ok(attached) => {
                 log::warn!("{} is back: {}", self.iface, attached.note);
                 self.inner = attached.source;
@@ -54,7 +58,8 @@ impl Watched {
                 Some(self.inner.read())
             }
             Err(e) => {
-                log::debug!("{}: attaching again failed: {e:#}", self.iface);
+                let why = super::error::chain(&e);
+                log::debug!("{}: attaching again failed: {why}", self.iface);
                 self.next_retry = Some(now + RETRY);
                 None
             }

@@ -2,12 +2,12 @@
 //! BPF_PROG_TEST_RUN: an empty XDP_PASS program (the floor), the seed's
 //! style of program (hash lookup + two atomic adds) and xdptop's.
 
-use std::os::fd::AsFd as _;
-
 use anyhow::Context as _;
-use aya::{EbpfLoader, programs::Xdp};
+use aya::{
+    EbpfLoader,
+    programs::{TestRun as _, TestRunOptions, Xdp},
+};
 use xdp_lab::TempBpffs;
-use xdptop::bpf::sys;
 
 use super::{Table, quantile, verdict};
 
@@ -95,16 +95,21 @@ fn xdp_program_cost(opts: &Params) -> anyhow::Result<()> {
                 .program(c.program)
                 .context("program missing")?
                 .try_into()?;
-            let fd = prog.fd()?.as_fd();
-            let run = sys::prog_test_run(fd, &packet, opts.repeat)
+            let run = prog
+                .test_run(TestRunOptions {
+                    data_in: Some(&packet),
+                    repeat: opts.repeat,
+                    ..TestRunOptions::default()
+                })
                 .with_context(|| format!("BPF_PROG_TEST_RUN of {}", c.label))?;
             anyhow::ensure!(
-                run.retval == 2,
+                run.return_value == 2,
                 "{} returned {} instead of XDP_PASS",
                 c.label,
-                run.retval
+                run.return_value
             );
-            samples[i].push(f64::from(run.duration_ns));
+            // The kernel's mean per run, in whole nanoseconds.
+            samples[i].push(run.duration.as_nanos() as f64);
         }
     }
     let medians: Vec<f64> = samples.iter_mut().map(|s| quantile(s, 0.5)).collect();
