@@ -30,9 +30,13 @@ fn btf_struct(object: &[u8], name: &str) -> Value {
 }
 
 fn tempfile(name: &str, len: usize) -> (std::path::PathBuf, std::fs::File) {
+    // Tests run in parallel and two may dump the same object: each call
+    // gets its own file, so none truncates another's under bpftool.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // Cargo's per-target scratch directory: nothing is left in /tmp.
-    let path =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("btf-{name}-{len}.o"));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("btf-{name}-{len}-{}-{n}.o", std::process::id()));
     let file = std::fs::File::create(&path).expect("create temp object");
     (path, file)
 }
