@@ -14,6 +14,7 @@ fn btf_struct(object: &[u8], name: &str) -> Value {
         .arg(&file.0)
         .output()
         .expect("bpftool must be installed (apt-get install bpftool)");
+    let _ = std::fs::remove_file(&file.0);
     assert!(
         out.status.success(),
         "bpftool: {}",
