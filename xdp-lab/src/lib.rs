@@ -8,13 +8,17 @@
 //! also when a test panics.
 //!
 //! Also here, for the same users: [`poll`] to wait for a condition, [`output`]
-//! to run a command, and [`tmux`] to drive xdptop's dashboard in a real terminal.
+//! to run a command, [`netns`] to reach into a lab's namespace, [`rotel`] to
+//! find and start the OTLP collector, and [`tmux`] to drive xdptop's
+//! dashboard in a real terminal.
 
 mod bpffs;
 mod command;
 mod lab;
+pub mod netns;
 mod pattern;
 mod poll;
+pub mod rotel;
 pub mod tmux;
 mod traffic;
 

@@ -46,34 +46,6 @@ pub fn cargo_build(release: bool, args: &[&str]) -> anyhow::Result<PathBuf> {
     Ok(target.join(if release { "release" } else { "debug" }))
 }
 
-/// The rotel collector: `ROTEL`, else the workspace's `.venv` (made by
-/// scripts/setup.sh): its `bin/rotel`, or the `rotel-agent` the PyPI wheel
-/// ships inside its package.
-pub fn rotel_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ROTEL") {
-        return Ok(PathBuf::from(p));
-    }
-    let venv = workspace_root().join(".venv");
-    let bin = venv.join("bin/rotel");
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    if let Ok(libs) = std::fs::read_dir(venv.join("lib")) {
-        for lib in libs.flatten() {
-            let agent = lib.path().join("site-packages/rotel/rotel-agent");
-            if agent.is_file() {
-                return Ok(agent);
-            }
-        }
-    }
-    bail!(
-        "rotel (the OTLP collector) is not in {}: run scripts/setup.sh (or `python3 -m venv \
-         .venv && .venv/bin/pip install rotel` at the workspace root), or set \
-         ROTEL=/path/to/rotel-agent",
-        venv.display()
-    )
-}
-
 /// A flag that SIGINT, SIGTERM and SIGHUP set, so a task that made a lab
 /// gets to clean up instead of dying mid-way.
 pub fn stop_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {

@@ -14,7 +14,7 @@ use std::{
     collections::BTreeSet,
     fs::{self, File, OpenOptions},
     io::{BufRead as _, BufReader},
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
@@ -27,9 +27,9 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
-use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, poll, send};
+use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, netns, poll, rotel, send};
 
-use crate::exec::{cargo_build, rotel_binary};
+use crate::exec::cargo_build;
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -68,7 +68,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         Some(p) => p.clone(),
         None => build_xdptop()?,
     };
-    let rotel = rotel_binary()?;
+    let rotel = rotel::binary()?;
     let work = std::env::temp_dir().join(format!("xdptop-soak-{}", std::process::id()));
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     // A private copy: a target directory shared with other checkouts may get
@@ -148,7 +148,7 @@ fn soak(
         opts.outage
     );
 
-    let (grpc, http) = (free_port()?, free_port()?);
+    let (grpc, http) = (netns::free_port()?, netns::free_port()?);
     let rotel_log = work.join("rotel.log");
     let mut collector = Collector::start(rotel, lab, grpc, http, &rotel_log, work)?;
 
@@ -565,10 +565,13 @@ impl Drop for Proc {
 /// rotel in the lab's XDP namespace, appending its detailed debug log (the
 /// data points it received) to one file across restarts.
 struct Collector {
-    cmd: Vec<std::ffi::OsString>,
-    log: PathBuf,
-    grpc: SocketAddr,
+    rotel: PathBuf,
     netns: PathBuf,
+    grpc: SocketAddr,
+    http: SocketAddr,
+    /// Its own pid and log files.
+    work: PathBuf,
+    log: PathBuf,
     child: Option<Proc>,
 }
 
@@ -581,31 +584,13 @@ impl Collector {
         log: &Path,
         work: &Path,
     ) -> anyhow::Result<Self> {
-        let cmd = vec![
-            format!("--net={}", lab.xdp_netns_path().display()).into(),
-            "--".into(),
-            rotel.as_os_str().to_owned(),
-            "start".into(),
-            "--otlp-grpc-endpoint".into(),
-            format!("127.0.0.1:{grpc}").into(),
-            "--otlp-http-endpoint".into(),
-            format!("127.0.0.1:{http}").into(),
-            "--exporter".into(),
-            "blackhole".into(),
-            "--debug-log".into(),
-            "metrics".into(),
-            "--debug-log-verbosity".into(),
-            "detailed".into(),
-            "--pid-file".into(),
-            work.join("rotel.pid").into_os_string(),
-            "--log-file".into(),
-            work.join("rotel-own.log").into_os_string(),
-        ];
         let mut me = Self {
-            cmd,
-            log: log.to_owned(),
-            grpc: ([127, 0, 0, 1], grpc).into(),
+            rotel: rotel.to_owned(),
             netns: lab.xdp_netns_path(),
+            grpc: ([127, 0, 0, 1], grpc).into(),
+            http: ([127, 0, 0, 1], http).into(),
+            work: work.to_owned(),
+            log: log.to_owned(),
             child: None,
         };
         me.restart()?;
@@ -621,8 +606,17 @@ impl Collector {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new("nsenter")
-            .args(&self.cmd)
+        let child = rotel::command(&self.rotel, Some(&self.netns), self.grpc, self.http)
+            .args([
+                "--debug-log",
+                "metrics",
+                "--debug-log-verbosity",
+                "detailed",
+            ])
+            .arg("--pid-file")
+            .arg(self.work.join("rotel.pid"))
+            .arg("--log-file")
+            .arg(self.work.join("rotel-own.log"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -666,16 +660,7 @@ impl Collector {
     }
 
     fn accepting(&self) -> bool {
-        let Ok(ns) = File::open(&self.netns) else {
-            return false;
-        };
-        let addr = self.grpc;
-        thread::spawn(move || {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).is_ok()
-                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        })
-        .join()
-        .unwrap_or(false)
+        netns::accepting(Some(&self.netns), &[self.grpc]).unwrap_or(false)
     }
 }
 
@@ -779,12 +764,6 @@ fn loadavg() -> (f64, f64, f64) {
         it.next().unwrap_or(0.0),
         it.next().unwrap_or(0.0),
     )
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    // The lab namespace has its own ports; one free here is a fine guess
-    // there, and rotel fails loudly at start if it is taken.
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Builds xdptop (release: the soak measures what ships) and returns its path.
