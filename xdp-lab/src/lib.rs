@@ -9,8 +9,8 @@
 //!
 //! Also here, for the same users: [`poll`] to wait for a condition, [`output`]
 //! to run a command, [`netns`] to reach into a lab's namespace, [`rotel`] to
-//! find and start the OTLP collector, and [`tmux`] to drive xdptop's
-//! dashboard in a real terminal.
+//! find and start the OTLP collector, [`procfs`] to measure a process, and
+//! [`tmux`] to drive xdptop's dashboard in a real terminal.
 
 mod bpffs;
 mod command;
@@ -18,6 +18,7 @@ mod lab;
 pub mod netns;
 mod pattern;
 mod poll;
+pub mod procfs;
 pub mod rotel;
 pub mod tmux;
 mod traffic;

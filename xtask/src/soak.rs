@@ -27,7 +27,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
-use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, netns, poll, rotel, send};
+use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, netns, poll, procfs, rotel, send};
 
 use crate::exec::cargo_build;
 
@@ -113,7 +113,7 @@ fn soak(
 ) -> anyhow::Result<bool> {
     let iface = lab.links[0].xdp_if.clone();
     let shared = pin_dir.join("xdp_stats_map");
-    let load_start = loadavg();
+    let load_start = procfs::loadavg();
 
     // Attach once, so calibration is counted by the real program.
     let out = lab
@@ -221,7 +221,7 @@ fn soak(
     let mut load = Vec::new();
     // The first reading once xdptop has started (not nsenter's).
     let mut next_rss = started + RSS_EVERY;
-    let cpu_start = cpu_ticks(pid);
+    let cpu_start = procfs::cpu(pid);
     let mut outages = 0u32;
     let mut interrupted = false;
     while started.elapsed() < total {
@@ -247,18 +247,18 @@ fn soak(
             println!("soak: {:>4}s collector started again", t.as_secs());
         }
         if Instant::now() >= next_rss {
-            if let Some(kib) = rss_kib(pid) {
+            if let Ok(kib) = procfs::status_kb(pid, "VmRSS") {
                 rss.push((t, kib));
             }
-            load.push(loadavg().0);
+            load.push(procfs::loadavg().0);
             next_rss += RSS_EVERY;
         }
         thread::sleep(Duration::from_millis(200));
     }
     let elapsed = started.elapsed();
-    let cpu_used = cpu_ticks(pid)
-        .zip(cpu_start)
-        .map(|(end, start)| end - start);
+    let cpu_used = procfs::cpu(pid)
+        .and_then(|end| Ok(end.since(&cpu_start?).own))
+        .ok();
 
     gen_stop.store(true, Ordering::Relaxed);
     let gen_result = generator
@@ -323,7 +323,7 @@ fn soak(
     let stderr = fs::read_to_string(&err_path).unwrap_or_default();
     let (unexpected, failing_warnings, recoveries) = classify_stderr(&stderr);
     let scrape = scrape.lock().expect("scrape").clone();
-    let load_end = loadavg();
+    let load_end = procfs::loadavg();
 
     // ---- the table ----
     let want_packets = base.0 + sent;
@@ -448,7 +448,7 @@ fn soak(
     check(
         "xdptop CPU",
         cpu_used.map_or("unknown".into(), |t| {
-            let secs = t as f64 / clock_ticks() as f64;
+            let secs = t.as_secs_f64();
             format!(
                 "{secs:.1} s over the run ({:.1} % of one CPU)",
                 100.0 * secs / elapsed.as_secs_f64()
@@ -727,43 +727,6 @@ fn bpftool_lookup(pin: &Path) -> anyhow::Result<(u64, u64)> {
         f["rx_packets"].as_u64().context("rx_packets")?,
         f["rx_bytes"].as_u64().context("rx_bytes")?,
     ))
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th of the whole line.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(t).unwrap_or(100).max(1)
-}
-
-fn loadavg() -> (f64, f64, f64) {
-    let s = fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let mut it = s.split_whitespace().map(|v| v.parse().unwrap_or(0.0));
-    (
-        it.next().unwrap_or(0.0),
-        it.next().unwrap_or(0.0),
-        it.next().unwrap_or(0.0),
-    )
 }
 
 /// Builds xdptop (release: the soak measures what ships) and returns its path.
