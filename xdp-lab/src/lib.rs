@@ -9,7 +9,8 @@
 //!
 //! Also here, for the same users: [`poll`] to wait for a condition, [`output`]
 //! to run a command, [`netns`] to reach into a lab's namespace, [`rotel`] to
-//! find and start the OTLP collector, [`procfs`] to measure a process, and
+//! find and start the OTLP collector, [`procfs`] to measure a process,
+//! [`bpftool_lookup`] to read the shared map as the seed's scraper does, and
 //! [`tmux`] to drive xdptop's dashboard in a real terminal.
 
 mod bpffs;
@@ -20,6 +21,7 @@ mod pattern;
 mod poll;
 pub mod procfs;
 pub mod rotel;
+mod scraper;
 pub mod tmux;
 mod traffic;
 
@@ -28,4 +30,5 @@ pub use command::output;
 pub use lab::{Lab, LinkPair, ip};
 pub use pattern::{Phase, demo_phases, play};
 pub use poll::poll;
+pub use scraper::bpftool_lookup;
 pub use traffic::{Proto, Traffic, frame_len, send};

@@ -16,7 +16,7 @@ use std::{
     io::{BufRead as _, BufReader},
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -27,7 +27,9 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
-use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, netns, poll, procfs, rotel, send};
+use xdp_lab::{
+    Lab, TempBpffs, Traffic, bpftool_lookup, frame_len, netns, poll, procfs, rotel, send,
+};
 
 use crate::exec::cargo_build;
 
@@ -709,24 +711,6 @@ fn classify_stderr(stderr: &str) -> (Vec<String>, usize, usize) {
         }
     }
     (unexpected, failing, recovered)
-}
-
-fn bpftool_lookup(pin: &Path) -> anyhow::Result<(u64, u64)> {
-    let out = Command::new("bpftool")
-        .args(["-j", "map", "lookup", "pinned"])
-        .arg(pin)
-        .args(["key", "0", "0", "0", "0"])
-        .output()
-        .context("running bpftool")?;
-    if !out.status.success() {
-        bail!("bpftool: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).context("bpftool's JSON")?;
-    let f = &v["formatted"]["value"];
-    Ok((
-        f["rx_packets"].as_u64().context("rx_packets")?,
-        f["rx_bytes"].as_u64().context("rx_bytes")?,
-    ))
 }
 
 /// Builds xdptop (release: the soak measures what ships) and returns its path.
