@@ -439,6 +439,13 @@ fn promtool_catches_a_broken_expression() {
     let out = run(Command::new(promtool()).args(["check", "rules"]).arg(&path));
     let _ = fs::remove_file(&path);
     assert!(!out.status.success());
+    // Failing for the bad expression, not for something else.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"bad:x\": could not parse expression")
+            && err.contains("missing unit character in duration"),
+        "{err}"
+    );
 }
 
 // -------------------------------------------------------------- dashboard
