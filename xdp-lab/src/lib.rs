@@ -32,3 +32,12 @@ pub use pattern::{Phase, demo_phases, play};
 pub use poll::poll;
 pub use scraper::bpftool_lookup;
 pub use traffic::{Proto, Traffic, frame_len, send};
+
+/// The root of the workspace xdp-lab is part of (the crates live one level
+/// below it): where `.venv`, `scripts/` and `compose/` are.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xdp-lab is inside the workspace")
+        .to_path_buf()
+}

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{bail, ensure};
 
-use crate::netns::command_in;
+use crate::{netns::command_in, workspace_root};
 
 /// The rotel binary: `ROTEL`, else the workspace's `.venv` (made by
 /// scripts/setup.sh): its `bin/rotel`, or the `rotel-agent` the PyPI wheel
@@ -22,14 +22,6 @@ pub fn binary() -> anyhow::Result<PathBuf> {
     }
     roots.push(workspace_root());
     find(std::env::var_os("ROTEL").map(PathBuf::from), &roots)
-}
-
-/// The workspace xdp-lab is part of (it lives one level below the root).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xdp-lab is inside the workspace")
-        .to_path_buf()
 }
 
 fn find(explicit: Option<PathBuf>, roots: &[PathBuf]) -> anyhow::Result<PathBuf> {

