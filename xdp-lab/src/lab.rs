@@ -189,11 +189,7 @@ impl Lab {
 
     /// A command that runs `program` in the XDP namespace.
     pub fn xdp_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net={}", self.xdp_netns_path().display()))
-            .arg("--")
-            .arg(program);
-        cmd
+        crate::netns::command_in(Some(&self.xdp_netns_path()), program)
     }
 
     /// Runs `ip ARGS` in the XDP namespace.

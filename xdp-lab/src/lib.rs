@@ -8,13 +8,20 @@
 //! also when a test panics.
 //!
 //! Also here, for the same users: [`poll`] to wait for a condition, [`output`]
-//! to run a command, and [`tmux`] to drive xdptop's dashboard in a real terminal.
+//! to run a command, [`netns`] to reach into a lab's namespace, [`rotel`] to
+//! find and start the OTLP collector, [`procfs`] to measure a process,
+//! [`bpftool_lookup`] to read the shared map as the seed's scraper does, and
+//! [`tmux`] to drive xdptop's dashboard in a real terminal.
 
 mod bpffs;
 mod command;
 mod lab;
+pub mod netns;
 mod pattern;
 mod poll;
+pub mod procfs;
+pub mod rotel;
+mod scraper;
 pub mod tmux;
 mod traffic;
 
@@ -23,4 +30,14 @@ pub use command::output;
 pub use lab::{Lab, LinkPair, ip};
 pub use pattern::{Phase, demo_phases, play};
 pub use poll::poll;
+pub use scraper::bpftool_lookup;
 pub use traffic::{Proto, Traffic, frame_len, send};
+
+/// The root of the workspace xdp-lab is part of (the crates live one level
+/// below it): where `.venv`, `scripts/` and `compose/` are.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xdp-lab is inside the workspace")
+        .to_path_buf()
+}

@@ -383,12 +383,8 @@ fn a_removed_shared_pin_is_pinned_again() {
 const KEPT_CAPS: u64 = (1 << 12) | (1 << 38) | (1 << 39);
 
 fn cap_field(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
-    u64::from_str_radix(line.split_whitespace().nth(1).expect("value"), 16).expect("hex")
+    let hex = xdp_lab::procfs::status_field(pid, field).unwrap_or_else(|e| panic!("{e:#}"));
+    u64::from_str_radix(&hex, 16).unwrap_or_else(|e| panic!("{field} {hex:?}: {e}"))
 }
 
 #[test]
@@ -397,9 +393,9 @@ fn only_cap_bpf_cap_net_admin_and_cap_perfmon_are_kept_after_attaching() {
     let iface = &lab.links[0].xdp_if;
     let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", iface], WAIT);
     let pid = run.pid();
-    assert_eq!(cap_field(pid, "CapEff:"), KEPT_CAPS, "effective set");
-    assert_eq!(cap_field(pid, "CapPrm:"), KEPT_CAPS, "permitted set");
-    assert_eq!(cap_field(pid, "CapBnd:"), KEPT_CAPS, "bounding set");
+    assert_eq!(cap_field(pid, "CapEff"), KEPT_CAPS, "effective set");
+    assert_eq!(cap_field(pid, "CapPrm"), KEPT_CAPS, "permitted set");
+    assert_eq!(cap_field(pid, "CapBnd"), KEPT_CAPS, "bounding set");
     assert!(run.stop().success());
 }
 

@@ -1,9 +1,6 @@
 //! Running commands with errors that name the command that failed.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{path::PathBuf, process::Command};
 
 use anyhow::{Context as _, bail};
 
@@ -19,15 +16,7 @@ pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The workspace root (xtask lives one level below it).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is inside the workspace")
-        .to_path_buf()
-}
-
-pub use xdp_lab::output;
+pub use xdp_lab::{output, workspace_root};
 
 /// `cargo build --quiet [--release] ARGS` in the workspace, with the cargo
 /// that runs us; returns the directory of that profile's binaries.
@@ -44,34 +33,6 @@ pub fn cargo_build(release: bool, args: &[&str]) -> anyhow::Result<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     Ok(target.join(if release { "release" } else { "debug" }))
-}
-
-/// The rotel collector: `ROTEL`, else the workspace's `.venv` (made by
-/// scripts/setup.sh): its `bin/rotel`, or the `rotel-agent` the PyPI wheel
-/// ships inside its package.
-pub fn rotel_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("ROTEL") {
-        return Ok(PathBuf::from(p));
-    }
-    let venv = workspace_root().join(".venv");
-    let bin = venv.join("bin/rotel");
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    if let Ok(libs) = std::fs::read_dir(venv.join("lib")) {
-        for lib in libs.flatten() {
-            let agent = lib.path().join("site-packages/rotel/rotel-agent");
-            if agent.is_file() {
-                return Ok(agent);
-            }
-        }
-    }
-    bail!(
-        "rotel (the OTLP collector) is not in {}: run scripts/setup.sh (or `python3 -m venv \
-         .venv && .venv/bin/pip install rotel` at the workspace root), or set \
-         ROTEL=/path/to/rotel-agent",
-        venv.display()
-    )
 }
 
 /// A flag that SIGINT, SIGTERM and SIGHUP set, so a task that made a lab

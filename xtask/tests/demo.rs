@@ -19,16 +19,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use xdp_lab::tmux::{Tmux, row_pps};
+use xdp_lab::{
+    tmux::{Tmux, row_pps},
+    workspace_root,
+};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd
@@ -180,7 +176,7 @@ impl Demo {
         // A built tree: xdptop as the demo builds it (a no-op when it is
         // current), outside the minute the demo gets.
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run(Command::new(cargo).current_dir(workspace()).args([
+        run(Command::new(cargo).current_dir(workspace_root()).args([
             "build",
             "--quiet",
             "--package",

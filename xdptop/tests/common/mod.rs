@@ -222,26 +222,10 @@ pub fn xdptop(lab: &Lab, pin_dir: &Path, args: &[&str]) -> Output {
         .expect("running xdptop")
 }
 
-/// `bpftool -j map lookup pinned PIN key 0 0 0 0`, as the seed's Python
-/// scraper calls it: (rx_packets, rx_bytes) from `formatted.value`.
+/// The seed's bpftool scraper ([`xdp_lab::bpftool_lookup`]): (rx_packets,
+/// rx_bytes) of key 0.
 pub fn bpftool_lookup(pin: &Path) -> (u64, u64) {
-    let out = Command::new("bpftool")
-        .args(["-j", "map", "lookup", "pinned"])
-        .arg(pin)
-        .args(["key", "0", "0", "0", "0"])
-        .output()
-        .expect("bpftool must be installed");
-    assert!(
-        out.status.success(),
-        "bpftool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
-    let f = &v["formatted"]["value"];
-    (
-        f["rx_packets"].as_u64().expect("rx_packets"),
-        f["rx_bytes"].as_u64().expect("rx_bytes"),
-    )
+    xdp_lab::bpftool_lookup(pin).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Builds (once per test binary) and runs the libbpf C scraper.

@@ -1,45 +1,21 @@
-//! Reaching into a lab's network namespace (`/run/netns/NAME`) from a test:
-//! a child process started there, or a closure run there, and free ports.
+//! Reaching into a lab's network namespace from a test: [`xdp_lab::netns`],
+//! failing the test (a panic) where the lab returns an error.
 
-use std::{fs, net::TcpListener, path::Path, process::Command, thread};
+use std::path::Path;
+
+pub use xdp_lab::netns::command_in;
 
 /// A port nothing listens on right now (the OS picks it).
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+    xdp_lab::netns::free_port().unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-/// `bin` to be started in the network namespace at `netns`, or right here
-/// for `None`. nsenter execs `bin`: the child's pid is `bin`'s.
-pub fn command_in(netns: Option<&Path>, bin: &Path) -> Command {
-    match netns {
-        Some(ns) => {
-            let mut c = Command::new("nsenter");
-            c.arg(format!("--net={}", ns.display())).arg("--").arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    }
+/// Runs `f` in the network namespace at `netns`, or right here for `None`.
+pub fn in_netns<T: Send>(netns: Option<&Path>, f: impl FnOnce() -> T + Send) -> T {
+    xdp_lab::netns::in_netns(netns, f).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-/// Runs `f` in the network namespace at `netns` (on a helper thread:
-/// `setns` affects only the calling thread), or right here for `None`.
-pub fn in_netns<T: Send + 'static>(
-    netns: Option<&Path>,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    match netns {
-        None => f(),
-        Some(ns) => {
-            let file = fs::File::open(ns)
-                .unwrap_or_else(|e| panic!("opening the namespace {}: {e}", ns.display()));
-            thread::spawn(move || {
-                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .expect("entering the namespace");
-                f()
-            })
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-        }
-    }
+/// Every one of `addrs` accepts a connection, tried from `netns`.
+pub fn accepting(netns: Option<&Path>, addrs: &[std::net::SocketAddr]) -> bool {
+    xdp_lab::netns::accepting(netns, addrs).unwrap_or_else(|e| panic!("{e:#}"))
 }

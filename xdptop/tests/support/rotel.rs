@@ -2,16 +2,15 @@
 //! with its detailed debug log captured and parsed into data points and
 //! spans. Killed on drop. Used as `mod support;` from integration tests.
 //!
-//! The binary is found through `ROTEL`, else in the workspace's `.venv`
-//! (`bin/rotel`, or the `rotel-agent` the PyPI wheel ships inside its
-//! package). A missing collector fails the test: it is never skipped.
+//! The binary and the command line are [`xdp_lab::rotel`]'s. A missing
+//! collector fails the test: it is never skipped.
 
 #![allow(dead_code)] // each test file uses a different part
 
 use std::{
     collections::BTreeMap,
     fs,
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
@@ -21,8 +20,8 @@ use std::{
 
 use xdp_lab::poll;
 
+use super::netns::accepting;
 pub use super::netns::free_port;
-use super::netns::{command_in, in_netns};
 
 /// One number data point as rotel logged it.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,44 +78,10 @@ pub struct Rotel {
 
 static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
-/// The rotel binary, or a panic that says how to get one.
+/// The rotel binary ([`xdp_lab::rotel::binary`]), or a panic that says how
+/// to get one.
 pub fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("ROTEL") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_file(),
-            "ROTEL={} does not exist: point it at a rotel binary",
-            p.display()
-        );
-        return p;
-    }
-    let mut roots = Vec::new();
-    if let Some(ws) = std::env::var_os("CARGO_WORKSPACE_DIR") {
-        roots.push(PathBuf::from(ws));
-    }
-    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-    for root in &roots {
-        let venv = root.join(".venv");
-        let bin = venv.join("bin/rotel");
-        if bin.is_file() {
-            return bin;
-        }
-        // The wheel ships the agent inside the package, with no console
-        // script; find it under any python3.x.
-        if let Ok(libs) = fs::read_dir(venv.join("lib")) {
-            for lib in libs.flatten() {
-                let agent = lib.path().join("site-packages/rotel/rotel-agent");
-                if agent.is_file() {
-                    return agent;
-                }
-            }
-        }
-    }
-    panic!(
-        "rotel (the OTLP collector these tests run against) is missing: \
-         `python3 -m venv .venv && .venv/bin/pip install rotel` at the workspace root \
-         (looked in {roots:?}), or set ROTEL=/path/to/rotel-agent"
-    );
+    xdp_lab::rotel::binary().unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 impl Rotel {
@@ -145,11 +110,7 @@ impl Rotel {
         let grpc: SocketAddr = ([127, 0, 0, 1], grpc_port).into();
         let http: SocketAddr = ([127, 0, 0, 1], http_port).into();
         let log = fs::File::create(dir.join("stdout.log")).expect("rotel log file");
-        let child = command_in(netns, &bin)
-            .arg("start")
-            .args(["--otlp-grpc-endpoint", &grpc.to_string()])
-            .args(["--otlp-http-endpoint", &http.to_string()])
-            .args(["--exporter", "blackhole"])
+        let child = xdp_lab::rotel::command(&bin, netns, grpc, http)
             .args(["--debug-log", "metrics", "--debug-log", "traces"])
             .args(["--debug-log-verbosity", "detailed"])
             // Own pid and log files: tests run rotels side by side.
@@ -193,12 +154,7 @@ impl Rotel {
 
     /// Both ports accept a connection, tried from rotel's namespace.
     fn accepting(&self) -> bool {
-        let addrs = [self.grpc, self.http];
-        in_netns(self.netns.as_deref(), move || {
-            addrs
-                .iter()
-                .all(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok())
-        })
+        accepting(self.netns.as_deref(), &[self.grpc, self.http])
     }
 
     /// `localhost:PORT` for gRPC, as a user types it.

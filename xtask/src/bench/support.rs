@@ -2,10 +2,9 @@
 //! venv, captured child processes and steady traffic.
 
 use std::{
-    fs::File,
     io::{BufRead as _, BufReader},
-    net::{SocketAddr, TcpStream},
-    path::{Path, PathBuf},
+    net::SocketAddr,
+    path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
     sync::{
         Arc, Mutex,
@@ -17,13 +16,12 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use nix::{
-    sched::{CloneFlags, setns},
     sys::signal::{Signal, kill},
     unistd::Pid,
 };
-use xdp_lab::{Lab, Traffic, poll};
+use xdp_lab::{Lab, Traffic, netns::accepting, poll, rotel};
 
-use crate::exec::{cargo_build, exec, rotel_binary, workspace_root};
+use crate::exec::{cargo_build, exec, workspace_root};
 
 /// Release binaries built for the benchmarks.
 pub struct Bins {
@@ -93,20 +91,6 @@ pub fn bench_python() -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
-/// Runs `f` on a thread inside the network namespace at `netns`.
-pub fn in_netns<T: Send + 'static>(
-    netns: &Path,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> anyhow::Result<T> {
-    let ns = File::open(netns).with_context(|| format!("opening {}", netns.display()))?;
-    thread::spawn(move || -> anyhow::Result<T> {
-        setns(&ns, CloneFlags::CLONE_NEWNET).context("entering the namespace")?;
-        Ok(f())
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("namespace thread panicked"))?
-}
-
 /// rotel in the lab's XDP namespace (where xdptop's 127.0.0.1 is), with
 /// the blackhole exporter.
 pub struct Collector {
@@ -133,24 +117,24 @@ impl Collector {
             std::env::temp_dir().join(format!("xdptop-bench-rotel-{}", std::process::id())),
         );
         std::fs::create_dir_all(&dir.0)?;
-        let mut cmd = lab.xdp_command(rotel_binary()?);
-        cmd.arg("start")
-            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{GRPC}")])
-            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{HTTP}")])
-            .args(["--exporter", "blackhole"])
-            .arg("--pid-file")
+        let addr: SocketAddr = ([127, 0, 0, 1], GRPC).into();
+        let netns = lab.xdp_netns_path();
+        let mut cmd = rotel::command(
+            &rotel::binary()?,
+            Some(&netns),
+            addr,
+            ([127, 0, 0, 1], HTTP).into(),
+        );
+        cmd.arg("--pid-file")
             .arg(dir.0.join("rotel.pid"))
             .arg("--log-file")
             .arg(dir.0.join("rotel.log"));
         let child = Running::spawn("rotel", cmd)?;
-        let addr: SocketAddr = ([127, 0, 0, 1], GRPC).into();
         // Ok ends the wait (listening, or an error), Err goes on.
         poll(
             Duration::from_secs(20),
             Duration::from_millis(100),
-            || match in_netns(&lab.xdp_netns_path(), move || {
-                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-            }) {
+            || match accepting(Some(&netns), &[addr]) {
                 Ok(true) => Ok(Ok(())),
                 Ok(false) => Err(()),
                 Err(e) => Ok(Err(e)),
