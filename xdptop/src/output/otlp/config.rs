@@ -10,8 +10,8 @@
 //! - `OTEL_EXPORTER_OTLP_CERTIFICATE`: CA bundle (PEM) for https.
 //! - `OTEL_EXPORTER_OTLP_TIMEOUT`: per-request timeout in milliseconds.
 //! - `OTEL_METRIC_EXPORT_INTERVAL`: at most one request per this many
-//!   milliseconds (`--otlp-interval`); default 1 s, not the spec's 60 s, so
-//!   the collector stays close to the screen.
+//!   milliseconds (`--otlp-interval`); default [`DEFAULT_EXPORT_INTERVAL`],
+//!   not the spec's 60 s, so the collector stays close to the screen.
 //! - `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`.
 
 use std::{path::PathBuf, time::Duration};
