@@ -40,10 +40,14 @@ pub fn cargo_build(release: bool, args: &[&str]) -> anyhow::Result<PathBuf> {
         cmd.arg("--release");
     }
     exec(cmd.args(args))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    Ok(target_dir().join(if release { "release" } else { "debug" }))
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else the workspace's.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join(if release { "release" } else { "debug" }))
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// The rotel collector: `ROTEL`, else the workspace's `.venv` (made by
