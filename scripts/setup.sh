@@ -17,11 +17,14 @@ if command -v apt-get >/dev/null; then
   # xdp-tools and prometheus are real peers in the tests; iproute2,
   # util-linux and tmux drive the lab and the terminal tests; time measures
   # bpftool's peak memory in the benchmark; librsvg2-bin (rsvg-convert) and
-  # fonts-dejavu-core make `cargo xtask screenshots`.
+  # fonts-dejavu-core make `cargo xtask screenshots`; dpkg-dev (the .deb's
+  # dependencies), rpm, man-db, groff-base and systemd (systemd-analyze)
+  # make and check `cargo xtask package`.
   apt-get install -y -qq --no-install-recommends \
     clang llvm libbpf-dev linux-libc-dev gcc libc6-dev make pkg-config \
     bpftool xdp-tools prometheus clang-format iproute2 util-linux procps \
     tmux time librsvg2-bin fonts-dejavu-core \
+    dpkg-dev rpm man-db groff-base systemd \
     sudo python3 python3-venv python3-pip ca-certificates >/dev/null
 elif command -v dnf >/dev/null; then
   dnf install -y -q clang llvm libbpf-devel kernel-headers gcc make pkgconf \
