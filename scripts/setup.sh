@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs what building, the demo and the tests need on a fresh Debian/Ubuntu
 # or RHEL/Fedora machine (Rust itself comes from rustup), and makes the
-# Python venv with the test peers in .venv/. Run as root (sudo).
+# Python venv with the test peers in .venv/. Needs root: as another user it
+# runs itself again through sudo.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup.sh installs system packages: run it as root, e.g. sudo $0" >&2
+  if command -v sudo >/dev/null; then
+    echo "setup.sh installs system packages as root: running it through sudo" >&2
+    exec sudo -- "$(readlink -f "$0")" "$@"
+  fi
+  echo "setup.sh installs system packages and needs root; sudo is not installed: run it as root (su -)" >&2
   exit 1
 fi
+cd "$(dirname "$0")/.."
 
 if command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
