@@ -183,3 +183,28 @@ fn with_sudo_setup_and_root_tasks_run_themselves_again_through_it() {
     );
     assert_eq!(stdout.lines().last(), Some(want.as_str()), "{stdout}");
 }
+
+#[test]
+fn the_readme_quick_start_and_tasks_do_not_need_sudo_typed() {
+    let readme = fs::read_to_string(workspace().join("README.md")).expect("README.md");
+    let quick = readme
+        .split("## Quick start")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Quick start section");
+    let first = quick
+        .lines()
+        .skip_while(|l| *l != "```sh")
+        .nth(1)
+        .expect("a command block");
+    assert!(
+        first.starts_with("scripts/setup.sh && cargo xtask demo "),
+        "the first command must work as root without sudo: {first}"
+    );
+    for line in readme.lines() {
+        assert!(
+            !line.contains("sudo -E env") && !line.contains("sudo cargo xtask"),
+            "xtask commands get root themselves; the README should not type sudo: {line}"
+        );
+    }
+}
