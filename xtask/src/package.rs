@@ -79,6 +79,15 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let out = fs::canonicalize(&out).with_context(|| format!("resolving {}", out.display()))?;
     // Tools first: a missing one should fail before a long build.
+    // cargo-deb only warns without dpkg-shlibdeps and leaves Depends empty.
+    for (program, arg, install) in [
+        ("dpkg-shlibdeps", "--version", "apt-get install dpkg-dev"),
+        ("gzip", "--version", "apt-get install gzip"),
+    ] {
+        output(Command::new(program).arg(arg)).with_context(|| {
+            format!("{program} is needed to make the packages: {install} (scripts/setup.sh does)")
+        })?;
+    }
     let cargo_deb = tool(&CARGO_DEB)?;
     let generate_rpm = tool(&GENERATE_RPM)?;
 
