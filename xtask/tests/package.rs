@@ -184,6 +184,17 @@ fn check_deb(deb: &Path) {
     }
     let conffiles = stdout(Command::new("dpkg-deb").arg("-I").arg(deb).arg("conffiles"));
     assert_eq!(conffiles.trim(), "/etc/default/xdptop");
+    // cargo-deb's systemd scripts: reload, stop on removal, forget on purge;
+    // nothing enables or starts the service.
+    let script = |name: &str| stdout(Command::new("dpkg-deb").arg("-I").arg(deb).arg(name));
+    assert!(script("prerm").contains("deb-systemd-invoke stop xdptop.service"));
+    assert!(script("postrm").contains("deb-systemd-helper purge xdptop.service"));
+    let postinst = script("postinst");
+    assert!(postinst.contains("daemon-reload"), "{postinst}");
+    assert!(
+        !postinst.contains("deb-systemd-invoke start") && !postinst.contains("$_dh_action"),
+        "the package must not start or enable the service:\n{postinst}"
+    );
     let depends = stdout(Command::new("dpkg-deb").arg("-f").arg(deb).arg("Depends"));
     assert!(depends.contains("libc6"), "Depends: {depends}");
     assert!(
@@ -353,6 +364,8 @@ fn install_use_and_purge(deb: &Path, dir: &Path) {
         "/usr/share/doc/xdptop",
         "/var/lib/dpkg/info/xdptop.list",
         "/var/lib/dpkg/info/xdptop.postinst",
+        "/etc/systemd/system/xdptop.service",
+        "/var/lib/systemd/deb-systemd-helper-masked/xdptop.service",
     ] {
         assert!(!Path::new(path).exists(), "{path} left after the purge");
     }
