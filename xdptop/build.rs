@@ -39,9 +39,10 @@ fn main() {
     println!("cargo:rustc-env=XDPTOP_VERSION={version} ({commit}, features: {features})");
 }
 
-/// `git rev-parse --short=12 HEAD` in the source tree, and the files that
-/// change when HEAD moves, so a new commit rebuilds the version line (and
-/// only that: not every index change, not other branches).
+/// `git rev-parse --short=12 HEAD` when the workspace is the top of a git
+/// checkout, and the files that change when HEAD moves, so a new commit
+/// rebuilds the version line (and only that: not every index change, not
+/// other branches).
 fn git_commit(dir: &Path) -> Option<String> {
     let git = |args: &[&str]| -> Option<String> {
         // Building as root in a user's checkout (sudo) must still read it.
@@ -54,6 +55,13 @@ fn git_commit(dir: &Path) -> Option<String> {
         let s = String::from_utf8(out.stdout).ok()?.trim().to_owned();
         (out.status.success() && !s.is_empty()).then_some(s)
     };
+    // Only this repository's own checkout: a tarball unpacked inside some
+    // other repository (a distribution's packaging tree) has no commit.
+    let top = PathBuf::from(git(&["rev-parse", "--show-toplevel"])?);
+    let workspace = dir.parent()?;
+    if top.canonicalize().ok()? != workspace.canonicalize().ok()? {
+        return None;
+    }
     let commit = git(&["rev-parse", "--short=12", "HEAD"])?;
     let abs = |p: String| {
         let p = PathBuf::from(p);
