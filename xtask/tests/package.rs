@@ -4,6 +4,7 @@
 //! mode 0600) and declare libc; the installed `xdptop --version` is the
 //! build's, the man page renders, the units pass `systemd-analyze verify`,
 //! an edited settings file survives a reinstall, and a purge leaves nothing.
+//! The .rpm is installed, reinstalled and erased under a scratch --root.
 //!
 //! Root (dpkg -i). Skipped, saying why, where dpkg, rpm, man or
 //! systemd-analyze is missing (`scripts/setup.sh` installs them). The
@@ -169,6 +170,7 @@ fn packages_carry_everything_and_the_deb_installs_and_purges_cleanly() {
 
     check_deb(&deb);
     check_rpm(&rpm, &dir);
+    rpm_in_a_scratch_root(&rpm, &dir);
     install_use_and_purge(&deb, &dir);
     drop(cleanup);
     assert!(!dir.exists());
@@ -256,6 +258,63 @@ fn check_rpm(rpm: &Path, dir: &Path) {
         "{text}"
     );
     fs::write(&unit, text).expect("write the rpm's unit");
+}
+
+/// This is not an rpm system: install the .rpm under a scratch --root
+/// (no dependencies, no scriptlets) to see its files land with their modes,
+/// its binary's version, %config(noreplace) keep an edit across a
+/// reinstall, and an erase remove everything (the edited settings saved as
+/// .rpmsave, as rpm does).
+fn rpm_in_a_scratch_root(rpm: &Path, dir: &Path) {
+    let root = dir.join("rpm-root");
+    fs::create_dir_all(&root).expect("scratch root");
+    let rpm_cmd = |args: &[&str]| {
+        let mut c = Command::new("rpm");
+        c.arg("--root")
+            .arg(&root)
+            .args(["--nodeps", "--noscripts"])
+            .args(args);
+        c
+    };
+    run(rpm_cmd(&["-i"]).arg(rpm));
+    for (mode, path) in RPM_FILES {
+        let file = root.join(path.trim_start_matches('/'));
+        let meta = fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let want = if mode == "-rwxr-xr-x" {
+            0o755
+        } else if mode == "-rw-------" {
+            0o600
+        } else {
+            0o644
+        };
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            want,
+            "{}",
+            file.display()
+        );
+    }
+    let version = stdout(Command::new(root.join("usr/bin/xdptop")).arg("--version"));
+    assert_eq!(version, format!("xdptop {}\n", xdptop::cli::VERSION));
+
+    let settings = root.join("etc/sysconfig/xdptop");
+    let mut edited = fs::read_to_string(&settings).expect("settings");
+    edited.push_str("XDPTOP_ARGS=\"--otlp collector:4317 eth1\"\n");
+    fs::write(&settings, &edited).expect("edit");
+    run(rpm_cmd(&["-U", "--replacepkgs"]).arg(rpm));
+    assert_eq!(fs::read_to_string(&settings).expect("settings"), edited);
+
+    run(&mut rpm_cmd(&["-e", "xdptop"]));
+    for (_, path) in RPM_FILES {
+        assert!(
+            !root.join(path.trim_start_matches('/')).exists(),
+            "{path} left"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(root.join("etc/sysconfig/xdptop.rpmsave")).expect(".rpmsave"),
+        edited
+    );
 }
 
 fn install_use_and_purge(deb: &Path, dir: &Path) {
