@@ -151,7 +151,7 @@ pub fn sudo_possible(task: &str, why: &str) -> anyhow::Result<()> {
 /// caller built what it needs as the user, so target/ gets no root-owned
 /// files) and returns its outcome. `env` goes to the root run, e.g. the
 /// path of a binary built.
-pub fn rerun_with_sudo(why: &str, env: &[(&str, &Path)]) -> anyhow::Result<()> {
+pub fn rerun_with_sudo(why: &str, env: &[(&str, &std::path::Path)]) -> anyhow::Result<()> {
     eprintln!("xtask: {why}, so it runs as root; sudo may ask for your password");
     let exe = std::env::current_exe().context("finding xtask's own path")?;
     let mut cmd = Command::new("sudo");
