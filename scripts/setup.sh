@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs what building, the demo and the tests need on a fresh Debian/Ubuntu
 # or RHEL/Fedora machine (Rust itself comes from rustup), and makes the
-# Python venv with the test peers in .venv/. Run as root (sudo).
+# Python venv with the test peers in .venv/. Needs root: as another user it
+# runs itself again through sudo.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup.sh installs system packages: run it as root, e.g. sudo $0" >&2
+  if command -v sudo >/dev/null; then
+    echo "setup.sh installs system packages as root: running it through sudo" >&2
+    exec sudo -- "$(readlink -f "$0")" "$@"
+  fi
+  echo "setup.sh installs system packages and needs root; sudo is not installed: run it as root (su -)" >&2
   exit 1
 fi
+cd "$(dirname "$0")/.."
 
 if command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
@@ -17,11 +22,14 @@ if command -v apt-get >/dev/null; then
   # xdp-tools and prometheus are real peers in the tests; iproute2,
   # util-linux and tmux drive the lab and the terminal tests; time measures
   # bpftool's peak memory in the benchmark; librsvg2-bin (rsvg-convert) and
-  # fonts-dejavu-core make `cargo xtask screenshots`.
+  # fonts-dejavu-core make `cargo xtask screenshots`; dpkg-dev (the .deb's
+  # dependencies), rpm, man-db, groff-base and systemd (systemd-analyze)
+  # make and check `cargo xtask package`.
   apt-get install -y -qq --no-install-recommends \
     clang llvm libbpf-dev linux-libc-dev gcc libc6-dev make pkg-config \
     bpftool xdp-tools prometheus clang-format iproute2 util-linux procps \
     tmux time librsvg2-bin fonts-dejavu-core \
+    dpkg-dev rpm man-db groff-base systemd \
     sudo python3 python3-venv python3-pip ca-certificates >/dev/null
 elif command -v dnf >/dev/null; then
   dnf install -y -q clang llvm libbpf-devel kernel-headers gcc make pkgconf \

@@ -12,7 +12,7 @@ use clap::{Parser, ValueEnum};
 /// q quit. Quitting leaves the program attached (the bpftool/libbpf scrapers
 /// depend on it); `--detach` removes it.
 #[derive(Debug, Parser)]
-#[command(name = "xdptop", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(name = "xdptop", version = VERSION, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Interfaces to watch (e.g. eth0). xdptop attaches its counting program
     /// to each, or re-uses the attachment a previous run left.
@@ -88,6 +88,11 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
+
+/// What `xdptop --version` prints after the name: the version, the git
+/// commit and the cargo features, e.g. `0.1.0 (commit 84582c7d1e2f, features:
+/// none)`; made by `build.rs` ("unknown commit" outside a git checkout).
+pub const VERSION: &str = env!("XDPTOP_VERSION");
 
 const AFTER_HELP: &str = "\
 Privileges: attaching needs root, or CAP_BPF + CAP_NET_ADMIN (e.g. `sudo setcap \

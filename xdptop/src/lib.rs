@@ -12,6 +12,7 @@ pub mod format;
 pub mod headless;
 pub mod host;
 pub mod logbuf;
+pub mod manual;
 pub mod output;
 pub mod privilege;
 pub mod sample;
@@ -30,7 +31,7 @@ use crate::{
 };
 
 /// Exit code for a command line that does not validate.
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// The whole program; `main` only calls this.
 pub fn run() -> ExitCode {

@@ -304,7 +304,34 @@ fn help_and_version_still_print_and_succeed() {
     );
     let out = run(["--version"], &[]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("xdptop "));
+    let version = String::from_utf8_lossy(&out.stdout);
+    let want = format!("xdptop {} (", env!("CARGO_PKG_VERSION"));
+    assert!(version.starts_with(&want), "{version}");
+    assert!(
+        version.trim_end().ends_with(", features: none)"),
+        "{version}"
+    );
+    // The commit HEAD was at when the binary was built (the test binary was
+    // built from the same tree), or "unknown commit" outside a checkout.
+    let head = std::process::Command::new("git")
+        .args(["-c", "safe.directory=*", "-C", env!("CARGO_MANIFEST_DIR")])
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match (std::env::var("XDPTOP_GIT_COMMIT"), head) {
+        (Ok(c), _) if !c.is_empty() => {
+            assert!(version.contains(&format!("(commit {c},")), "{version}")
+        }
+        (_, Some(h)) => assert!(version.contains(&format!("(commit {h},")), "{version}"),
+        _ => assert!(version.contains("(unknown commit,"), "{version}"),
+    }
+    assert_eq!(
+        run(["-V"], &[]).stdout,
+        out.stdout,
+        "-V and --version agree"
+    );
 }
 
 #[test]

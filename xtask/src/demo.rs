@@ -20,7 +20,7 @@ use nix::{
 };
 use xdp_lab::{Lab, TempBpffs};
 
-use crate::exec::{cargo_build, exec, require_root};
+use crate::exec::{cargo_build, is_root, rerun_with_sudo, sudo_possible};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -37,15 +37,16 @@ pub struct Options {
 
 /// Set when the demo re-runs itself under sudo: xdptop is already built.
 const BUILT_ENV: &str = "XDPTOP_DEMO_BIN";
+const WHY: &str = "the demo makes network namespaces and attaches XDP";
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
-    if !nix::unistd::Uid::effective().is_root() && can_ask_sudo() {
+    if !is_root() {
         // Build as the user (no root-owned files in target/), then run the
         // lab part through sudo.
+        sudo_possible("demo", WHY)?;
         let xdptop = build_xdptop()?;
-        return rerun_as_root(&xdptop);
+        return rerun_with_sudo(WHY, &[(BUILT_ENV, &xdptop)]);
     }
-    require_root("demo", "the demo makes network namespaces and attaches XDP")?;
     let xdptop = match std::env::var_os(BUILT_ENV) {
         Some(path) => PathBuf::from(path),
         None => build_xdptop()?,
@@ -73,30 +74,6 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     drop(lab);
     drop(bpffs);
     result
-}
-
-/// sudo is there and someone at a terminal can answer its prompt.
-fn can_ask_sudo() -> bool {
-    use std::io::IsTerminal as _;
-    std::io::stdin().is_terminal()
-        && Command::new("sudo")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-}
-
-fn rerun_as_root(xdptop: &std::path::Path) -> anyhow::Result<()> {
-    eprintln!(
-        "xtask: the demo lab needs root (namespaces, XDP, bpffs); sudo may ask for your password"
-    );
-    let exe = std::env::current_exe().context("finding xtask's own path")?;
-    exec(
-        Command::new("sudo")
-            .args(["-E", "--"])
-            .arg(exe)
-            .args(std::env::args_os().skip(1))
-            .env(BUILT_ENV, xdptop),
-    )
 }
 
 /// Runs the dashboard until it exits. A signal to the demo alone (`kill`,

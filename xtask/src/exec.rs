@@ -29,10 +29,14 @@ pub fn cargo_build(release: bool, args: &[&str]) -> anyhow::Result<PathBuf> {
         cmd.arg("--release");
     }
     exec(cmd.args(args))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    Ok(target_dir().join(if release { "release" } else { "debug" }))
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else the workspace's.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join(if release { "release" } else { "debug" }))
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// A flag that SIGINT, SIGTERM and SIGHUP set, so a task that made a lab
@@ -51,16 +55,88 @@ pub fn stop_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBoo
     Ok(stop)
 }
 
-/// Fails unless we run as root, showing the sudo line for `cargo xtask TASK`.
+/// Fails unless we run as root, saying how to run `cargo xtask TASK` so.
+/// The tasks here re-run themselves instead ([`sudo_possible`],
+/// [`rerun_with_sudo`]); this stays for a task that cannot.
+#[allow(dead_code)]
 pub fn require_root(task: &str, why: &str) -> anyhow::Result<()> {
-    if !nix::unistd::Uid::effective().is_root() {
-        bail!("{}", root_message(task, why));
+    if !is_root() {
+        bail!("{}", root_message(task, why, sudo_installed()));
     }
     Ok(())
 }
 
-fn root_message(task: &str, why: &str) -> String {
-    format!("{why}, so it needs root:\n  sudo -E env \"PATH=$PATH\" cargo xtask {task}")
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+fn sudo_installed() -> bool {
+    Command::new("sudo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn root_message(task: &str, why: &str, sudo: bool) -> String {
+    if sudo {
+        format!(
+            "{why}, so it needs root; sudo cannot ask for a password here (no terminal):\n  \
+             sudo -E env \"PATH=$PATH\" cargo xtask {task}"
+        )
+    } else {
+        format!(
+            "{why}, so it needs root, and sudo is not installed: run `cargo xtask {task}` as root"
+        )
+    }
+}
+
+/// For a task that needs root, run as a user: fails, with the command to
+/// run instead, unless sudo is installed and can ask for a password (a
+/// terminal) or needs none. Call it before building anything.
+pub fn sudo_possible(task: &str, why: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let sudo = sudo_installed();
+    let can_ask = sudo
+        && (std::io::stdin().is_terminal()
+            || Command::new("sudo")
+                .args(["-n", "true"])
+                .output()
+                .is_ok_and(|o| o.status.success()));
+    if !can_ask {
+        bail!("{}", root_message(task, why, sudo));
+    }
+    Ok(())
+}
+
+/// Runs this same `cargo xtask` command again through sudo (after the
+/// caller built what it needs as the user, so target/ gets no root-owned
+/// files) and returns its outcome. `env` goes to the root run, e.g. the
+/// path of a binary built.
+pub fn rerun_with_sudo(why: &str, env: &[(&str, &std::path::Path)]) -> anyhow::Result<()> {
+    eprintln!("xtask: {why}, so it runs as root; sudo may ask for your password");
+    let exe = std::env::current_exe().context("finding xtask's own path")?;
+    let mut cmd = Command::new("sudo");
+    cmd.args(["-E", "env"]).args(sudo_env());
+    for (name, value) in env {
+        cmd.arg(format!("{name}={}", value.display()));
+    }
+    exec(cmd.arg(exe).args(std::env::args_os().skip(1)))
+}
+
+/// `sudo -E` keeps the environment but not PATH (sudo's secure_path), and
+/// some sudoers reset HOME: `NAME=VALUE` words for `env` that pass PATH and
+/// rustup's homes on, so cargo and the tools on the user's PATH work as root.
+pub fn sudo_env() -> Vec<String> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let var = |name: &str, default: String| std::env::var(name).unwrap_or(default);
+    vec![
+        format!("PATH={}", var("PATH", String::new())),
+        format!(
+            "RUSTUP_HOME={}",
+            var("RUSTUP_HOME", format!("{home}/.rustup"))
+        ),
+        format!("CARGO_HOME={}", var("CARGO_HOME", format!("{home}/.cargo"))),
+    ]
 }
 
 #[cfg(test)]
@@ -68,11 +144,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_root_message_shows_the_sudo_line() {
+    fn the_root_message_shows_the_sudo_line_or_says_sudo_is_missing() {
         assert_eq!(
-            root_message("demo", "the demo makes network namespaces"),
-            "the demo makes network namespaces, so it needs root:\n  \
-             sudo -E env \"PATH=$PATH\" cargo xtask demo"
+            root_message("demo", "the demo makes network namespaces", true),
+            "the demo makes network namespaces, so it needs root; sudo cannot ask for a \
+             password here (no terminal):\n  sudo -E env \"PATH=$PATH\" cargo xtask demo"
+        );
+        assert_eq!(
+            root_message("soak", "the soak attaches XDP", false),
+            "the soak attaches XDP, so it needs root, and sudo is not installed: run \
+             `cargo xtask soak` as root"
         );
     }
 

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod demo;
 mod exec;
+mod package;
 mod screenshots;
 mod soak;
 mod test;
@@ -27,6 +28,9 @@ enum Command {
     Check,
     /// A throw-away veth lab with varied traffic and xdptop's dashboard on it (root).
     Demo(demo::Options),
+    /// The .deb and .rpm operators install: target/package/xdptop_VERSION_amd64.deb
+    /// and xdptop-VERSION-1.x86_64.rpm, with man page, completions and the unit.
+    Package(package::Options),
     /// The whole test suite; test binaries run as root (sudo when needed).
     Test(test::Options),
     /// Hours of load and faults compressed into minutes: a lab at the highest
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Command::Bench(opts) => bench::run(&opts),
         Command::Check => check::run(),
         Command::Demo(opts) => demo::run(&opts),
+        Command::Package(opts) => package::run(&opts),
         Command::Test(opts) => test::run(&opts),
         Command::Soak(opts) => soak::run(&opts),
         Command::Screenshots(opts) => screenshots::run(&opts),

@@ -24,7 +24,7 @@ use xdp_lab::{Lab, TempBpffs, tmux::Tmux};
 
 use crate::{
     demo::{Generators, build_xdptop},
-    exec::{exec, output, require_root, workspace_root},
+    exec::{exec, output, workspace_root},
 };
 
 /// The terminal the screenshots show.
@@ -51,14 +51,18 @@ const VIEWS: [(&str, &str, &str); 3] = [
 ];
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
-    require_root(
-        "screenshots",
-        "the screenshots run xdptop on a lab of network namespaces",
-    )?;
     // Fail before the lab and the wait if a tool is missing.
     output(Command::new("tmux").arg("-V")).context("tmux is needed (apt-get install tmux)")?;
     output(Command::new("rsvg-convert").arg("--version"))
         .context("rsvg-convert is needed (apt-get install librsvg2-bin)")?;
+    if !crate::exec::is_root() {
+        const WHY: &str = "the screenshots run xdptop on a lab of network namespaces";
+        crate::exec::sudo_possible("screenshots", WHY)?;
+        // Build as the user (no root-owned files in target/); the run as
+        // root finds it up to date.
+        build_xdptop()?;
+        return crate::exec::rerun_with_sudo(WHY, &[]);
+    }
     let out_dir = opts
         .out
         .clone()

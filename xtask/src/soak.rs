@@ -42,12 +42,15 @@ pub struct Options {
     #[arg(long)]
     rate: Option<u64>,
     /// Use this xdptop binary instead of building one (release profile).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = XDPTOP_ENV)]
     xdptop: Option<PathBuf>,
     /// How long the collector stays down each minute.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     outage: Duration,
 }
+
+/// `--xdptop` for the run as root, after building as the user.
+const XDPTOP_ENV: &str = "XDPTOP_SOAK_BIN";
 
 /// UDP payload: 18 bytes make the smallest Ethernet frame (60 bytes), so the
 /// most packets per second.
@@ -60,11 +63,19 @@ const RSS_EVERY: Duration = Duration::from_secs(5);
 const RSS_SLACK_KIB: u64 = 2048;
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
-    if !nix::unistd::Uid::effective().is_root() {
-        bail!("the soak makes namespaces and attaches XDP, so it needs root");
-    }
     if opts.outage >= Duration::from_secs(50) {
         bail!("--outage must be well under a minute");
+    }
+    if !crate::exec::is_root() {
+        const WHY: &str = "the soak makes namespaces and attaches XDP";
+        crate::exec::sudo_possible("soak", WHY)?;
+        // Build as the user (no root-owned files in target/), then run the
+        // soak as root on that binary.
+        let xdptop = match &opts.xdptop {
+            Some(p) => p.clone(),
+            None => build_xdptop()?,
+        };
+        return crate::exec::rerun_with_sudo(WHY, &[(XDPTOP_ENV, &xdptop)]);
     }
     let xdptop = match &opts.xdptop {
         Some(p) => p.clone(),

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::exec::{exec, workspace_root};
+use crate::exec::{exec, sudo_env, workspace_root};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -28,23 +28,13 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     exec(&mut cmd)
 }
 
-/// `sudo -E` keeps the environment but not PATH (sudo's secure_path), and
-/// some sudoers reset HOME: pass PATH and rustup's homes on explicitly, so
-/// tests that run cargo or xdptop's tools find them as root.
+/// cargo's runner: the test binaries through `sudo -E env PATH=… RUSTUP_HOME=…
+/// CARGO_HOME=…`, so tests that run cargo or xdptop's tools find them as root.
 fn runner() -> String {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let var = |name: &str, default: String| std::env::var(name).unwrap_or(default);
-    let words = [
-        "sudo".to_owned(),
-        "-E".to_owned(),
-        "env".to_owned(),
-        format!("PATH={}", var("PATH", String::new())),
-        format!(
-            "RUSTUP_HOME={}",
-            var("RUSTUP_HOME", format!("{home}/.rustup"))
-        ),
-        format!("CARGO_HOME={}", var("CARGO_HOME", format!("{home}/.cargo"))),
-    ];
+    let words: Vec<String> = ["sudo".to_owned(), "-E".to_owned(), "env".to_owned()]
+        .into_iter()
+        .chain(sudo_env())
+        .collect();
     let quoted: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
     format!("target.'cfg(all())'.runner=[{}]", quoted.join(", "))
 }

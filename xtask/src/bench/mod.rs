@@ -38,19 +38,23 @@ enum Bench {
 }
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
-    if !nix::unistd::Uid::effective().is_root() {
-        bail!(
-            "the benchmarks load XDP programs and make network namespaces, so they need root:\n  \
-             sudo -E env \"PATH=$PATH\" cargo xtask bench"
-        );
-    }
     let secs = Duration::from_secs(opts.seconds.max(5));
     let selected = |b| opts.only.is_none_or(|o| o == b);
-    // Build once, before anything is timed.
-    let bins = if [Bench::Otlp, Bench::Tui, Bench::Many]
+    let needs_build = [Bench::Otlp, Bench::Tui, Bench::Many]
         .into_iter()
-        .any(selected)
-    {
+        .any(selected);
+    if !crate::exec::is_root() {
+        const WHY: &str = "the benchmarks load XDP programs and make network namespaces";
+        crate::exec::sudo_possible("bench", WHY)?;
+        // Build as the user (no root-owned files in target/); the run as
+        // root finds it up to date.
+        if needs_build {
+            support::build_release()?;
+        }
+        return crate::exec::rerun_with_sudo(WHY, &[]);
+    }
+    // Build once, before anything is timed.
+    let bins = if needs_build {
         Some(support::build_release()?)
     } else {
         None

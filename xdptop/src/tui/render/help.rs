@@ -8,19 +8,10 @@ use ratatui::{
     widgets::{Block, Clear, Padding, Paragraph, Wrap},
 };
 
-use crate::tui::{app::App, ui::centered};
-
-const KEYS: [(&str, &str); 9] = [
-    ("↑ ↓  j k", "select an interface"),
-    ("enter / esc", "open / close its detail view"),
-    ("r", "reset the view: totals, peaks, history"),
-    ("d", "detach xdptop from the interface (asks y/n)"),
-    ("a", "attach xdptop again"),
-    ("p  space", "pause the view (samples keep arriving)"),
-    ("u", "show rates in bits or bytes per second"),
-    ("?", "this help"),
-    ("q  ctrl-c", "quit (attachments stay in place)"),
-];
+use crate::{
+    manual::{KEYS, KEYS_NOTE},
+    tui::{app::App, ui::centered},
+};
 
 pub fn render(f: &mut Frame, _app: &App, area: Rect) {
     let mut lines: Vec<Line> = KEYS
@@ -33,9 +24,7 @@ pub fn render(f: &mut Frame, _app: &App, area: Rect) {
         })
         .collect();
     lines.push(Line::from(""));
-    lines.push(Line::from(
-        "Reset never zeroes the kernel counters: other scrapers and Prometheus rate() rely on them.",
-    ));
+    lines.push(Line::from(KEYS_NOTE));
     let popup = centered(area, 64, 15);
     f.render_widget(Clear, popup);
     f.render_widget(
