@@ -30,7 +30,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use xdp_lab::kernel::SKIP_MARKER;
 
-use crate::exec::workspace_root;
+use crate::exec::{without_xtask_env, workspace_root};
 
 /// The integration test targets of the `xdptop` package that run in the
 /// guests: the privileged lab suite and the test that needs trampolines.
@@ -208,7 +208,7 @@ struct Binary {
 fn build(root: &Path, tests: &[&str]) -> anyhow::Result<Vec<Binary>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root).args([
+    without_xtask_env(&mut cmd).current_dir(root).args([
         "test",
         "-p",
         "xdptop",
