@@ -218,7 +218,10 @@ fn build(root: &Path, tests: &[&str]) -> anyhow::Result<Vec<Binary>> {
     for t in tests {
         cmd.args(["--test", t]);
     }
-    eprintln!("xtask: building the test binaries on the host: {cmd:?}");
+    eprintln!(
+        "xtask: building the test binaries on the host: cargo test -p xdptop --no-run --test {}",
+        tests.join(" --test ")
+    );
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -275,35 +278,51 @@ impl Drop for ResultsDir {
     }
 }
 
-/// qemu (under vng) in its own process group; the group is killed on drop.
+/// qemu (under vng) in its own process group, whose id is vng's pid; the
+/// group is killed on drop. vng is reaped only after that, so the group id
+/// cannot be reused by an unrelated process in the meantime.
 struct Guest {
     child: Child,
+    status: Option<std::process::ExitStatus>,
 }
 
 impl Guest {
-    fn kill_group(&mut self) {
-        let pgid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        if self.child.try_wait().ok().flatten().is_some() {
-            // vng is gone; qemu may not be, if vng ran it as a child.
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-            return;
-        }
-        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                break;
+    fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Whether vng has exited, without reaping it.
+    fn vng_exited(&self) -> bool {
+        use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        !matches!(
+            waitid(Id::Pid(self.pid()), flags),
+            Ok(WaitStatus::StillAlive)
+        )
+    }
+
+    /// SIGTERM to the group unless vng is gone, SIGKILL to whatever is left
+    /// in it (qemu, if vng died first), then reaps vng; returns its status.
+    fn end(&mut self) -> Option<std::process::ExitStatus> {
+        use nix::sys::signal::{Signal, killpg};
+        if self.status.is_none() {
+            if !self.vng_exited() {
+                let _ = killpg(self.pid(), Signal::SIGTERM);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < deadline && !self.vng_exited() {
+                    thread::sleep(Duration::from_millis(100));
+                }
             }
-            thread::sleep(Duration::from_millis(100));
+            let _ = killpg(self.pid(), Signal::SIGKILL);
+            self.status = self.child.wait().ok();
         }
-        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-        let _ = self.child.wait();
+        self.status
     }
 }
 
 impl Drop for Guest {
     fn drop(&mut self) {
-        self.kill_group();
+        self.end();
     }
 }
 
@@ -369,6 +388,7 @@ fn run_guest(
         child: cmd
             .spawn()
             .with_context(|| format!("starting {}", tools.vng.display()))?,
+        status: None,
     };
     let label = format!("[{}]", kernel.name);
     let console = Arc::new(std::sync::Mutex::new(String::new()));
@@ -389,26 +409,26 @@ fn run_guest(
             }
         }));
     }
-    let status = loop {
+    loop {
         if stop.load(Ordering::Relaxed) {
-            guest.kill_group();
+            guest.end();
             bail!("interrupted: the {} guest was stopped", kernel.release);
         }
         if started.elapsed() > GUEST_TIMEOUT {
-            guest.kill_group();
+            guest.end();
             bail!(
                 "the {} guest did not finish within {:?}; stopped",
                 kernel.release,
                 GUEST_TIMEOUT
             );
         }
-        if let Some(status) = guest.child.try_wait().context("waiting for vng")? {
-            break status;
+        if guest.vng_exited() {
+            break;
         }
         thread::sleep(Duration::from_millis(200));
-    };
+    }
     // Anything vng left in its group (it should be nothing) goes too.
-    guest.kill_group();
+    let status = guest.end().context("waiting for vng")?;
     for r in readers {
         let _ = r.join();
     }
