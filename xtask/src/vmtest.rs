@@ -101,10 +101,16 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         failed += r.failed();
         skipped += r.ignored() + r.skipped.len();
     }
-    let problems: usize = reports.iter().map(|r| r.problems().len()).sum();
+    let problems: Vec<String> = reports.iter().flat_map(Report::problems).collect();
+    for p in &problems {
+        println!("  {p}");
+    }
     println!("vmtest: {passed} passed, {failed} failed, {skipped} skipped");
-    if problems > 0 {
-        bail!("{problems} problem(s) on the VM kernels, listed above");
+    if !problems.is_empty() {
+        bail!(
+            "{} problem(s) on the VM kernels (each kernel's failed tests' output is above)",
+            problems.len()
+        );
     }
     Ok(())
 }
