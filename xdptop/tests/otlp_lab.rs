@@ -182,7 +182,10 @@ fn samples_are_batched_per_export_interval_and_all_arrive_once() {
     if xdp_lab::kernel::in_vm() {
         // See assert_same: under emulation the batch in flight at exit may
         // go again in the last push; a repeat anywhere else is a bug, and
-        // so is a missing sample. The last push may be one request more.
+        // so is a missing sample. The pace is not checked there: the first
+        // request's connection set-up alone can outlast the 2.5 s run, and
+        // then every sample goes in the last push (seen on 6.1 under TCG on
+        // a loaded host). Batching still has to hold: not a request each.
         let last = *per_request.keys().last().expect("requests");
         let mut seen = std::collections::HashSet::new();
         for (request, ts) in &per_request {
@@ -193,7 +196,7 @@ fn samples_are_batched_per_export_interval_and_all_arrive_once() {
             }
         }
         assert_eq!(seen.len(), 25, "every sample");
-        assert!((3..=8).contains(&sizes.len()), "{sizes:?}");
+        assert!((1..=8).contains(&sizes.len()), "{sizes:?}");
     } else {
         assert_eq!(sizes.iter().sum::<usize>(), 25, "each sample once");
         // 2.5 s: the first at once, then about one a second, then the rest
