@@ -10,11 +10,14 @@
 //! Also here, for the same users: [`poll`] to wait for a condition, [`output`]
 //! to run a command, [`netns`] to reach into a lab's namespace, [`rotel`] to
 //! find and start the OTLP collector, [`procfs`] to measure a process,
-//! [`bpftool_lookup`] to read the shared map as the seed's scraper does, and
-//! [`tmux`] to drive xdptop's dashboard in a real terminal.
+//! [`bpftool_lookup`] to read the shared map as the seed's scraper does,
+//! [`tmux`] to drive xdptop's dashboard in a real terminal, and [`kernel`] to
+//! find what the running kernel allows (BPF trampolines) and skip, loudly,
+//! the tests that need what it lacks.
 
 mod bpffs;
 mod command;
+pub mod kernel;
 mod lab;
 pub mod netns;
 mod pattern;

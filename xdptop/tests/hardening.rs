@@ -305,10 +305,18 @@ fn sigterm_sigint_and_sighup_exit_0_promptly_after_a_last_otlp_push() {
         let pid = nix::unistd::Pid::from_raw(run.pid() as i32);
         let t0 = Instant::now();
         nix::sys::signal::kill(pid, sig).expect("signal");
-        let status = run.wait(Duration::from_secs(5));
+        let status = run.wait(Duration::from_secs(10));
         let took = t0.elapsed();
         assert!(status.success(), "{sig}: {status}");
-        assert!(took < Duration::from_secs(2), "{sig}: exit took {took:?}");
+        // Under qemu's emulation (cargo xtask vmtest) the last push alone
+        // can take seconds: there "promptly" is within the exporter's 3 s
+        // budget for it plus start-up slack, not the host's 2 s.
+        let limit = if xdp_lab::kernel::in_vm() {
+            Duration::from_secs(8)
+        } else {
+            Duration::from_secs(2)
+        };
+        assert!(took < limit, "{sig}: exit took {took:?}");
         let lines = run.all_lines();
         let last_t = lines.last().expect("samples")["time_unix_nano"]
             .as_u64()

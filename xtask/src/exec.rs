@@ -18,6 +18,31 @@ pub fn exec(cmd: &mut Command) -> anyhow::Result<()> {
 
 pub use xdp_lab::{output, workspace_root};
 
+/// Removes from `cmd`'s environment what `cargo run` set for xtask itself
+/// (`CARGO_PKG_NAME=xtask`, `CARGO_MANIFEST_DIR`, ...). Build scripts such as
+/// ring's declare `rerun-if-env-changed` on those names, so a cargo started
+/// from here with them set would rebuild ring and everything above it, and
+/// the next plain `cargo build` would do it again.
+pub fn without_xtask_env(cmd: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 /// `cargo build --quiet [--release] ARGS` in the workspace, with the cargo
 /// that runs us; returns the directory of that profile's binaries.
 pub fn cargo_build(release: bool, args: &[&str]) -> anyhow::Result<PathBuf> {

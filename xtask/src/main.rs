@@ -8,6 +8,7 @@ mod package;
 mod screenshots;
 mod soak;
 mod test;
+mod vmtest;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,9 @@ enum Command {
     Soak(soak::Options),
     /// PNG screenshots of the dashboard on the demo lab, into screenshots/ (root).
     Screenshots(screenshots::Options),
+    /// The lab suite on other kernels (6.1, 6.12) booted with qemu through
+    /// virtme-ng; fails if a test fails or a trampoline test is skipped there.
+    Vmtest(vmtest::Options),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Test(opts) => test::run(&opts),
         Command::Soak(opts) => soak::run(&opts),
         Command::Screenshots(opts) => screenshots::run(&opts),
+        Command::Vmtest(opts) => vmtest::run(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
