@@ -80,17 +80,6 @@ pub fn stop_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBoo
     Ok(stop)
 }
 
-/// Fails unless we run as root, saying how to run `cargo xtask TASK` so.
-/// The tasks here re-run themselves instead ([`sudo_possible`],
-/// [`rerun_with_sudo`]); this stays for a task that cannot.
-#[allow(dead_code)]
-pub fn require_root(task: &str, why: &str) -> anyhow::Result<()> {
-    if !is_root() {
-        bail!("{}", root_message(task, why, sudo_installed()));
-    }
-    Ok(())
-}
-
 pub fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }

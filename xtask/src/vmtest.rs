@@ -70,6 +70,12 @@ pub struct Options {
 }
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
+    if !crate::exec::is_root() {
+        const WHY: &str =
+            "the guests run the lab tests as root and the kernel images are readable by root only";
+        crate::exec::sudo_possible("vmtest", WHY)?;
+        return crate::exec::rerun_with_sudo(WHY, &[]);
+    }
     let root = workspace_root();
     let vng = Tools::find(&root)?;
     let kernels: Vec<Kernel> = KERNELS
