@@ -14,6 +14,8 @@
 //! Every data point carries [`ATTR_INTERFACE`] and [`ATTR_MODE`]; Prometheus
 //! shows them as [`LABEL_INTERFACE`] and [`LABEL_MODE`].
 
+use crate::sample::{Health, Sample};
+
 /// Cumulative packets counted by the XDP program (the kernel counter).
 pub const PACKETS: &str = "xdp.packets";
 /// Cumulative bytes counted by the XDP program (the kernel counter).
@@ -115,6 +117,41 @@ pub fn metric(id: Id) -> &'static Metric {
 pub enum Value {
     Int(u64),
     Double(f64),
+}
+
+/// The numbers of one sample that the metrics carry, as both outputs keep
+/// them (a queued OTLP point, the latest `/metrics` series).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Values {
+    pub packets: u64,
+    pub bytes: u64,
+    pub pps: f64,
+    pub bps: f64,
+    /// The counters were readable (health ok).
+    pub attached: bool,
+}
+
+impl Values {
+    pub fn of(s: &Sample) -> Self {
+        Self {
+            packets: s.packets,
+            bytes: s.bytes,
+            pps: s.pps,
+            bps: s.bps,
+            attached: s.health == Health::Ok,
+        }
+    }
+
+    /// What metric `id` says.
+    pub fn get(&self, id: Id) -> Value {
+        match id {
+            Id::Packets => Value::Int(self.packets),
+            Id::Bytes => Value::Int(self.bytes),
+            Id::PacketRate => Value::Double(self.pps),
+            Id::BitRate => Value::Double(self.bps),
+            Id::Attached => Value::Int(u64::from(self.attached)),
+        }
+    }
 }
 
 /// Data point attribute: the interface name (OTel semantic convention).

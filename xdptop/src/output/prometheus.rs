@@ -33,8 +33,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use super::names::{self, Id, Kind, LABEL_HOST, LABEL_INTERFACE, LABEL_MODE, Value};
-use crate::{sample::Health, sampler::Tick};
+use super::names::{self, Kind, LABEL_HOST, LABEL_INTERFACE, LABEL_MODE, Value, Values};
+use crate::sampler::Tick;
 
 const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -43,24 +43,7 @@ const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 struct Series {
     interface: Arc<str>,
     mode: &'static str,
-    packets: u64,
-    bytes: u64,
-    pps: f64,
-    bps: f64,
-    attached: bool,
-}
-
-impl Series {
-    /// What the series says for metric `id`.
-    fn value(&self, id: Id) -> Value {
-        match id {
-            Id::Packets => Value::Int(self.packets),
-            Id::Bytes => Value::Int(self.bytes),
-            Id::PacketRate => Value::Double(self.pps),
-            Id::BitRate => Value::Double(self.bps),
-            Id::Attached => Value::Int(u64::from(self.attached)),
-        }
-    }
+    values: Values,
 }
 
 /// What the next scrape reports. Replaced whole on every update.
@@ -107,7 +90,7 @@ impl Collector for TickCollector {
             let mut family = encoder.encode_descriptor(name, m.description, None, kind)?;
             for s in &snap.series {
                 let set = labels(s);
-                match (m.kind, s.value(m.id)) {
+                match (m.kind, s.values.get(m.id)) {
                     (Kind::Counter, Value::Int(v)) => {
                         ConstCounter::new(v).encode(family.encode_family(&set)?)?
                     }
@@ -202,11 +185,7 @@ impl PrometheusEndpoint {
             .map(|s| Series {
                 interface: Arc::clone(&s.interface),
                 mode: s.mode.as_str(),
-                packets: s.packets,
-                bytes: s.bytes,
-                pps: s.pps,
-                bps: s.bps,
-                attached: s.health == Health::Ok,
+                values: Values::of(s),
             })
             .collect();
         let snap = Arc::new(Snapshot { series });

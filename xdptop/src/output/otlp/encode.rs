@@ -21,8 +21,8 @@ use opentelemetry_proto::tonic::{
     trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind},
 };
 
-use crate::output::names::{self, Id, Kind, Value};
-use crate::sample::{Health, Mode, Sample};
+use crate::output::names::{self, Kind, Value, Values};
+use crate::sample::{Mode, Sample};
 
 /// One Sample as queued for export: the numbers only, about 80 bytes.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,11 +31,7 @@ pub(crate) struct Point {
     pub start_time_unix_nano: u64,
     pub interface: Arc<str>,
     pub mode: Mode,
-    pub packets: u64,
-    pub bytes: u64,
-    pub pps: f64,
-    pub bps: f64,
-    pub attached: bool,
+    pub values: Values,
 }
 
 impl Point {
@@ -45,22 +41,7 @@ impl Point {
             start_time_unix_nano: s.start_time_unix_nano,
             interface: Arc::clone(&s.interface),
             mode: s.mode,
-            packets: s.packets,
-            bytes: s.bytes,
-            pps: s.pps,
-            bps: s.bps,
-            attached: s.health == Health::Ok,
-        }
-    }
-
-    /// What the point says for metric `id`.
-    pub fn value(&self, id: Id) -> Value {
-        match id {
-            Id::Packets => Value::Int(self.packets),
-            Id::Bytes => Value::Int(self.bytes),
-            Id::PacketRate => Value::Double(self.pps),
-            Id::BitRate => Value::Double(self.bps),
-            Id::Attached => Value::Int(u64::from(self.attached)),
+            values: Values::of(s),
         }
     }
 }
@@ -134,7 +115,7 @@ pub(crate) fn metrics_request(
             Kind::Counter => metric::Data::Sum(Sum {
                 data_points: points
                     .iter()
-                    .map(|p| dp(p, p.start_time_unix_nano, number(p.value(m.id))))
+                    .map(|p| dp(p, p.start_time_unix_nano, number(p.values.get(m.id))))
                     .collect(),
                 aggregation_temporality: AggregationTemporality::Cumulative as i32,
                 is_monotonic: true,
@@ -142,7 +123,7 @@ pub(crate) fn metrics_request(
             Kind::Gauge => metric::Data::Gauge(Gauge {
                 data_points: points
                     .iter()
-                    .map(|p| dp(p, 0, number(p.value(m.id))))
+                    .map(|p| dp(p, 0, number(p.values.get(m.id))))
                     .collect(),
             }),
         };
@@ -209,11 +190,13 @@ mod tests {
             start_time_unix_nano: 7,
             interface: Arc::from(iface),
             mode: Mode::Skb,
-            packets,
-            bytes: packets * 100,
-            pps: 1.5,
-            bps: 1200.0,
-            attached: true,
+            values: Values {
+                packets,
+                bytes: packets * 100,
+                pps: 1.5,
+                bps: 1200.0,
+                attached: true,
+            },
         }
     }
 

@@ -191,11 +191,13 @@ pub(super) fn test_point(t: u64) -> Point {
         start_time_unix_nano: 0,
         interface: std::sync::Arc::from("a"),
         mode: crate::sample::Mode::Native,
-        packets: t,
-        bytes: t,
-        pps: 0.0,
-        bps: 0.0,
-        attached: true,
+        values: crate::output::names::Values {
+            packets: t,
+            bytes: t,
+            pps: 0.0,
+            bps: 0.0,
+            attached: true,
+        },
     }
 }
 
