@@ -21,13 +21,6 @@ use std::{
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
 fn run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
@@ -153,7 +146,7 @@ fn packages_carry_everything_and_the_deb_installs_and_purges_cleanly() {
     let cleanup = Cleanup { dir: dir.clone() };
 
     let out = run(Command::new(XTASK)
-        .current_dir(workspace())
+        .current_dir(xdp_lab::workspace_root())
         .args(["package", "--out"])
         .arg(&dir));
     let printed = String::from_utf8_lossy(&out.stdout);
