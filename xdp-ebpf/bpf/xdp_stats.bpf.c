@@ -34,6 +34,21 @@ struct {
 	__uint(max_entries, 1);
 } xdptop_stats SEC(".maps");
 
+/*
+ * libxdp's run config (xdp-tools lib/libxdp/protocol.org), read when xdptop
+ * joins a multiprog dispatcher: it runs first (priority 0, the lowest value
+ * there is, so before operators' programs at 10 or 20) and the chain goes on
+ * after XDP_PASS, its only verdict. libxdp looks the struct up by the
+ * program's name with a leading underscore; this is what XDP_RUN_CONFIG()
+ * from xdp/xdp_helpers.h expands to, spelled out so building needs no
+ * libxdp headers. xdptop sets the same values through libxdp's API too
+ * (xdptop/src/bpf/dispatcher.rs, RUN_PRIO).
+ */
+struct {
+	__uint(priority, 0);
+	__uint(XDP_PASS, 1);
+} _xdptop_count SEC(".xdp_run_config");
+
 struct vlan_hdr {
 	__be16 tci;
 	__be16 encapsulated_proto;
