@@ -125,6 +125,12 @@ pub fn may_subtract_pointers() -> Result<bool, Error> {
         || effective.contains(&Capability::CAP_SYS_ADMIN))
 }
 
+/// Whether CAP_SYS_ADMIN is effective: libxdp opens the programs of an
+/// interface's dispatcher by id, which needs it.
+pub fn has_sys_admin() -> bool {
+    read(CapSet::Effective).is_ok_and(|e| e.contains(&Capability::CAP_SYS_ADMIN))
+}
+
 /// What xdptop keeps after attaching: attaching again when an interface
 /// returns, and the dashboard's detach/attach keys, need exactly these
 /// (CAP_PERFMON only if it was there: it selects the faster program, and a

@@ -16,6 +16,7 @@ use xdp_ebpf::{DataRec, XdptopStats};
 
 use super::{
     AttachMode, Error,
+    dispatcher::{self, Route},
     error::Doing as _,
     ifindex,
     pins::{Pins, check_shared_map, ignore_missing},
@@ -25,7 +26,7 @@ use super::{
 use crate::{sample::Mode, sampler::CounterSource};
 
 /// `BPF_NOEXIST`: create key 0 only if nobody did yet.
-const BPF_NOEXIST: u64 = 1;
+pub(super) const BPF_NOEXIST: u64 = 1;
 
 /// An interface xdptop now watches.
 pub struct Attached {
@@ -58,26 +59,61 @@ pub fn watch(pins: &Pins, iface: &str, mode: AttachMode) -> Result<Attached, Err
     if let Some(reused) = reuse(pins, iface, ifindex)? {
         return Ok(reused);
     }
+    let cap_bpf_only = !crate::privilege::may_subtract_pointers()?;
+    let route = dispatcher::route(cap_bpf_only);
+    if let Route::Dispatcher(lib) = route
+        && let Some(reused) = dispatcher::reuse(lib, pins, iface, ifindex)?
+    {
+        return Ok(reused);
+    }
     let shared_existed = check_shared_map(pins)?.is_some();
     drop_stale_stats(pins, iface)?;
     pins.create_iface_dir(iface)?;
-    match load_and_attach(pins, iface, ifindex, mode) {
+    let result = match route {
+        Route::Dispatcher(lib) => match dispatcher::attach(lib, pins, iface, ifindex, mode) {
+            Err(AttachError::NoDispatcher(why)) => {
+                log::warn!("{iface}: {why}; attaching a single program on a bpf_link instead");
+                remove_own_pins(pins, iface);
+                if !shared_existed {
+                    let _ = ignore_missing(std::fs::remove_file(pins.shared_map()));
+                }
+                pins.create_iface_dir(iface)?;
+                load_and_attach(pins, iface, ifindex, mode)
+            }
+            other => other,
+        },
+        Route::Single(_) => load_and_attach(pins, iface, ifindex, mode),
+    };
+    let libxdp_hint = match &route {
+        Route::Single(why) if dispatcher::has_dispatcher_pins(ifindex) => {
+            format!(". {iface} runs a libxdp dispatcher that xdptop cannot join: {why}")
+        }
+        _ => String::new(),
+    };
+    match result {
         Ok(attached) => Ok(attached),
-        Err(AttachError::Busy(e)) => {
+        Err(AttachError::Busy(why)) => {
             // Leave no trace of the attempt: another loader owns the hook.
             remove_own_pins(pins, iface);
             if !shared_existed {
                 let _ = ignore_missing(std::fs::remove_file(pins.shared_map()));
             }
-            log::debug!("{iface}: attach refused: {}", super::error::chain(&e));
-            read_only(pins, iface)
+            log::debug!("{iface}: attach refused: {why}");
+            read_only(pins, iface, &libxdp_hint)
         }
-        Err(AttachError::Other(e)) => {
+        Err(e) => {
             remove_own_pins(pins, iface);
             if !shared_existed {
                 let _ = ignore_missing(std::fs::remove_file(pins.shared_map()));
             }
-            Err(e)
+            Err(match e {
+                AttachError::Other(e) => e,
+                // Handled above; load_and_attach never returns it.
+                AttachError::NoDispatcher(why) | AttachError::Busy(why) => Error::Io {
+                    doing: format!("attaching to {iface}"),
+                    source: io::Error::other(why),
+                },
+            })
         }
     }
 }
@@ -155,9 +191,12 @@ fn drop_stale_stats(pins: &Pins, iface: &str) -> Result<(), Error> {
     Ok(())
 }
 
-enum AttachError {
-    /// Another program holds the hook (EBUSY / EEXIST).
-    Busy(ProgramError),
+pub(super) enum AttachError {
+    /// Another program holds the hook (EBUSY / EEXIST): why, for the log.
+    Busy(String),
+    /// libxdp could not make a dispatcher after all (the single-program
+    /// path is taken instead).
+    NoDispatcher(String),
     Other(Error),
 }
 
@@ -253,7 +292,9 @@ fn load_and_attach(
                     ),
                 });
             }
-            Err(e) if is_busy(&e) => return Err(AttachError::Busy(e)),
+            Err(e) if is_busy(&e) => {
+                return Err(AttachError::Busy(super::error::chain(&e)));
+            }
             Err(e) => failures.push(e),
         }
     }
@@ -291,9 +332,12 @@ fn ensure_key_zero(ebpf: &mut aya::Ebpf, path: &Path) -> Result<(), Error> {
     }
 }
 
-fn read_only(pins: &Pins, iface: &str) -> Result<Attached, Error> {
+fn read_only(pins: &Pins, iface: &str, libxdp_hint: &str) -> Result<Attached, Error> {
     let path = pins.shared_map();
     if check_shared_map(pins)?.is_none() {
+        if !libxdp_hint.is_empty() {
+            log::warn!("{}", libxdp_hint.trim_start_matches(". "));
+        }
         return Err(Error::OtherLoader {
             iface: iface.to_owned(),
             path,
@@ -305,7 +349,7 @@ fn read_only(pins: &Pins, iface: &str) -> Result<Attached, Error> {
         mode: Mode::ReadOnly,
         note: format!(
             "{iface}: another loader's XDP program is attached; watching {} read-only \
-             (the shared counter, no breakdowns)",
+             (the shared counter, no breakdowns){libxdp_hint}",
             path.display()
         ),
     })
@@ -339,6 +383,24 @@ pub fn detach(pins: &Pins, iface: &str) -> Result<Detached, Error> {
             outcome = Detached::Detached {
                 prog_id: info.prog_id,
             };
+        }
+    } else if let Some(ifindex) = super::ifindex(iface) {
+        match dispatcher::library() {
+            Ok(lib) => {
+                if let Some(prog_id) = dispatcher::detach(lib, pins, iface, ifindex)? {
+                    outcome = Detached::Detached { prog_id };
+                }
+            }
+            Err(why) if dispatcher::has_dispatcher_pins(ifindex) && pins.stats(iface).exists() => {
+                return Err(Error::Io {
+                    doing: format!(
+                        "{iface} runs a libxdp dispatcher, which may hold xdptop's program; \
+                         xdptop needs libxdp to remove it: {why}"
+                    ),
+                    source: io::Error::from(io::ErrorKind::Unsupported),
+                });
+            }
+            Err(_) => {}
         }
     }
     remove_dir_pins(&dir)?;

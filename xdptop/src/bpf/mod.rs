@@ -2,7 +2,10 @@
 //! program, and read its maps. See `pins.rs` for the layout on bpffs.
 
 mod attach;
+mod dispatcher;
 mod error;
+#[allow(unsafe_code)]
+mod libxdp;
 mod pins;
 mod reader;
 #[allow(unsafe_code)]
@@ -10,6 +13,7 @@ mod sys;
 mod watched;
 
 pub use attach::{Attached, Detached, detach, watch};
+pub use dispatcher::{LIBXDP_PACKAGES, RUN_PRIO, libxdp_dir};
 pub use error::Error;
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};

@@ -13,17 +13,30 @@ use std::{
 use aya::maps::{HashMap, Map, MapData, MapInfo, PerCpuArray};
 use xdp_ebpf::{DataRec, XdptopStats};
 
-use super::{Error, error::Doing as _, sys};
+use super::{
+    Error,
+    dispatcher::{Gone, Liveness},
+    error::Doing as _,
+    sys,
+};
 use crate::{
     sample::{Detail, Mode, Reading},
     sampler::CounterSource,
 };
 
+/// How [`OwnSource`] tells an idle program from a detached one.
+pub enum Alive {
+    /// xdptop's own bpf_link.
+    Link(OwnedFd),
+    /// A component of a libxdp dispatcher.
+    Component(Liveness),
+}
+
 /// xdptop's program on one interface: reads its per-CPU breakdown.
 pub struct OwnSource {
     iface: String,
     mode: Mode,
-    link: OwnedFd,
+    alive: Alive,
     stats: PerCpuArray<MapData, XdptopStats>,
     epoch: u64,
     shared: Option<SharedPinGuard>,
@@ -39,6 +52,16 @@ impl OwnSource {
         stats: MapData,
         shared: Option<SharedPinGuard>,
     ) -> Result<Self, Error> {
+        Self::with_liveness(iface, mode, Alive::Link(link), stats, shared)
+    }
+
+    pub fn with_liveness(
+        iface: &str,
+        mode: Mode,
+        alive: impl Into<Alive>,
+        stats: MapData,
+        shared: Option<SharedPinGuard>,
+    ) -> Result<Self, Error> {
         let epoch = u64::from(
             stats
                 .info()
@@ -50,12 +73,24 @@ impl OwnSource {
         Ok(Self {
             iface: iface.to_owned(),
             mode,
-            link,
+            alive: alive.into(),
             stats,
             epoch,
             shared,
             last_packets: None,
         })
+    }
+}
+
+impl From<Liveness> for Alive {
+    fn from(l: Liveness) -> Self {
+        Alive::Component(l)
+    }
+}
+
+impl From<OwnedFd> for Alive {
+    fn from(fd: OwnedFd) -> Self {
+        Alive::Link(fd)
     }
 }
 
@@ -156,14 +191,23 @@ impl CounterSource for OwnSource {
         // on a busy link. Still counters need the link to tell idle from
         // detached.
         if self.last_packets.is_none_or(|p| p == reading.packets) {
-            let info =
-                sys::link_info(self.link.as_fd()).doing(|| "reading xdptop's link".into())?;
-            if info.ifindex == 0 {
-                let iface = self.iface.clone();
-                if super::ifindex(&self.iface).is_none() {
-                    return Err(Error::InterfaceGone { iface }.into());
+            let iface = self.iface.clone();
+            match &mut self.alive {
+                Alive::Link(link) => {
+                    let info =
+                        sys::link_info(link.as_fd()).doing(|| "reading xdptop's link".into())?;
+                    if info.ifindex == 0 {
+                        if super::ifindex(&self.iface).is_none() {
+                            return Err(Error::InterfaceGone { iface }.into());
+                        }
+                        return Err(Error::LinkDetached { iface }.into());
+                    }
                 }
-                return Err(Error::LinkDetached { iface }.into());
+                Alive::Component(liveness) => match liveness.check(&self.iface) {
+                    Ok(()) => {}
+                    Err(Gone::Interface) => return Err(Error::InterfaceGone { iface }.into()),
+                    Err(Gone::Component) => return Err(Error::LinkDetached { iface }.into()),
+                },
             }
         }
         self.last_packets = Some(reading.packets);
