@@ -72,8 +72,14 @@ pub struct Running {
 impl Running {
     /// Starts `xdptop --headless --json ARGS` in the XDP namespace.
     pub fn start(lab: &Lab, pin_dir: &Path, args: &[&str]) -> Self {
+        Self::start_env(lab, pin_dir, args, &[])
+    }
+
+    /// As [`Self::start`], with these environment variables set.
+    pub fn start_env(lab: &Lab, pin_dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Self {
         let mut cmd = lab.xdp_command(XDPTOP);
-        cmd.args(["--headless", "--json", "--pin-dir"])
+        cmd.envs(env.iter().copied())
+            .args(["--headless", "--json", "--pin-dir"])
             .arg(pin_dir)
             .args(args)
             .stdout(Stdio::piped())

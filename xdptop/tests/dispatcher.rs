@@ -1,0 +1,427 @@
+//! xdptop as a libxdp citizen (issue 14): its counter joins the multiprog
+//! dispatcher that `xdp-loader` uses, next to a stand-in operator firewall
+//! (xdptop/tests/c/stand_in_firewall.bpf.c: drops UDP packets longer than
+//! 200 bytes, priority 10), in both orders, and leaves it alone on detach.
+//!
+//! The dispatcher is made of freplace programs (BPF trampolines): these
+//! tests skip, loudly, where the kernel has none (the 6.18 development
+//! host, where xdptop attaches one program on a bpf_link as before and
+//! tests/lab.rs covers that), and run in `cargo xtask vmtest`'s 6.1 and
+//! 6.12 guests. The skip line is xdp-lab's marker (`xdp_lab::kernel` on the
+//! vmtest branch), which vmtest fails on inside a guest.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::Duration,
+};
+
+use common::*;
+use serde_json::Value;
+use xdp_lab::Lab;
+
+/// Generous: under qemu's TCG, loading a dispatcher takes seconds.
+const WAIT: Duration = Duration::from_secs(60);
+/// Frames the firewall passes (64-byte payload) and drops (400-byte).
+const SMALL: usize = 64;
+const BIG: usize = 400;
+
+#[test]
+fn xdptop_joins_an_xdp_loader_firewall_counts_first_and_detaches_alone() {
+    require_root();
+    if skip_without_trampolines() {
+        return;
+    }
+    let fw = Firewall::build();
+    let (bpffs, lab) = setup("dispjoin", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let bpffs = bpffs.path();
+
+    loader_ok(
+        &lab,
+        bpffs,
+        &["load", "-p", path_str(bpffs), &iface, fw.path()],
+    );
+    assert_eq!(components(&lab, bpffs, &iface), [(10, "xdp_fw".into())]);
+
+    // xdptop joins, first in the chain; the firewall keeps its verdicts.
+    let mut run = Running::start_env(
+        &lab,
+        bpffs,
+        &["--interval", "200ms", &iface],
+        &[("LIBXDP_BPFFS", bpffs)],
+    );
+    let first = run.wait_for(&iface, WAIT, healthy);
+    assert_eq!(packets(&first), 0, "{first}");
+    let joined = components(&lab, bpffs, &iface);
+    assert_eq!(
+        joined,
+        [(0, "xdptop_count".into()), (10, "xdp_fw".into())],
+        "{}",
+        status_text(&lab, bpffs, &iface)
+    );
+    assert!(
+        run.stderr_lines()
+            .iter()
+            .any(|l| l.contains("to the existing (1 other program(s)) libxdp dispatcher")),
+        "the attach note says it joined"
+    );
+    udp(&lab, 0, 300, SMALL);
+    udp(&lab, 0, 200, BIG);
+    let v = run.wait_for(&iface, WAIT, |v| packets(v) >= 500);
+    assert_eq!(packets(&v), 500, "every packet, dropped or not: {v}");
+    assert_eq!(fw.verdicts(bpffs), (300, 200), "the firewall still decides");
+    assert_eq!(bpftool_lookup(&bpffs.join("xdp_stats_map")).0, 500);
+    assert!(run.stop().success());
+
+    // A second run re-uses the component: no second copy.
+    let out = xdptop_env(
+        &lab,
+        bpffs,
+        &["--headless", "--json", "--count", "1", &iface],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("re-using xdptop's component"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(components(&lab, bpffs, &iface), joined);
+
+    // The operator unloads the firewall by id: xdptop keeps counting, exactly.
+    let fw_id = component_id(&lab, bpffs, &iface, "xdp_fw");
+    loader_ok(&lab, bpffs, &["unload", &iface, "-i", &fw_id.to_string()]);
+    assert_eq!(
+        components(&lab, bpffs, &iface),
+        [(0, "xdptop_count".into())]
+    );
+    let run = Running::start_env(
+        &lab,
+        bpffs,
+        &["--interval", "200ms", &iface],
+        &[("LIBXDP_BPFFS", bpffs)],
+    );
+    run.wait_for(&iface, WAIT, |v| healthy(v) && packets(v) == 500);
+    udp(&lab, 0, 100, BIG);
+    let v = run.wait_for(&iface, WAIT, |v| packets(v) >= 600);
+    assert_eq!(packets(&v), 600, "{v}");
+    drop(run);
+
+    // --detach: xdptop's was the last program, so libxdp removes the
+    // dispatcher and its pins.
+    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(xdp_prog_id(&lab, &iface), None, "no XDP left on {iface}");
+    assert_eq!(libxdp_pins(bpffs), Vec::<PathBuf>::new(), "libxdp's pins");
+    assert!(!bpffs.join("xdptop").exists(), "xdptop's pins");
+}
+
+#[test]
+fn xdp_loader_joins_xdptop_and_its_firewall_outlives_xdptop_detach() {
+    require_root();
+    if skip_without_trampolines() {
+        return;
+    }
+    let fw = Firewall::build();
+    let (bpffs, lab) = setup("dispfirst", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let bpffs = bpffs.path();
+
+    // xdptop first: it makes the dispatcher, so xdp-loader can add to it.
+    let out = xdptop_env(
+        &lab,
+        bpffs,
+        &["--headless", "--json", "--count", "1", &iface],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("to a new libxdp dispatcher"),
+        "{}",
+        stderr_of(&out)
+    );
+    loader_ok(
+        &lab,
+        bpffs,
+        &["load", "-p", path_str(bpffs), &iface, fw.path()],
+    );
+    assert_eq!(
+        components(&lab, bpffs, &iface),
+        [(0, "xdptop_count".into()), (10, "xdp_fw".into())],
+        "{}",
+        status_text(&lab, bpffs, &iface)
+    );
+
+    let run = Running::start_env(
+        &lab,
+        bpffs,
+        &["--interval", "200ms", &iface],
+        &[("LIBXDP_BPFFS", bpffs)],
+    );
+    run.wait_for(&iface, WAIT, healthy);
+    udp(&lab, 0, 150, SMALL);
+    udp(&lab, 0, 50, BIG);
+    let v = run.wait_for(&iface, WAIT, |v| packets(v) >= 200);
+    assert_eq!(packets(&v), 200, "{v}");
+    assert_eq!(fw.verdicts(bpffs), (150, 50));
+    drop(run);
+
+    // --detach removes xdptop only: the firewall still drops.
+    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(components(&lab, bpffs, &iface), [(10, "xdp_fw".into())]);
+    udp(&lab, 0, 20, BIG);
+    let verdicts = xdp_lab::poll(WAIT, Duration::from_millis(100), || {
+        match fw.verdicts(bpffs) {
+            v @ (150, 70) => Ok(v),
+            v => Err(v),
+        }
+    });
+    assert_eq!(verdicts, Ok((150, 70)));
+    assert!(!bpffs.join("xdptop").exists(), "xdptop's pins");
+
+    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
+    assert_eq!(xdp_prog_id(&lab, &iface), None);
+}
+
+#[test]
+fn a_program_added_and_removed_by_xdp_loader_keeps_the_stream_exact() {
+    require_root();
+    if skip_without_trampolines() {
+        return;
+    }
+    let fw = Firewall::build();
+    let (bpffs, lab) = setup("dispcont", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let bpffs = bpffs.path();
+
+    let mut run = Running::start_env(
+        &lab,
+        bpffs,
+        &["--interval", "100ms", &iface],
+        &[("LIBXDP_BPFFS", bpffs)],
+    );
+    run.wait_for(&iface, WAIT, healthy);
+    let mut sent = 0;
+    for round in 0..3 {
+        udp(&lab, 0, 100, SMALL);
+        sent += 100;
+        // Each load and unload replaces the dispatcher (a new program id);
+        // xdptop's component is re-linked into the new one.
+        if round == 0 {
+            loader_ok(
+                &lab,
+                bpffs,
+                &["load", "-p", path_str(bpffs), &iface, fw.path()],
+            );
+        } else if round == 1 {
+            let id = component_id(&lab, bpffs, &iface, "xdp_fw");
+            loader_ok(&lab, bpffs, &["unload", &iface, "-i", &id.to_string()]);
+        }
+        let v = run.wait_for(&iface, WAIT, |v| packets(v) >= sent);
+        assert_eq!(packets(&v), sent, "{v}");
+    }
+    assert!(run.stop().success());
+    let lines: Vec<Value> = run
+        .all_lines()
+        .into_iter()
+        .filter(|v| v["interface"] == iface.as_str())
+        .collect();
+    for v in &lines {
+        assert!(healthy(v), "never lost: {v}");
+        assert!(v.get("rebaselined").is_none(), "never re-baselined: {v}");
+        assert!(v["pps"].as_f64().expect("pps") >= 0.0, "{v}");
+    }
+    assert!(
+        lines.windows(2).all(|w| packets(&w[0]) <= packets(&w[1])),
+        "packets never go back"
+    );
+    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(xdp_prog_id(&lab, &iface), None);
+}
+
+/// Whether to skip: the kernel cannot load freplace (`ext`) programs, as
+/// bpftool's probe says (the same answer as `xdp_lab::kernel::trampolines`
+/// on the vmtest branch). Prints xdp-lab's skip marker on the real stderr.
+fn skip_without_trampolines() -> bool {
+    let probe: Value = serde_json::from_str(&bpftool(&["-j", "feature", "probe", "kernel"]))
+        .expect("bpftool JSON");
+    if probe["program_types"]["have_ext_prog_type"] == true {
+        return false;
+    }
+    let thread = std::thread::current();
+    let line = format!(
+        "xdp-lab: SKIPPED, needs BPF trampolines: {}: this kernel cannot load freplace \
+         programs (bpftool feature probe: no ext program type)\n",
+        thread.name().unwrap_or("?")
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    true
+}
+
+/// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.
+fn loader(lab: &Lab, bpffs: &Path, args: &[&str]) -> Output {
+    lab.xdp_command("xdp-loader")
+        .env("LIBXDP_BPFFS", bpffs)
+        .args(args)
+        .output()
+        .expect("xdp-loader must be installed (apt-get install xdp-tools)")
+}
+
+fn loader_ok(lab: &Lab, bpffs: &Path, args: &[&str]) {
+    let out = loader(lab, bpffs, args);
+    assert!(
+        out.status.success(),
+        "xdp-loader {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr_of(&out)
+    );
+}
+
+fn status_text(lab: &Lab, bpffs: &Path, iface: &str) -> String {
+    let out = loader(lab, bpffs, &["status", iface]);
+    assert!(
+        out.status.success(),
+        "xdp-loader status: {}",
+        stderr_of(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The dispatcher's components as `xdp-loader status` lists them, in run
+/// order: (priority, program name). Its component lines read
+/// ` =>  PRIO  NAME  ID  TAG  ACTIONS`.
+fn components(lab: &Lab, bpffs: &Path, iface: &str) -> Vec<(u32, String)> {
+    component_lines(lab, bpffs, iface)
+        .into_iter()
+        .map(|(prio, name, _)| (prio, name))
+        .collect()
+}
+
+fn component_id(lab: &Lab, bpffs: &Path, iface: &str, name: &str) -> u32 {
+    component_lines(lab, bpffs, iface)
+        .into_iter()
+        .find(|(_, n, _)| n == name)
+        .map(|(_, _, id)| id)
+        .unwrap_or_else(|| panic!("no {name} on {iface}"))
+}
+
+fn component_lines(lab: &Lab, bpffs: &Path, iface: &str) -> Vec<(u32, String, u32)> {
+    let status = status_text(lab, bpffs, iface);
+    let own = status
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(iface))
+        .unwrap_or_else(|| panic!("no line for {iface} in:\n{status}"));
+    assert!(
+        own.contains("xdp_dispatcher"),
+        "{iface} should run libxdp's dispatcher:\n{status}"
+    );
+    status
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("=>"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let num = |i: usize| -> u32 {
+                w.get(i)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("column {i} of {l:?}"))
+            };
+            (num(0), w[1].to_owned(), num(2))
+        })
+        .collect()
+}
+
+/// Every pin libxdp keeps under `bpffs/xdp/` (its state directory itself
+/// may stay).
+fn libxdp_pins(bpffs: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(bpffs.join("xdp"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+/// xdptop to completion, with libxdp's pins in the test's bpffs.
+fn xdptop_env(lab: &Lab, bpffs: &Path, args: &[&str]) -> Output {
+    lab.xdp_command(XDPTOP)
+        .env("LIBXDP_BPFFS", bpffs)
+        .arg("--pin-dir")
+        .arg(bpffs)
+        .args(args)
+        .output()
+        .expect("running xdptop")
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+/// The stand-in firewall, built with clang into its own temp directory.
+struct Firewall {
+    dir: PathBuf,
+    object: PathBuf,
+}
+
+impl Firewall {
+    fn build() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "xdptop-dispatcher-{}-{}",
+            std::process::id(),
+            std::thread::current()
+                .name()
+                .unwrap_or("t")
+                .replace("::", "-")
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/stand_in_firewall.bpf.c");
+        let object = dir.join("stand_in_firewall.bpf.o");
+        // asm/types.h (from linux/bpf.h) is in the multiarch directory on
+        // Debian, which `-target bpf` does not search.
+        let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+        let out = Command::new("clang")
+            .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-c"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&object)
+            .arg("-I")
+            .arg(&multiarch)
+            .output()
+            .expect("clang must be installed (apt-get install clang libbpf-dev)");
+        assert!(out.status.success(), "clang: {}", stderr_of(&out));
+        Firewall { dir, object }
+    }
+
+    fn path(&self) -> &str {
+        path_str(&self.object)
+    }
+
+    /// (passed, dropped) from the firewall's pinned counters.
+    fn verdicts(&self, bpffs: &Path) -> (u64, u64) {
+        let pin = bpffs.join("fw_verdicts");
+        let slot = |key: &str| -> u64 {
+            let v: Value = serde_json::from_str(&bpftool(&[
+                "-j",
+                "map",
+                "lookup",
+                "pinned",
+                path_str(&pin),
+                "key",
+                key,
+                "0",
+                "0",
+                "0",
+            ]))
+            .expect("bpftool JSON");
+            v["formatted"]["value"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no formatted value in {v}"))
+        };
+        (slot("0"), slot("1"))
+    }
+}
+
+impl Drop for Firewall {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
