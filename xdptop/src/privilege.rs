@@ -142,11 +142,11 @@ pub const KEPT: [Capability; 3] = [
     Capability::CAP_PERFMON,
 ];
 
-/// Drops every capability but [`KEPT`] from all sets (effective, permitted,
-/// inheritable, ambient, and the bounding set where allowed), so a bug in
-/// xdptop cannot be used for more than it needs.
-pub fn drop_all_but_kept() -> Result<(), Error> {
-    let keep: HashSet<Capability> = KEPT.into_iter().collect();
+/// Drops every capability but [`KEPT`] and `also` from all sets (effective,
+/// permitted, inheritable, ambient, and the bounding set where allowed), so
+/// a bug in xdptop cannot be used for more than it needs.
+pub fn drop_all_but_kept(also: &[Capability]) -> Result<(), Error> {
+    let keep: HashSet<Capability> = KEPT.into_iter().chain(also.iter().copied()).collect();
     let permitted = read(CapSet::Permitted)?;
     let keep: HashSet<Capability> = keep.intersection(&permitted).copied().collect();
     // The bounding set first: dropping from it needs CAP_SETPCAP, which the

@@ -104,7 +104,20 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         mode: config.mode,
     };
     let sources = attach_all(config, &kernel, &mut outputs)?;
-    privilege::drop_all_but_kept()?;
+    // libxdp changes a dispatcher only with CAP_SYS_ADMIN (it opens
+    // programs and BTF by id): keeping it is what lets an interface that
+    // comes back, and the dashboard's detach and attach, work as they do
+    // with a single program.
+    let also: &[caps::Capability] = if bpf::uses_dispatcher() {
+        log::info!(
+            "keeping CAP_SYS_ADMIN as well: libxdp needs it to change the dispatcher \
+             (an interface that comes back, detach, attach)"
+        );
+        &[caps::Capability::CAP_SYS_ADMIN]
+    } else {
+        &[]
+    };
+    privilege::drop_all_but_kept(also)?;
     let engine = Engine::new(Sampler::new(sources), outputs, Box::new(kernel));
 
     let (commands_tx, commands) = mpsc::channel::<Command>();

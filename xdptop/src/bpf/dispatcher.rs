@@ -23,7 +23,10 @@
 use std::{
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
-    sync::OnceLock,
+    sync::{
+        OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use aya::{
@@ -47,6 +50,17 @@ use crate::sample::Mode;
 /// breaks ties by program name). Also declared in the program's
 /// `.xdp_run_config`; set here again so libxdp uses it whatever the object says.
 pub const RUN_PRIO: u32 = 0;
+
+/// Set once an interface is watched through a dispatcher component.
+static IN_USE: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process watches an interface through libxdp's dispatcher:
+/// then changing it again (an interface that comes back, the dashboard's
+/// detach and attach) needs CAP_SYS_ADMIN, as libxdp opens programs and BTF
+/// by id.
+pub fn in_use() -> bool {
+    IN_USE.load(Ordering::Relaxed)
+}
 
 /// The Debian / RHEL packages that ship libxdp.so.1.
 pub const LIBXDP_PACKAGES: &str =
@@ -99,14 +113,18 @@ pub fn route(cap_bpf_only: bool) -> Route {
 }
 
 fn route_now(cap_bpf_only: bool) -> Route {
+    // freplace programs need CAP_PERFMON; libxdp opens programs and BTF by
+    // id, which needs CAP_SYS_ADMIN. Without them the kernel probe would
+    // fail too, for the wrong reason, so ask nothing else.
+    if cap_bpf_only || !crate::privilege::has_sys_admin() {
+        return Route::Single(
+            "joining libxdp's dispatcher needs CAP_SYS_ADMIN and CAP_PERFMON (run as root), and \
+             a kernel with BPF trampolines"
+                .to_owned(),
+        );
+    }
     match host_route() {
         Err(why) => Route::Single(why.clone()),
-        // freplace programs need CAP_PERFMON; libxdp opens the dispatcher's
-        // programs by id, which needs CAP_SYS_ADMIN.
-        Ok(_) if cap_bpf_only || !crate::privilege::has_sys_admin() => Route::Single(
-            "joining libxdp's dispatcher needs CAP_SYS_ADMIN and CAP_PERFMON (run as root)"
-                .to_owned(),
-        ),
         Ok(lib) => Route::Dispatcher(lib),
     }
 }
@@ -192,6 +210,7 @@ pub fn reuse(
     };
     let mode = mode_of(found.mode);
     let source = open_source(lib, pins, iface, ifindex, found, mode)?;
+    IN_USE.store(true, Ordering::Relaxed);
     Ok(Some(Attached {
         source: Box::new(source),
         mode,
@@ -284,7 +303,7 @@ pub fn attach(
     let joined = existing.is_some();
     let others = existing.as_ref().map_or(0, |mp| mp.components().len());
     drop(existing);
-    let mut failures = Vec::new();
+    let mut failures: Vec<(XdpMode, std::io::Error)> = Vec::new();
     let mut attached = None;
     for m in tries {
         match prog.attach(ifindex, m) {
@@ -295,16 +314,30 @@ pub fn attach(
             Err(e) if matches!(libxdp::errno_of(&e), Some(libc::EBUSY) | Some(libc::EEXIST)) => {
                 return Err(AttachError::Busy(e.to_string()));
             }
-            Err(e) => failures.push(format!("{m:?}: {e}")),
+            // Not about the mode: trying another would only hide it.
+            Err(e)
+                if matches!(
+                    libxdp::errno_of(&e),
+                    Some(libc::EMFILE) | Some(libc::ENFILE)
+                ) =>
+            {
+                failures.push((m, e));
+                break;
+            }
+            Err(e) => failures.push((m, e)),
         }
     }
     let Some(xdp_mode) = attached else {
+        let (last_mode, last) = failures.pop().expect("at least one mode was tried");
+        let earlier: String = failures
+            .iter()
+            .map(|(m, e)| format!("; {m:?} mode: {e}"))
+            .collect();
         return Err(AttachError::Other(Error::Io {
             doing: format!(
-                "could not add xdptop to a libxdp dispatcher on {iface}: {}",
-                failures.join("; ")
+                "could not add xdptop to a libxdp dispatcher on {iface} ({last_mode:?} mode{earlier})"
             ),
-            source: std::io::Error::other("every attach mode failed"),
+            source: last,
         }));
     };
     let prog_id = prog.id();
@@ -333,6 +366,7 @@ pub fn attach(
         mode: xdp_mode,
     };
     let source = open_source(lib, pins, iface, ifindex, found, mode)?;
+    IN_USE.store(true, Ordering::Relaxed);
     Ok(Attached {
         source: Box::new(source),
         mode,

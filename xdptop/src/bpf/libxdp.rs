@@ -212,14 +212,17 @@ impl Libxdp {
             .into_owned()
     }
 
+    /// A negative errno as an `io::Error`: a plain OS error (so callers can
+    /// match `raw_os_error()`), or libbpf's own words for its codes above
+    /// 4000 (`LIBBPF_ERRNO__*`).
     fn error(&self, err: c_int) -> io::Error {
-        io::Error::new(
-            io::Error::from_raw_os_error(-err).kind(),
-            LibxdpError {
-                errno: -err,
-                text: self.strerror(err),
-            },
-        )
+        if -err < 4000 {
+            return io::Error::from_raw_os_error(-err);
+        }
+        io::Error::other(LibxdpError {
+            errno: -err,
+            text: self.strerror(err),
+        })
     }
 
     /// Opens an ELF object held in memory (`bpf_object__open_mem`).

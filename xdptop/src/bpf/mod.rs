@@ -13,7 +13,7 @@ mod sys;
 mod watched;
 
 pub use attach::{Attached, Detached, detach, watch};
-pub use dispatcher::{LIBXDP_PACKAGES, RUN_PRIO, libxdp_dir};
+pub use dispatcher::{LIBXDP_PACKAGES, RUN_PRIO, in_use as uses_dispatcher, libxdp_dir};
 pub use error::Error;
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};

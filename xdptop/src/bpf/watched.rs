@@ -37,11 +37,12 @@ impl Watched {
         }
     }
 
-    /// Our link pin is still there (no one ran --detach) and the interface
-    /// exists again.
+    /// Our link pin (or, for a dispatcher component, our stats pin) is still
+    /// there (no one ran --detach) and the interface exists again.
     fn should_reattach(&self) -> bool {
         self.inner.mode() != Mode::ReadOnly
-            && self.pins.find_link(&self.iface).is_some()
+            && (self.pins.find_link(&self.iface).is_some()
+                || super::uses_dispatcher() && self.pins.stats(&self.iface).exists())
             && ifindex(&self.iface).is_some()
     }
 
