@@ -25,7 +25,7 @@ fn the_dashboard_shows_the_rate_detaches_and_quits_cleanly() {
     let (bpffs, lab) = setup("tui", 1);
     let iface = lab.links[0].xdp_if.clone();
     let command = format!(
-        "nsenter --net={} -- {XDPTOP} --pin-dir {} {iface}; echo EXITED:$?; \
+        "LIBXDP_BPFFS={1} nsenter --net={0} -- {XDPTOP} --pin-dir {1} {iface}; echo EXITED:$?; \
          stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; sleep 60",
         lab.xdp_netns_path().display(),
         bpffs.path().display()

@@ -70,7 +70,9 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `xdptop --headless --json ARGS` in the XDP namespace.
+    /// Starts `xdptop --headless --json ARGS` in the XDP namespace, with
+    /// libxdp's state in `pin_dir` too (`LIBXDP_BPFFS`): where the kernel
+    /// runs libxdp's dispatcher, its pins then stay in the test's bpffs.
     pub fn start(lab: &Lab, pin_dir: &Path, args: &[&str]) -> Self {
         Self::start_env(lab, pin_dir, args, &[])
     }
@@ -78,7 +80,8 @@ impl Running {
     /// As [`Self::start`], with these environment variables set.
     pub fn start_env(lab: &Lab, pin_dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Self {
         let mut cmd = lab.xdp_command(XDPTOP);
-        cmd.envs(env.iter().copied())
+        cmd.env("LIBXDP_BPFFS", pin_dir)
+            .envs(env.iter().copied())
             .args(["--headless", "--json", "--pin-dir"])
             .arg(pin_dir)
             .args(args)
@@ -218,9 +221,11 @@ impl Drop for Running {
     }
 }
 
-/// Runs xdptop to completion in the lab's XDP namespace.
+/// Runs xdptop to completion in the lab's XDP namespace (libxdp's state in
+/// `pin_dir` too, as with [`Running::start`]).
 pub fn xdptop(lab: &Lab, pin_dir: &Path, args: &[&str]) -> Output {
     lab.xdp_command(XDPTOP)
+        .env("LIBXDP_BPFFS", pin_dir)
         .arg("--pin-dir")
         .arg(pin_dir)
         .args(args)
@@ -322,11 +327,15 @@ pub fn map_id(pin: &Path) -> u64 {
 }
 
 /// Loads the seed-style program on `iface` with xdp-loader, as another
-/// loader would, its pins (and libxdp's) kept in `bpffs`.
+/// loader would, its pins (and libxdp's) kept in `bpffs`. As a single
+/// program (`LIBXDP_SKIP_DISPATCHER`), as `ip link` or xdp-loader on a
+/// kernel without BPF trampolines attaches it: xdptop cannot join that and
+/// watches it read-only. Joining libxdp's dispatcher is tests/dispatcher.rs.
 pub fn xdp_loader_load(lab: &Lab, bpffs: &Path, iface: &str) {
     let out = lab
         .xdp_command("xdp-loader")
         .env("LIBXDP_BPFFS", bpffs)
+        .env("LIBXDP_SKIP_DISPATCHER", "1")
         .args(["load", "-m", "skb", "-p"])
         .arg(bpffs)
         .arg(iface)
