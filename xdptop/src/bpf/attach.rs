@@ -56,10 +56,19 @@ pub fn watch(pins: &Pins, iface: &str, mode: AttachMode) -> Result<Attached, Err
             iface: iface.to_owned(),
         });
     };
-    if let Some(reused) = reuse(pins, iface, ifindex)? {
+    let cap_bpf_only = !crate::privilege::may_subtract_pointers()?;
+    if let Some(mut reused) = reuse(pins, iface, ifindex)? {
+        // A bpf_link from an earlier xdptop (or a single-program run) on a
+        // host where the dispatcher works: it stays, as the operator left
+        // it, but it blocks xdp-loader; say how to move it.
+        if matches!(dispatcher::route(cap_bpf_only), Route::Dispatcher(_)) {
+            reused.note.push_str(&format!(
+                ". It holds {iface} alone, so xdp-loader cannot add programs there: \
+                 `xdptop --detach {iface}` and start xdptop again to join libxdp's dispatcher"
+            ));
+        }
         return Ok(reused);
     }
-    let cap_bpf_only = !crate::privilege::may_subtract_pointers()?;
     let route = dispatcher::route(cap_bpf_only);
     if let Route::Dispatcher(lib) = route
         && let Some(reused) = dispatcher::reuse(lib, pins, iface, ifindex)?

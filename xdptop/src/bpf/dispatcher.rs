@@ -164,10 +164,7 @@ pub fn find(
         return Ok(None);
     };
     let stats_id = stats.id();
-    let Some(mp) = lib
-        .multiprog(ifindex)
-        .doing(|| format!("reading the XDP programs on {iface} through libxdp"))?
-    else {
+    let Some(mp) = read_multiprog(lib, iface, ifindex)? else {
         return Ok(None);
     };
     if mp.is_legacy() {
@@ -271,9 +268,7 @@ pub fn attach(
         .doing(|| "setting xdptop's chain call action".into())?;
 
     // Joining a dispatcher means its mode; a new one tries as asked.
-    let existing = lib
-        .multiprog(ifindex)
-        .doing(|| format!("reading the XDP programs on {iface} through libxdp"))?;
+    let existing = read_multiprog(lib, iface, ifindex)?;
     let tries: Vec<XdpMode> = match (&existing, mode) {
         (Some(mp), _) if !mp.is_legacy() => vec![mp.mode()],
         (_, AttachMode::Auto) => vec![XdpMode::Native, XdpMode::Skb],
@@ -313,6 +308,12 @@ pub fn attach(
             }
             Err(e) if matches!(libxdp::errno_of(&e), Some(libc::EBUSY) | Some(libc::EEXIST)) => {
                 return Err(AttachError::Busy(e.to_string()));
+            }
+            Err(e) if libxdp::errno_of(&e) == Some(libc::E2BIG) => {
+                return Err(AttachError::Other(Error::DispatcherFull {
+                    iface: iface.to_owned(),
+                    source: e,
+                }));
             }
             // Not about the mode: trying another would only hide it.
             Err(e)
@@ -383,6 +384,29 @@ pub fn attach(
     })
 }
 
+/// The interface's XDP as libxdp reads it; a dispatcher of a newer
+/// protocol version than the host's libxdp knows is a clear error.
+fn read_multiprog(
+    lib: &'static Libxdp,
+    iface: &str,
+    ifindex: u32,
+) -> Result<Option<libxdp::Multiprog>, Error> {
+    lib.multiprog(ifindex).map_err(|e| {
+        if libxdp::errno_of(&e) == Some(libc::EOPNOTSUPP) {
+            Error::DispatcherTooNew {
+                iface: iface.to_owned(),
+                soname: lib.soname.to_owned(),
+                source: e,
+            }
+        } else {
+            Error::Io {
+                doing: format!("reading the XDP programs on {iface} through libxdp"),
+                source: e,
+            }
+        }
+    })
+}
+
 /// Key 0 exists (zeroed) from the start, so a scraper never finds it empty;
 /// an existing value (another loader's counts) is never overwritten.
 fn ensure_key_zero(path: &Path) -> Result<(), Error> {
@@ -423,10 +447,9 @@ pub fn detach(
     let Some(found) = find(lib, pins, iface, ifindex)? else {
         return Ok(None);
     };
-    let mp = lib
-        .multiprog(ifindex)
-        .doing(|| format!("reading the XDP programs on {iface} through libxdp"))?;
-    let Some(mp) = mp else { return Ok(None) };
+    let Some(mp) = read_multiprog(lib, iface, ifindex)? else {
+        return Ok(None);
+    };
     let mut components = mp.components();
     let Some(prog) = components.iter_mut().find(|p| p.id() == found.prog_id) else {
         return Ok(None);

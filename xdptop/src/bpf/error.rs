@@ -94,6 +94,32 @@ pub enum Error {
         source: Box<MapError>,
     },
 
+    /// libxdp's dispatcher holds at most 10 programs.
+    #[error(
+        "the libxdp dispatcher on {iface} already runs the most programs it can hold (10), so \
+         xdptop cannot join it: unload one (`xdp-loader status {iface}` lists them, \
+         `xdp-loader unload {iface} -i ID` removes one) and start xdptop again"
+    )]
+    DispatcherFull {
+        iface: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The interface's dispatcher was made by a newer libxdp than the
+    /// host's, which refuses to change it (protocol.org: by design).
+    #[error(
+        "{iface} runs a libxdp dispatcher of a newer version than this host's libxdp ({soname}) \
+         can change, so xdptop cannot join it: upgrade xdp-tools / libxdp \
+         (`apt-get install libxdp1` / `dnf install libxdp`) to the version that loaded it"
+    )]
+    DispatcherTooNew {
+        iface: String,
+        soname: String,
+        #[source]
+        source: io::Error,
+    },
+
     #[error("interface {iface} is gone")]
     InterfaceGone { iface: String },
 
@@ -239,6 +265,24 @@ doing!(PinError, Pin, Box::new);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dispatcher_errors_say_what_to_do() {
+        let full = Error::DispatcherFull {
+            iface: "eth0".into(),
+            source: io::Error::from_raw_os_error(libc::E2BIG),
+        };
+        assert!(
+            full.to_string().contains("xdp-loader unload eth0 -i ID"),
+            "{full}"
+        );
+        let new = Error::DispatcherTooNew {
+            iface: "eth0".into(),
+            soname: "libxdp.so.1".into(),
+            source: io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+        };
+        assert!(new.to_string().contains("upgrade xdp-tools"), "{new}");
+    }
 
     #[test]
     fn emfile_is_found_through_aya_errors_and_attach_failures() {
