@@ -20,7 +20,7 @@ use std::{
 
 use common::*;
 use serde_json::Value;
-use xdp_lab::Lab;
+use xdp_lab::{Lab, kernel::skip_without_trampolines};
 
 /// Generous: under qemu's TCG, loading a dispatcher takes seconds.
 const WAIT: Duration = Duration::from_secs(60);
@@ -240,25 +240,6 @@ fn a_program_added_and_removed_by_xdp_loader_keeps_the_stream_exact() {
     let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(xdp_prog_id(&lab, &iface), None);
-}
-
-/// Whether to skip: the kernel cannot load freplace (`ext`) programs, as
-/// bpftool's probe says (the same answer as `xdp_lab::kernel::trampolines`
-/// on the vmtest branch). Prints xdp-lab's skip marker on the real stderr.
-fn skip_without_trampolines() -> bool {
-    let probe: Value = serde_json::from_str(&bpftool(&["-j", "feature", "probe", "kernel"]))
-        .expect("bpftool JSON");
-    if probe["program_types"]["have_ext_prog_type"] == true {
-        return false;
-    }
-    let thread = std::thread::current();
-    let line = format!(
-        "xdp-lab: SKIPPED, needs BPF trampolines: {}: this kernel cannot load freplace \
-         programs (bpftool feature probe: no ext program type)\n",
-        thread.name().unwrap_or("?")
-    );
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
-    true
 }
 
 /// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.
