@@ -39,6 +39,14 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
     pub mode: ModeArg,
 
+    /// Run priority of xdptop's program in a libxdp dispatcher (lower runs
+    /// earlier). Default 0: first in the chain, so it counts every packet
+    /// the interface receives. At a later position it counts only what the
+    /// programs before it pass on. Ignored where xdptop attaches a single
+    /// program.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub priority: Option<u32>,
+
     /// Push every sample over OTLP to this collector. `host:port` means
     /// plaintext gRPC (http://host:port); http:// and https:// URLs work too.
     /// Default: OTEL_EXPORTER_OTLP_ENDPOINT, if set.

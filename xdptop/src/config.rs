@@ -33,6 +33,8 @@ pub struct Config {
     pub count: Option<u64>,
     pub interval: Duration,
     pub mode: AttachMode,
+    /// `--priority`: the run priority in a libxdp dispatcher.
+    pub priority: Option<u32>,
     /// Set when `--otlp` or `OTEL_EXPORTER_OTLP_ENDPOINT` asks for export.
     pub otlp: Option<OtlpConfig>,
     /// Where to serve `/metrics` (`--prometheus`).
@@ -79,6 +81,9 @@ impl Config {
         if cli.detach && prometheus.is_some() {
             bail!("--detach only detaches and exits: drop --prometheus");
         }
+        if cli.detach && cli.priority.is_some() {
+            bail!("--detach removes xdptop's program wherever it runs: drop --priority");
+        }
         let action = if cli.detach {
             if cli.headless
                 || cli.json
@@ -115,6 +120,7 @@ impl Config {
             count,
             interval: cli.interval,
             mode: attach_mode(cli.mode),
+            priority: cli.priority,
             otlp,
             prometheus,
             pin_dir: cli.pin_dir,
@@ -208,6 +214,7 @@ mod tests {
         assert_eq!(c.interfaces, ["eth0"]);
         assert_eq!(c.interval, Duration::from_secs(1));
         assert_eq!(c.mode, AttachMode::Auto);
+        assert_eq!(c.priority, None);
         assert_eq!(c.action, Action::Watch);
         assert_eq!(c.pin_dir, PathBuf::from("/sys/fs/bpf"));
     }
@@ -228,6 +235,12 @@ mod tests {
         assert_eq!(c.count, Some(3));
         assert_eq!(c.interval, Duration::from_millis(250));
         assert_eq!(c.interfaces, ["a", "b"]);
+    }
+
+    #[test]
+    fn priority() {
+        let c = parse(&["--priority", "50", "eth0"]).expect("valid");
+        assert_eq!(c.priority, Some(50));
     }
 
     #[test]
@@ -262,6 +275,18 @@ mod tests {
             (
                 &["--mode", "turbo", "eth0"],
                 "invalid value 'turbo' for '--mode <MODE>'",
+            ),
+            (
+                &["--priority", "-1", "eth0"],
+                "invalid value '-1' for '--priority <N>'",
+            ),
+            (
+                &["--priority", "4294967296", "eth0"],
+                "invalid value '4294967296' for '--priority <N>'",
+            ),
+            (
+                &["--detach", "--priority", "20", "eth0"],
+                "--detach removes xdptop's program wherever it runs: drop --priority",
             ),
             (&[], "name at least one interface"),
             (&["eth0", "eth0"], "interface eth0 is named twice"),

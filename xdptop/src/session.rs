@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use anyhow::{Context as _, bail};
 
 use crate::{
-    bpf::{self, AttachMode, Pins},
+    bpf::{self, Pins, Placement},
     config::Config,
     engine::{Command, Engine, Kernel, Report},
     headless,
@@ -29,17 +29,17 @@ use crate::{
 /// back), detach through `bpf::detach`.
 struct XdpKernel {
     pins: Pins,
-    mode: AttachMode,
+    placement: Placement,
 }
 
 impl XdpKernel {
     fn watch(&self, interface: &str) -> Result<Box<dyn CounterSource>, bpf::Error> {
-        let attached = bpf::watch(&self.pins, interface, self.mode)?;
+        let attached = bpf::watch(&self.pins, interface, self.placement)?;
         log::info!("{}", attached.note);
         Ok(Box::new(bpf::Watched::new(
             self.pins.clone(),
             interface,
-            self.mode,
+            self.placement,
             attached.source,
         )))
     }
@@ -101,7 +101,10 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
 
     let kernel = XdpKernel {
         pins: pins.clone(),
-        mode: config.mode,
+        placement: Placement {
+            mode: config.mode,
+            priority: config.priority,
+        },
     };
     let sources = attach_all(config, &kernel, &mut outputs)?;
     // libxdp changes a dispatcher only with CAP_SYS_ADMIN (it opens

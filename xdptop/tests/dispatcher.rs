@@ -242,8 +242,166 @@ fn a_program_added_and_removed_by_xdp_loader_keeps_the_stream_exact() {
     assert_eq!(xdp_prog_id(&lab, &iface), None);
 }
 
+#[test]
+fn with_priority_xdptop_runs_after_the_firewall_and_counts_what_it_passes() {
+    require_root();
+    if skip_without_trampolines() {
+        return;
+    }
+    let fw = Firewall::build();
+    let (bpffs, lab) = setup("dispprio", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let bpffs = bpffs.path();
+    loader_ok(
+        &lab,
+        bpffs,
+        &["load", "-p", path_str(bpffs), &iface, fw.path()],
+    );
+
+    let mut run = Running::start_env(
+        &lab,
+        bpffs,
+        &["--interval", "200ms", "--priority", "50", &iface],
+        &[("LIBXDP_BPFFS", bpffs)],
+    );
+    run.wait_for(&iface, WAIT, healthy);
+    assert_eq!(
+        components(&lab, bpffs, &iface),
+        [(10, "xdp_fw".into()), (50, "xdptop_count".into())],
+        "{}",
+        status_text(&lab, bpffs, &iface)
+    );
+    udp(&lab, 0, 300, SMALL);
+    udp(&lab, 0, 200, BIG);
+    assert_eq!(
+        xdp_lab::poll(WAIT, Duration::from_millis(100), || {
+            match fw.verdicts(bpffs) {
+                v @ (300, 200) => Ok(v),
+                v => Err(v),
+            }
+        }),
+        Ok((300, 200))
+    );
+    // Behind the firewall, xdptop sees only what it passed on (the two
+    // run in the same XDP call, so its count is final once the
+    // firewall's is).
+    run.wait_for(&iface, WAIT, |v| packets(v) >= 300);
+    run.wait_for(&iface, WAIT, |_| true);
+    assert!(run.stop().success());
+    let seen: Vec<u64> = run
+        .all_lines()
+        .iter()
+        .filter(|v| v["interface"] == iface.as_str())
+        .map(packets)
+        .collect();
+    assert_eq!(seen.last(), Some(&300), "{seen:?}");
+    assert!(seen.iter().all(|&p| p <= 300), "{seen:?}");
+
+    // A later run without --priority re-uses the component where it is
+    // and says how to move it.
+    let out = xdptop_env(
+        &lab,
+        bpffs,
+        &["--headless", "--json", "--count", "1", &iface],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains(&format!(
+            "It stays at priority 50, not 0: to move it, `xdptop --detach {iface}`"
+        )),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        components(&lab, bpffs, &iface),
+        [(10, "xdp_fw".into()), (50, "xdptop_count".into())]
+    );
+
+    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(components(&lab, bpffs, &iface), [(10, "xdp_fw".into())]);
+    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
+    assert_eq!(xdp_prog_id(&lab, &iface), None);
+}
+
+#[test]
+fn a_loader_holding_libxdps_lock_is_named_after_ten_seconds() {
+    require_root();
+    if skip_without_trampolines() {
+        return;
+    }
+    let (bpffs, lab) = setup("displock", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let bpffs = bpffs.path();
+    let dir = bpffs.join("xdp");
+    std::fs::create_dir_all(&dir).expect("libxdp's state directory");
+    // A stuck loader: holds libxdp's lock (flock on the directory, as
+    // libxdp takes it) and does nothing. --no-fork: flock execs `sleep`,
+    // so the holder is `sleep` with this pid.
+    let mut stuck = Command::new("flock")
+        .args(["--exclusive", "--no-fork"])
+        .arg(&dir)
+        .args(["sleep", "300"])
+        .spawn()
+        .expect("flock (util-linux)");
+    let held = xdp_lab::poll(WAIT, Duration::from_millis(50), || {
+        let free = Command::new("flock")
+            .args(["--exclusive", "--nonblock"])
+            .arg(&dir)
+            .arg("true")
+            .status()
+            .expect("flock");
+        if free.success() { Err(()) } else { Ok(()) }
+    });
+    assert_eq!(held, Ok(()), "the stand-in loader took the lock");
+
+    let start = std::time::Instant::now();
+    let out = xdptop_env(
+        &lab,
+        bpffs,
+        &["--headless", "--json", "--count", "1", &iface],
+    );
+    let waited = start.elapsed();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "libxdp's lock on {} has been held by sleep (pid {}) for 10s",
+            dir.display(),
+            stuck.id()
+        )),
+        "{err}"
+    );
+    assert!(waited >= Duration::from_secs(10), "{waited:?}");
+    assert_eq!(xdp_prog_id(&lab, &iface), None, "nothing attached");
+
+    // Once the loader lets go, xdptop goes ahead.
+    stuck.kill().expect("end the stand-in loader");
+    stuck.wait().expect("reap it");
+    let out = xdptop_env(
+        &lab,
+        bpffs,
+        &["--headless", "--json", "--count", "1", &iface],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        components(&lab, bpffs, &iface),
+        [(0, "xdptop_count".into())]
+    );
+    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(xdp_prog_id(&lab, &iface), None);
+}
+
 /// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.
+/// One at a time: xdp-tools 1.3 (Debian 12) refuses to run while another
+/// xdp-loader holds its program lock file (a tool lock, not libxdp's), and
+/// these tests run in parallel.
 fn loader(lab: &Lab, bpffs: &Path, args: &[&str]) -> Output {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     lab.xdp_command("xdp-loader")
         .env("LIBXDP_BPFFS", bpffs)
         .args(args)

@@ -129,6 +129,47 @@ fn attachment_outlives_xdptop_is_reused_and_detaches() {
 }
 
 #[test]
+fn priority_places_the_program_in_a_dispatcher_and_is_noted_elsewhere() {
+    let (bpffs, lab) = setup("prio", 1);
+    let iface = &lab.links[0].xdp_if;
+    let out = xdptop(
+        &lab,
+        bpffs.path(),
+        &[
+            "--headless",
+            "--json",
+            "--count",
+            "1",
+            "--priority",
+            "50",
+            iface,
+        ],
+    );
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    if xdp_lab::kernel::trampolines().is_ok() {
+        // libxdp's dispatcher (the vmtest guests): the component's priority.
+        assert!(err.contains("added xdptop's program (id "), "{err}");
+        assert!(err.contains(", priority 50, chain on XDP_PASS)"), "{err}");
+    } else {
+        assert!(
+            err.contains(&format!(
+                "{iface}: --priority 50 has no effect: xdptop runs a single program there"
+            )),
+            "{err}"
+        );
+    }
+    udp(&lab, 0, 100, 64);
+    let out = xdptop_json(&lab, bpffs.path(), "1", &[iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let line: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(packets(&line), 100, "{line}");
+    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(xdp_prog_id(&lab, iface), None, "detached");
+}
+
+#[test]
 fn two_interfaces_are_counted_apart_and_summed_in_the_shared_map() {
     let (bpffs, lab) = setup("two", 2);
     let (a, b) = (&lab.links[0].xdp_if, &lab.links[1].xdp_if);

@@ -15,7 +15,7 @@ use aya::{
 use xdp_ebpf::{DataRec, XdptopStats};
 
 use super::{
-    AttachMode, Error,
+    AttachMode, Error, Placement,
     dispatcher::{self, Route},
     error::Doing as _,
     ifindex,
@@ -50,7 +50,8 @@ pub enum Detached {
 /// Starts watching `iface`: re-uses xdptop's pinned attachment if it is still
 /// live, otherwise loads and attaches the program; if another loader's
 /// program holds the interface, watches the shared map read-only.
-pub fn watch(pins: &Pins, iface: &str, mode: AttachMode) -> Result<Attached, Error> {
+pub fn watch(pins: &Pins, iface: &str, placement: Placement) -> Result<Attached, Error> {
+    let mode = placement.mode;
     let Some(ifindex) = ifindex(iface) else {
         return Err(Error::UnknownInterface {
             iface: iface.to_owned(),
@@ -71,7 +72,7 @@ pub fn watch(pins: &Pins, iface: &str, mode: AttachMode) -> Result<Attached, Err
     }
     let route = dispatcher::route(cap_bpf_only);
     if let Route::Dispatcher(lib) = route
-        && let Some(reused) = dispatcher::reuse(lib, pins, iface, ifindex)?
+        && let Some(reused) = dispatcher::reuse(lib, pins, iface, ifindex, placement.priority)?
     {
         return Ok(reused);
     }
@@ -79,7 +80,7 @@ pub fn watch(pins: &Pins, iface: &str, mode: AttachMode) -> Result<Attached, Err
     drop_stale_stats(pins, iface)?;
     pins.create_iface_dir(iface)?;
     let result = match route {
-        Route::Dispatcher(lib) => match dispatcher::attach(lib, pins, iface, ifindex, mode) {
+        Route::Dispatcher(lib) => match dispatcher::attach(lib, pins, iface, ifindex, placement) {
             Err(AttachError::NoDispatcher(why)) => {
                 log::warn!("{iface}: {why}; attaching a single program on a bpf_link instead");
                 remove_own_pins(pins, iface);
@@ -93,6 +94,12 @@ pub fn watch(pins: &Pins, iface: &str, mode: AttachMode) -> Result<Attached, Err
         },
         Route::Single(_) => load_and_attach(pins, iface, ifindex, mode),
     };
+    if let (Route::Single(_), Some(prio)) = (&route, placement.priority) {
+        log::warn!(
+            "{iface}: --priority {prio} has no effect: xdptop runs a single program there, not \
+             in a libxdp dispatcher chain"
+        );
+    }
     let libxdp_hint = match &route {
         Route::Single(why) if dispatcher::has_dispatcher_pins(ifindex) => {
             format!(". {iface} runs a libxdp dispatcher that xdptop cannot join: {why}")

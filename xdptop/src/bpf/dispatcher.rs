@@ -36,19 +36,22 @@ use aya::{
 use xdp_ebpf::DataRec;
 
 use super::{
-    AttachMode, Error,
+    AttachMode, Error, Placement,
     attach::{AttachError, Attached},
     error::Doing as _,
     libxdp::{self, Libxdp, XdpMode},
+    lock,
     pins::Pins,
     reader::{OwnSource, SharedPinGuard},
 };
 use crate::sample::Mode;
 
-/// xdptop's run priority in the dispatcher: the lowest value there is, so
-/// it runs before every other component and counts every packet (libxdp
-/// breaks ties by program name). Also declared in the program's
-/// `.xdp_run_config`; set here again so libxdp uses it whatever the object says.
+/// xdptop's default run priority in the dispatcher: the lowest value there
+/// is, so it runs before every other component and counts every packet
+/// (libxdp breaks ties by program name). Also declared in the program's
+/// `.xdp_run_config`; xdptop sets the priority it runs at (this or
+/// `--priority`) on the program before attaching, so the object's value is
+/// only a default for other loaders.
 pub const RUN_PRIO: u32 = 0;
 
 /// Set once an interface is watched through a dispatcher component.
@@ -103,8 +106,7 @@ pub fn route(cap_bpf_only: bool) -> Route {
     static SAID: std::sync::Once = std::sync::Once::new();
     SAID.call_once(|| match &route {
         Route::Dispatcher(lib) => log::info!(
-            "attaching through libxdp's multiprog dispatcher ({}), first in the chain \
-             (priority {RUN_PRIO}) with XDP_PASS",
+            "attaching through libxdp's multiprog dispatcher ({}), chaining on XDP_PASS",
             lib.soname
         ),
         Route::Single(why) => log::info!("attaching a single XDP program on a bpf_link: {why}"),
@@ -151,6 +153,8 @@ pub fn has_dispatcher_pins(ifindex: u32) -> bool {
 pub struct Component {
     pub prog_id: u32,
     pub mode: XdpMode,
+    /// Its run priority in the chain.
+    pub priority: u32,
 }
 
 /// Finds xdptop's component on `ifindex` (see the module docs for how).
@@ -175,9 +179,12 @@ pub fn find(
         .components()
         .iter()
         .filter(|p| p.name() == xdp_ebpf::XDPTOP_PROGRAM)
-        .map(|p| p.id())
-        .find(|&id| prog_uses_map(id, stats_id))
-        .map(|prog_id| Component { prog_id, mode }))
+        .find(|p| prog_uses_map(p.id(), stats_id))
+        .map(|p| Component {
+            prog_id: p.id(),
+            mode,
+            priority: p.run_prio(),
+        }))
 }
 
 fn prog_uses_map(prog_id: u32, map_id: u32) -> bool {
@@ -195,12 +202,16 @@ fn mode_of(mode: XdpMode) -> Mode {
     }
 }
 
-/// Watches an existing component of xdptop's.
+/// Watches an existing component of xdptop's. `priority` is the one asked
+/// for: a component elsewhere in the chain stays where it is (moving it
+/// would change what the operator's chain sees), and the note says how to
+/// move it.
 pub fn reuse(
     lib: &'static Libxdp,
     pins: &Pins,
     iface: &str,
     ifindex: u32,
+    priority: Option<u32>,
 ) -> Result<Option<Attached>, Error> {
     let Some(found) = find(lib, pins, iface, ifindex)? else {
         return Ok(None);
@@ -208,15 +219,25 @@ pub fn reuse(
     let mode = mode_of(found.mode);
     let source = open_source(lib, pins, iface, ifindex, found, mode)?;
     IN_USE.store(true, Ordering::Relaxed);
+    let mut note = format!(
+        "{iface}: re-using xdptop's component of the libxdp dispatcher left by an earlier run \
+         (program id {}, priority {}, {} mode)",
+        found.prog_id,
+        found.priority,
+        mode.as_str()
+    );
+    let asked = priority.unwrap_or(RUN_PRIO);
+    if asked != found.priority {
+        note.push_str(&format!(
+            ". It stays at priority {}, not {asked}: to move it, `xdptop --detach {iface}` and \
+             start xdptop again with --priority {asked}",
+            found.priority
+        ));
+    }
     Ok(Some(Attached {
         source: Box::new(source),
         mode,
-        note: format!(
-            "{iface}: re-using xdptop's component of the libxdp dispatcher left by an earlier run \
-             (program id {}, {} mode)",
-            found.prog_id,
-            mode.as_str()
-        ),
+        note,
     }))
 }
 
@@ -249,8 +270,9 @@ pub fn attach(
     pins: &Pins,
     iface: &str,
     ifindex: u32,
-    mode: AttachMode,
+    placement: Placement,
 ) -> Result<Attached, AttachError> {
+    let mode = placement.mode;
     let shared_path = pins.shared_map();
     let mut obj = lib
         .open_object(xdp_ebpf::xdptop_object(), c"xdptop")
@@ -262,7 +284,7 @@ pub fn attach(
     let mut prog = obj
         .program()
         .doing(|| "reading xdptop's program and its run config".into())?;
-    prog.set_run_prio(RUN_PRIO)
+    prog.set_run_prio(placement.priority.unwrap_or(RUN_PRIO))
         .doing(|| "setting xdptop's run priority".into())?;
     prog.set_chain_call(libxdp::XDP_PASS, true)
         .doing(|| "setting xdptop's chain call action".into())?;
@@ -365,6 +387,7 @@ pub fn attach(
     let found = Component {
         prog_id,
         mode: xdp_mode,
+        priority: prio,
     };
     let source = open_source(lib, pins, iface, ifindex, found, mode)?;
     IN_USE.store(true, Ordering::Relaxed);
@@ -385,12 +408,15 @@ pub fn attach(
 }
 
 /// The interface's XDP as libxdp reads it; a dispatcher of a newer
-/// protocol version than the host's libxdp knows is a clear error.
+/// protocol version than the host's libxdp knows is a clear error. Every
+/// look-up, attach and detach starts here, so this is where xdptop waits
+/// (with a limit) for another loader to release libxdp's lock.
 fn read_multiprog(
     lib: &'static Libxdp,
     iface: &str,
     ifindex: u32,
 ) -> Result<Option<libxdp::Multiprog>, Error> {
+    lock::wait_until_free(&libxdp_dir(), lock::WAIT)?;
     lib.multiprog(ifindex).map_err(|e| {
         if libxdp::errno_of(&e) == Some(libc::EOPNOTSUPP) {
             Error::DispatcherTooNew {

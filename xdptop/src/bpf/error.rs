@@ -120,6 +120,18 @@ pub enum Error {
         source: io::Error,
     },
 
+    #[error(
+        "libxdp's lock on {} has been held by {holder} for {}s: another XDP loader is \
+         stuck changing a dispatcher. Find out what it does, or end it, then run xdptop again",
+        .dir.display(),
+        .waited.as_secs()
+    )]
+    LibxdpLockHeld {
+        dir: PathBuf,
+        holder: String,
+        waited: std::time::Duration,
+    },
+
     #[error("interface {iface} is gone")]
     InterfaceGone { iface: String },
 

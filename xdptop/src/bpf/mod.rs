@@ -6,6 +6,7 @@ mod dispatcher;
 mod error;
 #[allow(unsafe_code)]
 mod libxdp;
+mod lock;
 mod pins;
 mod reader;
 #[allow(unsafe_code)]
@@ -27,6 +28,16 @@ pub enum AttachMode {
     Auto,
     Native,
     Skb,
+}
+
+/// Where xdptop's program goes on an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub mode: AttachMode,
+    /// Run priority in libxdp's dispatcher (`--priority`); `None` means
+    /// [`RUN_PRIO`], first in the chain. A single program has no chain, so
+    /// there it only earns a note.
+    pub priority: Option<u32>,
 }
 
 /// The interface's index in this network namespace, if it exists.

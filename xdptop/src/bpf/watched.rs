@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{AttachMode, Pins, attach, ifindex};
+use super::{Pins, Placement, attach, ifindex};
 use crate::{
     sample::{Mode, Reading},
     sampler::CounterSource,
@@ -16,7 +16,7 @@ const RETRY: Duration = Duration::from_secs(2);
 pub struct Watched {
     pins: Pins,
     iface: String,
-    attach_mode: AttachMode,
+    placement: Placement,
     inner: Box<dyn CounterSource>,
     next_retry: Option<Instant>,
 }
@@ -25,13 +25,13 @@ impl Watched {
     pub fn new(
         pins: Pins,
         iface: &str,
-        attach_mode: AttachMode,
+        placement: Placement,
         inner: Box<dyn CounterSource>,
     ) -> Self {
         Self {
             pins,
             iface: iface.to_owned(),
-            attach_mode,
+            placement,
             inner,
             next_retry: None,
         }
@@ -51,7 +51,7 @@ impl Watched {
         if self.next_retry.is_some_and(|t| now < t) || !self.should_reattach() {
             return None;
         }
-        match attach::watch(&self.pins, &self.iface, self.attach_mode) {
+        match attach::watch(&self.pins, &self.iface, self.placement) {
             Ok(attached) => {
                 log::warn!("{} is back: {}", self.iface, attached.note);
                 self.inner = attached.source;
