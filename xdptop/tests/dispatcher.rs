@@ -393,6 +393,106 @@ fn a_loader_holding_libxdps_lock_is_named_after_ten_seconds() {
     assert_eq!(xdp_prog_id(&lab, &iface), None);
 }
 
+#[test]
+fn a_full_dispatcher_is_refused_with_what_to_do_and_left_as_it_was() {
+    require_root();
+    if skip_without_trampolines() {
+        return;
+    }
+    let fw = Firewall::build();
+    let (bpffs, lab) = setup("dispfull", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let bpffs = bpffs.path();
+    // Ten copies of the firewall: as many programs as a dispatcher holds.
+    let mut args = vec!["load", "-p", path_str(bpffs), &iface];
+    args.extend(std::iter::repeat_n(fw.path(), 10));
+    loader_ok(&lab, bpffs, &args);
+    let before = component_lines(&lab, bpffs, &iface);
+    assert_eq!(before.len(), 10, "{}", status_text(&lab, bpffs, &iface));
+
+    let out = xdptop_env(
+        &lab,
+        bpffs,
+        &["--headless", "--json", "--count", "1", &iface],
+    );
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the libxdp dispatcher on {iface} already runs the most programs it can hold (10)"
+        )) && err.contains(&format!("`xdp-loader unload {iface} -i ID` removes one")),
+        "{err}"
+    );
+    assert_eq!(component_lines(&lab, bpffs, &iface), before, "untouched");
+    assert!(!bpffs.join("xdptop").exists(), "no pins left behind");
+    udp(&lab, 0, 10, SMALL);
+    assert_eq!(
+        xdp_lab::poll(WAIT, Duration::from_millis(100), || {
+            match fw.verdicts(bpffs) {
+                // The copies share the pinned counters: each counts.
+                v @ (100, 0) => Ok(v),
+                v => Err(v),
+            }
+        }),
+        Ok((100, 0)),
+        "the firewalls still run"
+    );
+    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
+    assert_eq!(xdp_prog_id(&lab, &iface), None);
+}
+
+#[test]
+fn without_libxdp_xdptop_names_the_package_next_to_a_dispatcher() {
+    require_root();
+    if skip_without_trampolines() {
+        return;
+    }
+    let fw = Firewall::build();
+    let (bpffs, lab) = setup("displess", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let bpffs = bpffs.path();
+    loader_ok(
+        &lab,
+        bpffs,
+        &["load", "-p", path_str(bpffs), &iface, fw.path()],
+    );
+    let before = components(&lab, bpffs, &iface);
+
+    // libxdp "uninstalled" for xdptop alone: /dev/null over the library,
+    // in a mount namespace of its own.
+    let lib = std::fs::canonicalize(format!(
+        "/usr/lib/{}-linux-gnu/libxdp.so.1",
+        std::env::consts::ARCH
+    ))
+    .expect("libxdp1 is installed (scripts/setup.sh)");
+    let out = lab
+        .xdp_command("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --bind /dev/null "$0" && exec "$@""#)
+        .arg(&lib)
+        .arg(XDPTOP)
+        .env("LIBXDP_BPFFS", bpffs)
+        .arg("--pin-dir")
+        .arg(bpffs)
+        .args(["--headless", "--json", "--count", "1", &iface])
+        .output()
+        .expect("unshare (util-linux)");
+    // The firewall keeps no xdp_stats_map, so there is nothing to watch
+    // read-only either: the error says why it cannot join, and what to do.
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&format!(
+            "{iface} runs a libxdp dispatcher that xdptop cannot join: libxdp is not installed"
+        )) && last.contains("`apt-get install libxdp1`"),
+        "{err}"
+    );
+    assert_eq!(components(&lab, bpffs, &iface), before, "untouched");
+    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
+    assert_eq!(xdp_prog_id(&lab, &iface), None);
+}
+
 /// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.
 /// One at a time: xdp-tools 1.3 (Debian 12) refuses to run while another
 /// xdp-loader holds its program lock file (a tool lock, not libxdp's), and

@@ -351,12 +351,10 @@ fn ensure_key_zero(ebpf: &mut aya::Ebpf, path: &Path) -> Result<(), Error> {
 fn read_only(pins: &Pins, iface: &str, libxdp_hint: &str) -> Result<Attached, Error> {
     let path = pins.shared_map();
     if check_shared_map(pins)?.is_none() {
-        if !libxdp_hint.is_empty() {
-            log::warn!("{}", libxdp_hint.trim_start_matches(". "));
-        }
         return Err(Error::OtherLoader {
             iface: iface.to_owned(),
             path,
+            libxdp: libxdp_hint.to_owned(),
         });
     }
     let source = SharedSource::open(iface, path.clone())?;

@@ -50,10 +50,16 @@ pub enum Error {
         "{iface} already runs an XDP program from another loader, and there is no shared map \
          at {} to watch. xdptop will not replace another program: unload it first \
          (`xdp-loader unload {iface} --all` or `ip link set dev {iface} xdp off`), or point \
-         --pin-dir at the bpffs directory where that loader pins xdp_stats_map",
+         --pin-dir at the bpffs directory where that loader pins xdp_stats_map{libxdp}",
         .path.display()
     )]
-    OtherLoader { iface: String, path: PathBuf },
+    OtherLoader {
+        iface: String,
+        path: PathBuf,
+        /// ". IFACE runs a libxdp dispatcher that xdptop cannot join: WHY",
+        /// or empty: the way out that beats both of the above.
+        libxdp: String,
+    },
 
     #[error(
         "the kernel attached {iface} through netlink, not a bpf_link \
