@@ -493,6 +493,83 @@ fn without_libxdp_xdptop_names_the_package_next_to_a_dispatcher() {
     assert_eq!(xdp_prog_id(&lab, &iface), None);
 }
 
+#[test]
+fn a_single_program_left_by_an_earlier_run_is_kept_named_and_detached() {
+    require_root();
+    if skip_without_trampolines() {
+        return;
+    }
+    let fw = Firewall::build();
+    let (bpffs, lab) = setup("displink", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let bpffs = bpffs.path();
+    // What an earlier xdptop left (and what one without CAP_SYS_ADMIN
+    // makes): a single program on a pinned bpf_link.
+    let out = lab
+        .xdp_command("setpriv")
+        .args(["--bounding-set=-sys_admin", "--"])
+        .arg(XDPTOP)
+        .env("LIBXDP_BPFFS", bpffs)
+        .arg("--pin-dir")
+        .arg(bpffs)
+        .args(["--headless", "--json", "--count", "1", &iface])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let single = xdp_prog_id(&lab, &iface).expect("attached");
+    assert!(
+        bpffs
+            .join("xdptop")
+            .join(&iface)
+            .join("link_native")
+            .exists()
+            || bpffs.join("xdptop").join(&iface).join("link_skb").exists(),
+        "a pinned bpf_link"
+    );
+
+    // As root now: it is re-used as it is, and xdptop says how to move it.
+    let out = xdptop_env(
+        &lab,
+        bpffs,
+        &["--headless", "--json", "--count", "1", &iface],
+    );
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "It holds {iface} alone, so xdp-loader cannot add programs there: \
+             `xdptop --detach {iface}` and start xdptop again to join libxdp's dispatcher"
+        )),
+        "{err}"
+    );
+    assert_eq!(xdp_prog_id(&lab, &iface), Some(single), "the same program");
+
+    // --detach removes it; the next run joins a dispatcher that
+    // xdp-loader can add to.
+    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(xdp_prog_id(&lab, &iface), None);
+    let out = xdptop_env(
+        &lab,
+        bpffs,
+        &["--headless", "--json", "--count", "1", &iface],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    loader_ok(
+        &lab,
+        bpffs,
+        &["load", "-p", path_str(bpffs), &iface, fw.path()],
+    );
+    assert_eq!(
+        components(&lab, bpffs, &iface),
+        [(0, "xdptop_count".into()), (10, "xdp_fw".into())]
+    );
+    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
+    assert_eq!(xdp_prog_id(&lab, &iface), None);
+}
+
 /// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.
 /// One at a time: xdp-tools 1.3 (Debian 12) refuses to run while another
 /// xdp-loader holds its program lock file (a tool lock, not libxdp's), and
