@@ -241,6 +241,9 @@ pub fn parse_endpoint(raw: &str, protocol: Protocol) -> anyhow::Result<String> {
         bail!("the endpoint contains spaces or control characters");
     }
     let has_scheme = raw.contains("://");
+    if raw.ends_with("://") {
+        bail!("no host after {raw}");
+    }
     let full = if has_scheme {
         raw.to_owned()
     } else {
@@ -448,7 +451,7 @@ mod tests {
             ("http://:4317", "no host"),
             // The http crate's own words; `resolve` puts the flag and the
             // value in front of them.
-            ("http://", "empty string"),
+            ("http://", "no host after http://"),
             (
                 "http://local host:4317",
                 "contains spaces or control characters",
