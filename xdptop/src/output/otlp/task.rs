@@ -154,9 +154,11 @@ pub(crate) async fn run(mut w: Worker, mut stop: watch::Receiver<Option<Instant>
             // The send is raced against shutdown so that a black-holed
             // request cannot eat the last push's budget; an interrupted
             // batch goes back to the queue (from these copies) and out in
-            // the last push. (If the metrics had already gone and only the
-            // spans were in flight, those points go twice: a rare, harmless
-            // repeat of identical values.)
+            // the last push. (If the collector had already taken the
+            // interrupted request, or its metrics part when only the spans
+            // were still in flight, those points go twice: a rare repeat of
+            // identical cumulative values and timestamps, which Prometheus
+            // and other cumulative back-ends take as one sample.)
             let (keep_points, keep_events) = (points.clone(), events.clone());
             let Some(out) = unless_stopped(&mut stop, w.send(points, events)).await else {
                 w.shared.requeue(keep_points, keep_events);
