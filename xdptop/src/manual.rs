@@ -120,7 +120,7 @@ pub const CAPABILITIES: [&str; 3] = [
      (e.g. setcap cap_bpf,cap_net_admin,cap_perfmon+ep /usr/bin/xdptop), and a bpffs mounted \
      on /sys/fs/bpf (systemd mounts it).",
     "CAP_PERFMON (or root) lets the verifier accept the faster program variant; without it \
-     xdptop loads a variant that needs Linux 5.18 or later.",
+     xdptop loads a variant that needs Linux 6.17 or later.",
     "Once its programs are attached, xdptop drops every other capability (effective, \
      permitted, inheritable, ambient and bounding sets). It keeps CAP_BPF and CAP_NET_ADMIN \
      (and CAP_PERFMON) to attach again when an interface comes back and for the dashboard's \

@@ -216,8 +216,8 @@ fn emfile_below(e: &(dyn std::error::Error + 'static)) -> bool {
 
 fn refused(cap_bpf_only: bool) -> &'static str {
     if cap_bpf_only {
-        "the kernel refused xdptop's XDP program. Without CAP_PERFMON it needs \
-         bpf_xdp_get_buff_len() (Linux 5.18+); on older kernels run xdptop as root or \
+        "the kernel refused xdptop's XDP program. Without CAP_PERFMON it loads only on \
+         Linux 6.17+ (older verifiers refuse the variant it needs); run xdptop as root or \
          grant CAP_PERFMON too"
     } else {
         "the kernel refused xdptop's XDP program"
