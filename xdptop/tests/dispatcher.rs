@@ -30,20 +30,18 @@ const BIG: usize = 400;
 
 #[test]
 fn xdptop_joins_an_xdp_loader_firewall_counts_first_and_detaches_alone() {
-    require_root();
-    if skip_without_trampolines() {
+    let Some(Case {
+        fw,
+        bpffs,
+        lab,
+        iface,
+    }) = Case::new("dispjoin")
+    else {
         return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("dispjoin", 1);
-    let iface = lab.links[0].xdp_if.clone();
+    };
     let bpffs = bpffs.path();
 
-    loader_ok(
-        &lab,
-        bpffs,
-        &["load", "-p", path_str(bpffs), &iface, fw.path()],
-    );
+    load_firewall(&lab, bpffs, &iface, &fw);
     assert_eq!(components(&lab, bpffs, &iface), [(10, "xdp_fw".into())]);
 
     // xdptop joins, first in the chain; the firewall keeps its verdicts.
@@ -77,11 +75,7 @@ fn xdptop_joins_an_xdp_loader_firewall_counts_first_and_detaches_alone() {
     assert!(run.stop().success());
 
     // A second run re-uses the component: no second copy.
-    let out = xdptop_env(
-        &lab,
-        bpffs,
-        &["--headless", "--json", "--count", "1", &iface],
-    );
+    let out = one_sample(&lab, bpffs, &iface);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains("re-using xdptop's component"),
@@ -111,8 +105,7 @@ fn xdptop_joins_an_xdp_loader_firewall_counts_first_and_detaches_alone() {
 
     // --detach: xdptop's was the last program, so libxdp removes the
     // dispatcher and its pins.
-    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs, &iface);
     assert_eq!(xdp_prog_id(&lab, &iface), None, "no XDP left on {iface}");
     assert_eq!(libxdp_pins(bpffs), Vec::<PathBuf>::new(), "libxdp's pins");
     assert!(!bpffs.join("xdptop").exists(), "xdptop's pins");
@@ -120,32 +113,26 @@ fn xdptop_joins_an_xdp_loader_firewall_counts_first_and_detaches_alone() {
 
 #[test]
 fn xdp_loader_joins_xdptop_and_its_firewall_outlives_xdptop_detach() {
-    require_root();
-    if skip_without_trampolines() {
+    let Some(Case {
+        fw,
+        bpffs,
+        lab,
+        iface,
+    }) = Case::new("dispfirst")
+    else {
         return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("dispfirst", 1);
-    let iface = lab.links[0].xdp_if.clone();
+    };
     let bpffs = bpffs.path();
 
     // xdptop first: it makes the dispatcher, so xdp-loader can add to it.
-    let out = xdptop_env(
-        &lab,
-        bpffs,
-        &["--headless", "--json", "--count", "1", &iface],
-    );
+    let out = one_sample(&lab, bpffs, &iface);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains("to a new libxdp dispatcher"),
         "{}",
         stderr_of(&out)
     );
-    loader_ok(
-        &lab,
-        bpffs,
-        &["load", "-p", path_str(bpffs), &iface, fw.path()],
-    );
+    load_firewall(&lab, bpffs, &iface, &fw);
     assert_eq!(
         components(&lab, bpffs, &iface),
         [(0, "xdptop_count".into()), (10, "xdp_fw".into())],
@@ -168,8 +155,7 @@ fn xdp_loader_joins_xdptop_and_its_firewall_outlives_xdptop_detach() {
     drop(run);
 
     // --detach removes xdptop only: the firewall still drops.
-    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs, &iface);
     assert_eq!(components(&lab, bpffs, &iface), [(10, "xdp_fw".into())]);
     udp(&lab, 0, 20, BIG);
     let verdicts = xdp_lab::poll(WAIT, Duration::from_millis(100), || {
@@ -181,19 +167,20 @@ fn xdp_loader_joins_xdptop_and_its_firewall_outlives_xdptop_detach() {
     assert_eq!(verdicts, Ok((150, 70)));
     assert!(!bpffs.join("xdptop").exists(), "xdptop's pins");
 
-    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
-    assert_eq!(xdp_prog_id(&lab, &iface), None);
+    unload_all(&lab, bpffs, &iface);
 }
 
 #[test]
 fn a_program_added_and_removed_by_xdp_loader_keeps_the_stream_exact() {
-    require_root();
-    if skip_without_trampolines() {
+    let Some(Case {
+        fw,
+        bpffs,
+        lab,
+        iface,
+    }) = Case::new("dispcont")
+    else {
         return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("dispcont", 1);
-    let iface = lab.links[0].xdp_if.clone();
+    };
     let bpffs = bpffs.path();
 
     let mut run = Running::start_env(
@@ -210,11 +197,7 @@ fn a_program_added_and_removed_by_xdp_loader_keeps_the_stream_exact() {
         // Each load and unload replaces the dispatcher (a new program id);
         // xdptop's component is re-linked into the new one.
         if round == 0 {
-            loader_ok(
-                &lab,
-                bpffs,
-                &["load", "-p", path_str(bpffs), &iface, fw.path()],
-            );
+            load_firewall(&lab, bpffs, &iface, &fw);
         } else if round == 1 {
             let id = component_id(&lab, bpffs, &iface, "xdp_fw");
             loader_ok(&lab, bpffs, &["unload", &iface, "-i", &id.to_string()]);
@@ -237,26 +220,23 @@ fn a_program_added_and_removed_by_xdp_loader_keeps_the_stream_exact() {
         lines.windows(2).all(|w| packets(&w[0]) <= packets(&w[1])),
         "packets never go back"
     );
-    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs, &iface);
     assert_eq!(xdp_prog_id(&lab, &iface), None);
 }
 
 #[test]
 fn with_priority_xdptop_runs_after_the_firewall_and_counts_what_it_passes() {
-    require_root();
-    if skip_without_trampolines() {
-        return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("dispprio", 1);
-    let iface = lab.links[0].xdp_if.clone();
-    let bpffs = bpffs.path();
-    loader_ok(
-        &lab,
+    let Some(Case {
+        fw,
         bpffs,
-        &["load", "-p", path_str(bpffs), &iface, fw.path()],
-    );
+        lab,
+        iface,
+    }) = Case::new("dispprio")
+    else {
+        return;
+    };
+    let bpffs = bpffs.path();
+    load_firewall(&lab, bpffs, &iface, &fw);
 
     let mut run = Running::start_env(
         &lab,
@@ -299,11 +279,7 @@ fn with_priority_xdptop_runs_after_the_firewall_and_counts_what_it_passes() {
 
     // A later run without --priority re-uses the component where it is
     // and says how to move it.
-    let out = xdptop_env(
-        &lab,
-        bpffs,
-        &["--headless", "--json", "--count", "1", &iface],
-    );
+    let out = one_sample(&lab, bpffs, &iface);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains(&format!(
@@ -317,21 +293,22 @@ fn with_priority_xdptop_runs_after_the_firewall_and_counts_what_it_passes() {
         [(10, "xdp_fw".into()), (50, "xdptop_count".into())]
     );
 
-    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs, &iface);
     assert_eq!(components(&lab, bpffs, &iface), [(10, "xdp_fw".into())]);
-    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
-    assert_eq!(xdp_prog_id(&lab, &iface), None);
+    unload_all(&lab, bpffs, &iface);
 }
 
 #[test]
 fn a_loader_holding_libxdps_lock_is_named_after_ten_seconds() {
-    require_root();
-    if skip_without_trampolines() {
+    let Some(Case {
+        fw: _,
+        bpffs,
+        lab,
+        iface,
+    }) = Case::new("displock")
+    else {
         return;
-    }
-    let (bpffs, lab) = setup("displock", 1);
-    let iface = lab.links[0].xdp_if.clone();
+    };
     let bpffs = bpffs.path();
     let dir = bpffs.join("xdp");
     std::fs::create_dir_all(&dir).expect("libxdp's state directory");
@@ -356,11 +333,7 @@ fn a_loader_holding_libxdps_lock_is_named_after_ten_seconds() {
     assert_eq!(held, Ok(()), "the stand-in loader took the lock");
 
     let start = std::time::Instant::now();
-    let out = xdptop_env(
-        &lab,
-        bpffs,
-        &["--headless", "--json", "--count", "1", &iface],
-    );
+    let out = one_sample(&lab, bpffs, &iface);
     let waited = start.elapsed();
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -378,30 +351,27 @@ fn a_loader_holding_libxdps_lock_is_named_after_ten_seconds() {
     // Once the loader lets go, xdptop goes ahead.
     stuck.kill().expect("end the stand-in loader");
     stuck.wait().expect("reap it");
-    let out = xdptop_env(
-        &lab,
-        bpffs,
-        &["--headless", "--json", "--count", "1", &iface],
-    );
+    let out = one_sample(&lab, bpffs, &iface);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(
         components(&lab, bpffs, &iface),
         [(0, "xdptop_count".into())]
     );
-    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs, &iface);
     assert_eq!(xdp_prog_id(&lab, &iface), None);
 }
 
 #[test]
 fn a_full_dispatcher_is_refused_with_what_to_do_and_left_as_it_was() {
-    require_root();
-    if skip_without_trampolines() {
+    let Some(Case {
+        fw,
+        bpffs,
+        lab,
+        iface,
+    }) = Case::new("dispfull")
+    else {
         return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("dispfull", 1);
-    let iface = lab.links[0].xdp_if.clone();
+    };
     let bpffs = bpffs.path();
     // Ten copies of the firewall: as many programs as a dispatcher holds.
     let mut args = vec!["load", "-p", path_str(bpffs), &iface];
@@ -410,11 +380,7 @@ fn a_full_dispatcher_is_refused_with_what_to_do_and_left_as_it_was() {
     let before = component_lines(&lab, bpffs, &iface);
     assert_eq!(before.len(), 10, "{}", status_text(&lab, bpffs, &iface));
 
-    let out = xdptop_env(
-        &lab,
-        bpffs,
-        &["--headless", "--json", "--count", "1", &iface],
-    );
+    let out = one_sample(&lab, bpffs, &iface);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -437,25 +403,22 @@ fn a_full_dispatcher_is_refused_with_what_to_do_and_left_as_it_was() {
         Ok((100, 0)),
         "the firewalls still run"
     );
-    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
-    assert_eq!(xdp_prog_id(&lab, &iface), None);
+    unload_all(&lab, bpffs, &iface);
 }
 
 #[test]
 fn without_libxdp_xdptop_names_the_package_next_to_a_dispatcher() {
-    require_root();
-    if skip_without_trampolines() {
-        return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("displess", 1);
-    let iface = lab.links[0].xdp_if.clone();
-    let bpffs = bpffs.path();
-    loader_ok(
-        &lab,
+    let Some(Case {
+        fw,
         bpffs,
-        &["load", "-p", path_str(bpffs), &iface, fw.path()],
-    );
+        lab,
+        iface,
+    }) = Case::new("displess")
+    else {
+        return;
+    };
+    let bpffs = bpffs.path();
+    load_firewall(&lab, bpffs, &iface, &fw);
     let before = components(&lab, bpffs, &iface);
 
     // libxdp "uninstalled" for xdptop alone: /dev/null over the library,
@@ -489,19 +452,20 @@ fn without_libxdp_xdptop_names_the_package_next_to_a_dispatcher() {
         "{err}"
     );
     assert_eq!(components(&lab, bpffs, &iface), before, "untouched");
-    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
-    assert_eq!(xdp_prog_id(&lab, &iface), None);
+    unload_all(&lab, bpffs, &iface);
 }
 
 #[test]
 fn a_single_program_left_by_an_earlier_run_is_kept_named_and_detached() {
-    require_root();
-    if skip_without_trampolines() {
+    let Some(Case {
+        fw,
+        bpffs,
+        lab,
+        iface,
+    }) = Case::new("displink")
+    else {
         return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("displink", 1);
-    let iface = lab.links[0].xdp_if.clone();
+    };
     let bpffs = bpffs.path();
     // What an earlier xdptop left (and what one without CAP_SYS_ADMIN
     // makes): a single program on a pinned bpf_link.
@@ -528,11 +492,7 @@ fn a_single_program_left_by_an_earlier_run_is_kept_named_and_detached() {
     );
 
     // As root now: it is re-used as it is, and xdptop says how to move it.
-    let out = xdptop_env(
-        &lab,
-        bpffs,
-        &["--headless", "--json", "--count", "1", &iface],
-    );
+    let out = one_sample(&lab, bpffs, &iface);
     let err = stderr_of(&out);
     assert!(out.status.success(), "{err}");
     assert!(
@@ -546,28 +506,71 @@ fn a_single_program_left_by_an_earlier_run_is_kept_named_and_detached() {
 
     // --detach removes it; the next run joins a dispatcher that
     // xdp-loader can add to.
-    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs, &iface);
     assert_eq!(xdp_prog_id(&lab, &iface), None);
-    let out = xdptop_env(
-        &lab,
-        bpffs,
-        &["--headless", "--json", "--count", "1", &iface],
-    );
+    let out = one_sample(&lab, bpffs, &iface);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    loader_ok(
-        &lab,
-        bpffs,
-        &["load", "-p", path_str(bpffs), &iface, fw.path()],
-    );
+    load_firewall(&lab, bpffs, &iface, &fw);
     assert_eq!(
         components(&lab, bpffs, &iface),
         [(0, "xdptop_count".into()), (10, "xdp_fw".into())]
     );
-    let out = xdptop_env(&lab, bpffs, &["--detach", &iface]);
+    detach(&lab, bpffs, &iface);
+    unload_all(&lab, bpffs, &iface);
+}
+
+/// What each test starts from: the stand-in firewall built, a one-link
+/// lab, its bpffs. `None` (the test skips, loudly) on a kernel without
+/// BPF trampolines.
+struct Case {
+    fw: Firewall,
+    bpffs: xdp_lab::TempBpffs,
+    lab: Lab,
+    iface: String,
+}
+
+impl Case {
+    fn new(name: &str) -> Option<Case> {
+        require_root();
+        if skip_without_trampolines() {
+            return None;
+        }
+        let fw = Firewall::build();
+        let (bpffs, lab) = setup(name, 1);
+        let iface = lab.links[0].xdp_if.clone();
+        Some(Case {
+            fw,
+            bpffs,
+            lab,
+            iface,
+        })
+    }
+}
+
+/// `xdp-loader unload --all IFACE`: no XDP must be left.
+fn unload_all(lab: &Lab, bpffs: &Path, iface: &str) {
+    loader_ok(lab, bpffs, &["unload", "--all", iface]);
+    assert_eq!(xdp_prog_id(lab, iface), None);
+}
+
+/// `xdp-loader load` of the stand-in firewall, its pins in `bpffs`.
+fn load_firewall(lab: &Lab, bpffs: &Path, iface: &str, fw: &Firewall) {
+    loader_ok(
+        lab,
+        bpffs,
+        &["load", "-p", path_str(bpffs), iface, fw.path()],
+    );
+}
+
+/// `xdptop --headless --json --count 1 IFACE`, to completion.
+fn one_sample(lab: &Lab, bpffs: &Path, iface: &str) -> Output {
+    xdptop_env(lab, bpffs, &["--headless", "--json", "--count", "1", iface])
+}
+
+/// `xdptop --detach IFACE`, which must succeed.
+fn detach(lab: &Lab, bpffs: &Path, iface: &str) {
+    let out = xdptop_env(lab, bpffs, &["--detach", iface]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    loader_ok(&lab, bpffs, &["unload", "--all", &iface]);
-    assert_eq!(xdp_prog_id(&lab, &iface), None);
 }
 
 /// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.
@@ -673,71 +676,20 @@ fn path_str(p: &Path) -> &str {
 }
 
 /// The stand-in firewall, built with clang into its own temp directory.
-struct Firewall {
-    dir: PathBuf,
-    object: PathBuf,
-}
+struct Firewall(BpfObjects);
 
 impl Firewall {
     fn build() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "xdptop-dispatcher-{}-{}",
-            std::process::id(),
-            std::thread::current()
-                .name()
-                .unwrap_or("t")
-                .replace("::", "-")
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/stand_in_firewall.bpf.c");
-        let object = dir.join("stand_in_firewall.bpf.o");
-        // asm/types.h (from linux/bpf.h) is in the multiarch directory on
-        // Debian, which `-target bpf` does not search.
-        let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
-        let out = Command::new("clang")
-            .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-c"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&object)
-            .arg("-I")
-            .arg(&multiarch)
-            .output()
-            .expect("clang must be installed (apt-get install clang libbpf-dev)");
-        assert!(out.status.success(), "clang: {}", stderr_of(&out));
-        Firewall { dir, object }
+        Firewall(BpfObjects::build(&["stand_in_firewall"]))
     }
 
     fn path(&self) -> &str {
-        path_str(&self.object)
+        path_str(&self.0.paths()[0])
     }
 
     /// (passed, dropped) from the firewall's pinned counters.
     fn verdicts(&self, bpffs: &Path) -> (u64, u64) {
         let pin = bpffs.join("fw_verdicts");
-        let slot = |key: &str| -> u64 {
-            let v: Value = serde_json::from_str(&bpftool(&[
-                "-j",
-                "map",
-                "lookup",
-                "pinned",
-                path_str(&pin),
-                "key",
-                key,
-                "0",
-                "0",
-                "0",
-            ]))
-            .expect("bpftool JSON");
-            v["formatted"]["value"]
-                .as_u64()
-                .unwrap_or_else(|| panic!("no formatted value in {v}"))
-        };
-        (slot("0"), slot("1"))
-    }
-}
-
-impl Drop for Firewall {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        (array_u64(&pin, 0), array_u64(&pin, 1))
     }
 }

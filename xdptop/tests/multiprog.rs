@@ -8,11 +8,7 @@
 
 mod common;
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -27,7 +23,7 @@ fn xdp_loader_stacks_two_programs_in_a_dispatcher_and_both_see_every_packet() {
     if kernel::skip_without_trampolines() {
         return;
     }
-    let objects = BpfObjects::build(&COMPONENTS);
+    let objects = BpfObjects::build(&["multiprog_first", "multiprog_second"]);
     let (bpffs, lab) = setup("mprog", 1);
     let iface = &lab.links[0].xdp_if;
 
@@ -89,7 +85,7 @@ fn xdp_loader_stacks_two_programs_in_a_dispatcher_and_both_see_every_packet() {
         let seen = poll(
             Duration::from_secs(30),
             Duration::from_millis(100),
-            || match array_u64(&pin) {
+            || match array_u64(&pin, 0) {
                 n if n >= N => Ok(n),
                 n => Err(n),
             },
@@ -130,77 +126,4 @@ fn the_trampoline_probe_agrees_with_bpftool() {
         (tracing, ext),
         "xdp-lab's probe: {probed:?}; bpftool: tracing {tracing}, ext {ext}"
     );
-}
-
-/// Value 0 of a one-entry `__u64` array pinned at `pin`.
-fn array_u64(pin: &Path) -> u64 {
-    let v: Value = serde_json::from_str(&bpftool(&[
-        "-j",
-        "map",
-        "lookup",
-        "pinned",
-        pin.to_str().expect("utf8"),
-        "key",
-        "0",
-        "0",
-        "0",
-        "0",
-    ]))
-    .expect("bpftool JSON");
-    v["formatted"]["value"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no formatted value in {v}"))
-}
-
-/// XDP objects built with clang from xdptop/tests/c into a fresh directory
-/// under the temp dir, removed on drop.
-struct BpfObjects {
-    dir: PathBuf,
-    objects: Vec<PathBuf>,
-}
-
-impl BpfObjects {
-    fn build(names: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(format!("xdptop-multiprog-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let mut built = BpfObjects {
-            dir,
-            objects: Vec::new(),
-        };
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
-        // asm/types.h (from linux/bpf.h) is in the multiarch directory on
-        // Debian, which `-target bpf` does not search.
-        let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
-        for name in names {
-            let input = src.join(format!("multiprog_{name}.bpf.c"));
-            let output = built.dir.join(format!("multiprog_{name}.bpf.o"));
-            let out = Command::new("clang")
-                .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-c"])
-                .arg(&input)
-                .arg("-o")
-                .arg(&output)
-                .arg("-I")
-                .arg(&multiarch)
-                .output()
-                .expect("clang must be installed (apt-get install clang libbpf-dev)");
-            assert!(
-                out.status.success(),
-                "clang {}: {}",
-                input.display(),
-                stderr_of(&out)
-            );
-            built.objects.push(output);
-        }
-        built
-    }
-
-    fn paths(&self) -> &[PathBuf] {
-        &self.objects
-    }
-}
-
-impl Drop for BpfObjects {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }

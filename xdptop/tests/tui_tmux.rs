@@ -26,7 +26,7 @@ fn the_dashboard_shows_the_rate_detaches_and_quits_cleanly() {
     let iface = lab.links[0].xdp_if.clone();
     let command = format!(
         "LIBXDP_BPFFS={1} nsenter --net={0} -- {XDPTOP} --pin-dir {1} {iface}; echo EXITED:$?; \
-         stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; sleep 60",
+         stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; echo STTY-DONE; sleep 60",
         lab.xdp_netns_path().display(),
         bpffs.path().display()
     );
@@ -98,8 +98,9 @@ fn the_dashboard_shows_the_rate_detaches_and_quits_cleanly() {
 
     tmux.keys("q").expect("tmux");
     let screen = tmux
+        // The stty line comes after EXITED: wait for both.
         .wait_for("the exit", Duration::from_secs(10), None, |s| {
-            s.contains("EXITED:")
+            s.contains("EXITED:") && s.contains("STTY-DONE")
         })
         .expect("tmux");
     stop.store(true, Ordering::Relaxed);

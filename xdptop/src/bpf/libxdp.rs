@@ -515,33 +515,24 @@ impl Program<'_> {
     /// Loads the program and adds it to the interface's dispatcher (made
     /// if there is none), under libxdp's lock.
     pub fn attach(&mut self, ifindex: u32, mode: XdpMode) -> io::Result<()> {
-        // SAFETY: raw is a live program; flags must be 0.
-        let err = unsafe {
-            (self.lib.api.xdp_program__attach)(
-                self.raw.as_ptr(),
-                ifindex as c_int,
-                mode as c_int,
-                0,
-            )
-        };
-        if err < 0 {
-            return Err(self.lib.error(err));
-        }
-        Ok(())
+        self.on_interface(self.lib.api.xdp_program__attach, ifindex, mode)
     }
 
     /// Removes the program from the interface's dispatcher; libxdp removes
     /// the dispatcher itself when this was its last program.
     pub fn detach(&mut self, ifindex: u32, mode: XdpMode) -> io::Result<()> {
+        self.on_interface(self.lib.api.xdp_program__detach, ifindex, mode)
+    }
+
+    /// `xdp_program__attach` or `__detach`, which take the same arguments.
+    fn on_interface(
+        &mut self,
+        call: unsafe extern "C" fn(*mut RawProgram, c_int, c_int, c_uint) -> c_int,
+        ifindex: u32,
+        mode: XdpMode,
+    ) -> io::Result<()> {
         // SAFETY: raw is a live program; flags must be 0.
-        let err = unsafe {
-            (self.lib.api.xdp_program__detach)(
-                self.raw.as_ptr(),
-                ifindex as c_int,
-                mode as c_int,
-                0,
-            )
-        };
+        let err = unsafe { call(self.raw.as_ptr(), ifindex as c_int, mode as c_int, 0) };
         if err < 0 {
             return Err(self.lib.error(err));
         }

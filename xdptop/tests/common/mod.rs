@@ -313,6 +313,81 @@ pub fn bpftool(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Value `key` of a `__u32 -> __u64` array pinned at `pin`.
+pub fn array_u64(pin: &Path, key: u32) -> u64 {
+    let key: Vec<String> = key.to_le_bytes().iter().map(u8::to_string).collect();
+    let mut args = vec![
+        "-j",
+        "map",
+        "lookup",
+        "pinned",
+        pin.to_str().expect("utf8"),
+        "key",
+    ];
+    args.extend(key.iter().map(String::as_str));
+    let v: Value = serde_json::from_str(&bpftool(&args)).expect("bpftool JSON");
+    v["formatted"]["value"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no formatted value in {v}"))
+}
+
+/// XDP objects built with clang from xdptop/tests/c/NAME.bpf.c into a fresh
+/// directory under the temp dir (one per test), removed on drop.
+pub struct BpfObjects {
+    dir: PathBuf,
+    objects: Vec<PathBuf>,
+}
+
+impl BpfObjects {
+    pub fn build(names: &[&str]) -> Self {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("t")
+            .replace("::", "-");
+        let dir = std::env::temp_dir().join(format!("xdptop-bpf-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut built = BpfObjects {
+            dir,
+            objects: Vec::new(),
+        };
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
+        // asm/types.h (from linux/bpf.h) is in the multiarch directory on
+        // Debian, which `-target bpf` does not search.
+        let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+        for name in names {
+            let input = src.join(format!("{name}.bpf.c"));
+            let output = built.dir.join(format!("{name}.bpf.o"));
+            let out = Command::new("clang")
+                .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-c"])
+                .arg(&input)
+                .arg("-o")
+                .arg(&output)
+                .arg("-I")
+                .arg(&multiarch)
+                .output()
+                .expect("clang must be installed (apt-get install clang libbpf-dev)");
+            assert!(
+                out.status.success(),
+                "clang {}: {}",
+                input.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            built.objects.push(output);
+        }
+        built
+    }
+
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.objects
+    }
+}
+
+impl Drop for BpfObjects {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The id of the map pinned at `pin`.
 pub fn map_id(pin: &Path) -> u64 {
     let v: Value = serde_json::from_str(&bpftool(&[
