@@ -250,6 +250,7 @@ pub fn attach(
     iface: &str,
     ifindex: u32,
     mode: AttachMode,
+    tables: u32,
 ) -> Result<Attached, AttachError> {
     let shared_path = pins.shared_map();
     let mut obj = lib
@@ -259,6 +260,19 @@ pub fn attach(
         .doing(|| format!("setting the pin path of {}", shared_path.display()))?;
     obj.pin_map(c"xdptop_stats", &pins.stats(iface))
         .doing(|| "setting the pin path of xdptop's stats map".into())?;
+    let (sources, services) = super::table_sizes(tables);
+    for (name, path, entries) in [
+        (c"xdptop_config", pins.config(iface), None),
+        (c"xdptop_talkers", pins.talkers(iface), Some(sources)),
+        (c"xdptop_services", pins.services(iface), Some(services)),
+    ] {
+        obj.pin_map(name, &path)
+            .doing(|| format!("setting the pin path {}", path.display()))?;
+        if let Some(n) = entries {
+            obj.set_max_entries(name, n)
+                .doing(|| format!("sizing {} to {n} entries", name.to_string_lossy()))?;
+        }
+    }
     let mut prog = obj
         .program()
         .doing(|| "reading xdptop's program and its run config".into())?;
