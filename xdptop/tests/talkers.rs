@@ -502,3 +502,92 @@ fn a_spoofed_flood_keeps_memory_bounded_totals_exact_and_the_sender_on_top() {
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
     assert!(run.stop().success());
 }
+
+/// `bytes_memlock` of a pinned map, as bpftool shows it.
+fn memlock(pin: &std::path::Path) -> u64 {
+    let out = bpftool(&["-j", "map", "show", "pinned", pin.to_str().expect("utf8")]);
+    let v: Value = serde_json::from_str(&out).expect("bpftool JSON");
+    v["bytes_memlock"].as_u64().expect("bytes_memlock")
+}
+
+#[test]
+fn attachments_without_tables_or_with_small_ones_are_said_and_survived() {
+    let (bpffs, lab) = setup("tkreuse", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let dir = bpffs.path().join("xdptop").join(&iface);
+    let cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible").expect("cpus");
+    let cpus = cpus
+        .trim()
+        .rsplit(['-', ','])
+        .next()
+        .and_then(|n| n.parse::<u32>().ok())
+        .expect("possible CPUs")
+        + 1;
+
+    // Without --talkers the tables are small (1024 sources) and idle.
+    let out = xdptop_json(&lab, bpffs.path(), "1", &[&iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let kernel = memlock(&dir.join("talkers")) + memlock(&dir.join("services"));
+    let formula = xdptop::bpf::talkers_kernel_memory(1024, cpus);
+    assert!(
+        kernel.abs_diff(formula) * 100 < kernel,
+        "kernel {kernel} vs formula {formula}"
+    );
+
+    // --talkers on that attachment: it works with the small table and says so.
+    let args = ["--interval", "200ms", "--talkers", "3", iface.as_str()];
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &args, WAIT);
+    let f = frames::ipv4(src(5), lab.links[0].xdp_ip, IPPROTO_UDP, 9, 18);
+    let (sent, _) = send_all(&lab, &vec![f; 100], RATE);
+    let v = run.wait_for(&iface, WAIT, |v| packets(v) >= sent && v["pps"] == 0.0);
+    assert_eq!(talkers(&v)[0].1, 100, "{v}");
+    assert_eq!(v["talkers_table"]["capacity"], 1024, "{v}");
+    assert!(run.stop().success());
+    let err = run.stderr_lines().join("\n");
+    assert!(
+        err.contains("holds 1024 sources, fewer than --talkers-table 131072"),
+        "{err}"
+    );
+
+    // An attachment of an xdptop from before talkers: no tables pinned.
+    for name in ["config", "talkers", "services"] {
+        std::fs::remove_file(dir.join(name)).expect("removing a talker pin");
+    }
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &args, WAIT);
+    let v = run.wait_for(&iface, WAIT, healthy);
+    assert!(v.get("talkers").is_none(), "{v}");
+    assert!(run.stop().success());
+    let err = run.stderr_lines().join("\n");
+    assert!(
+        err.contains(&format!("re-attach: `xdptop --detach {iface}`")),
+        "{err}"
+    );
+
+    // The way out it names works: detach, then --talkers loads fresh tables.
+    let out = xdptop(&lab, bpffs.path(), &["--detach", &iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let out = xdptop(
+        &lab,
+        bpffs.path(),
+        &[
+            "--headless",
+            "--json",
+            "--count",
+            "1",
+            "--interval",
+            "100ms",
+            "--talkers",
+            "3",
+            &iface,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(v["talkers_table"]["capacity"], 131_072, "{v}");
+    let kernel = memlock(&dir.join("talkers")) + memlock(&dir.join("services"));
+    let formula = xdptop::bpf::talkers_kernel_memory(131_072, cpus);
+    assert!(
+        kernel.abs_diff(formula) * 100 < kernel,
+        "kernel {kernel} vs formula {formula}"
+    );
+}

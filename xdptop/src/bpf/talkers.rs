@@ -22,19 +22,21 @@ pub fn table_sizes(sources: u32) -> (u32, u32) {
 }
 
 /// Kernel memory of the two tables with `sources` source entries, in bytes,
-/// on a kernel with `cpus` possible CPUs: see `README.md`, "Top talkers".
+/// on a kernel with `cpus` possible CPUs, as the kernel accounts it
+/// (`bytes_memlock` in `bpftool map show`): see `README.md`, "Top talkers".
 ///
-/// Per entry, the hash table preallocates an element (48 bytes of header,
-/// the key and the value, each rounded up to 8 bytes) and a bucket (16 bytes)
-/// per entry, rounded up to a power of two; the LRU lists add 16 bytes per
-/// possible CPU per table. The values are shared, so the CPU count barely
-/// matters.
+/// An LRU hash preallocates every entry: an element of 48 bytes of header
+/// plus the key and the value, each rounded up to 8 bytes (96 bytes for a
+/// source, 88 for a service), and a 16-byte bucket per entry rounded up to
+/// a power of two; then about 1 KiB per table and 32 bytes per possible CPU.
+/// The values are shared, so the CPU count barely matters: a per-CPU value
+/// would add 16 bytes per possible CPU to every entry (1 KiB at 64 CPUs).
 pub fn kernel_memory(sources: u32, cpus: u32) -> u64 {
     let (sources, services) = table_sizes(sources);
     let table = |entries: u32, key: u64| {
         let elem = 48 + key.next_multiple_of(8) + size_of::<Counter>() as u64;
         let buckets = u64::from(entries.next_power_of_two()) * 16;
-        u64::from(entries) * elem + buckets + u64::from(cpus) * 16
+        u64::from(entries) * elem + buckets + 1024 + u64::from(cpus) * 32
     };
     table(sources, size_of::<TalkerKey>() as u64) + table(services, size_of::<ServiceKey>() as u64)
 }
