@@ -45,6 +45,20 @@ struct {
 } xdptop_config SEC(".maps");
 
 /*
+ * Benchmark variants (xdp-ebpf/build.rs builds them; xdptop never loads
+ * them): XDPTOP_TALKERS_PERCPU keeps per-CPU values (LRU_PERCPU_HASH, plain
+ * adds) instead of shared ones, XDPTOP_NO_TALKERS compiles the talkers out
+ * (the program as it was before them).
+ */
+#ifdef XDPTOP_TALKERS_PERCPU
+#define TALKERS_MAP_TYPE BPF_MAP_TYPE_LRU_PERCPU_HASH
+#define COUNTER_ADD(p, v) (*(p) += (v))
+#else
+#define TALKERS_MAP_TYPE BPF_MAP_TYPE_LRU_HASH
+#define COUNTER_ADD(p, v) __sync_fetch_and_add(p, v)
+#endif
+
+/*
  * Top talkers. Shared (not per-CPU) values updated with atomic adds: an
  * entry costs the same on 2 or 64 CPUs (about 100 bytes of kernel memory,
  * where a per-CPU value would take 16 bytes per possible CPU, 1 KiB at 64),
@@ -53,14 +67,14 @@ struct {
  * at max_entries. The loader sizes both (`--talkers-table`).
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, TALKERS_MAP_TYPE);
 	__type(key, struct xdptop_talker_key);
 	__type(value, struct xdptop_counter);
 	__uint(max_entries, XDPTOP_TALKERS_MAX_ENTRIES);
 } xdptop_talkers SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, TALKERS_MAP_TYPE);
 	__type(key, struct xdptop_service_key);
 	__type(value, struct xdptop_counter);
 	__uint(max_entries, XDPTOP_SERVICES_MAX_ENTRIES);
@@ -163,8 +177,8 @@ static __always_inline void count_entry(void *map, const void *key, __u64 len)
 		if (!c)
 			return;
 	}
-	__sync_fetch_and_add(&c->packets, 1);
-	__sync_fetch_and_add(&c->bytes, len);
+	COUNTER_ADD(&c->packets, 1);
+	COUNTER_ADD(&c->bytes, len);
 }
 
 static __always_inline int talkers_enabled(void)
@@ -324,9 +338,11 @@ int xdptop_count(struct xdp_md *ctx)
 	}
 	if (l4 >= 0)
 		COUNT_SLOT(st->l4, XDPTOP_L4_MAX, l4);
+#ifndef XDPTOP_NO_TALKERS
 	/* Off unless xdptop consumes talkers: one load and a branch. */
 	if (talkers_enabled())
 		count_talkers(l3, proto, data_end, len);
+#endif
 	return XDP_PASS;
 }
 

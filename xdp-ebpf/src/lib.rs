@@ -28,6 +28,18 @@ pub fn seed_style_object() -> &'static [u8] {
     object!("seed_style")
 }
 
+/// Benchmark only: xdptop's program with per-CPU talker values
+/// (`LRU_PERCPU_HASH`) instead of shared ones, to measure the choice.
+pub fn xdptop_percpu_talkers_object() -> &'static [u8] {
+    object!("xdp_stats_percpu_talkers")
+}
+
+/// Benchmark only: xdptop's program with the talkers compiled out, as it
+/// was before them.
+pub fn xdptop_no_talkers_object() -> &'static [u8] {
+    object!("xdp_stats_no_talkers")
+}
+
 /// An XDP program that only returns `XDP_PASS`: the benchmark's floor.
 pub fn empty_object() -> &'static [u8] {
     object!("empty")
