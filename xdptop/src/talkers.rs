@@ -143,36 +143,46 @@ pub fn rates(delta: Counter, period_s: f64) -> (f64, f64) {
     }
 }
 
-/// One table's previous reading, to take deltas from.
+/// foldhash, seeded per process: fast on 100k keys per tick, and the seed
+/// keeps spoofed sources from choosing colliding keys.
+type Map<K> = HashMap<K, Counter, foldhash::fast::RandomState>;
+
+/// One table's previous reading, to take deltas from. Two maps swap roles
+/// each tick, so a busy table costs no allocation per tick.
 #[derive(Debug)]
 struct Table1<K> {
-    prev: HashMap<K, Counter>,
+    prev: Map<K>,
+    next: Map<K>,
 }
 
 impl<K: Hash + Eq + Copy> Table1<K> {
     fn new() -> Self {
         Self {
-            prev: HashMap::new(),
+            prev: Map::default(),
+            next: Map::default(),
         }
     }
 
     /// Deltas against the previous reading (zero when not `comparable`);
     /// the reading becomes the next baseline.
     fn update(&mut self, entries: Vec<(K, Counter)>, comparable: bool) -> Vec<Moved<K>> {
-        let mut next = HashMap::with_capacity(entries.len());
-        let moved = entries
-            .into_iter()
-            .map(|(key, total)| {
-                let delta = if comparable {
-                    entry_delta(self.prev.get(&key), &total)
-                } else {
-                    Counter::default()
-                };
-                next.insert(key, total);
-                Moved { key, total, delta }
-            })
-            .collect();
-        self.prev = next;
+        self.next.clear();
+        self.next.reserve(entries.len());
+        let mut moved = Vec::with_capacity(entries.len());
+        for (key, total) in entries {
+            let delta = if comparable {
+                entry_delta(self.prev.get(&key), &total)
+            } else {
+                Counter::default()
+            };
+            self.next.insert(key, total);
+            moved.push(Moved { key, total, delta });
+        }
+        std::mem::swap(&mut self.prev, &mut self.next);
+        // Memory follows the table: after a flood, give it back.
+        if self.next.capacity() > 4 * self.prev.len().max(1024) {
+            self.next = Map::default();
+        }
         moved
     }
 }
