@@ -146,12 +146,26 @@ fn services(v: &Value) -> BTreeMap<String, (u64, u64)> {
 
 /// Packets the "other" line of `field` stood for over all the samples:
 /// the sum of its rate times each period.
+///
+/// The tables are read a moment before the interface's counters: packets
+/// that arrive in between are the interface's in one period and the
+/// tables' in the next, so they show as "other" first (and the next
+/// period's listed rates are capped by as many). On the host the window is
+/// short and the sum stays within [`other_slack`] of the truth; under
+/// qemu's emulation reading the tables takes long enough for hundreds of
+/// packets, so the check is left out there (every count is still exact).
 fn other_packets(lines: &[Value], field: &str) -> f64 {
     lines
         .iter()
         .filter(|v| v[field].is_object())
         .map(|v| f64_of(&v[field]["pps"]) * f64_of(&v["period_s"]))
         .sum()
+}
+
+/// How far the "other" sum may stray: 1 % of what was sent (see
+/// [`other_packets`]); `None` in a VM, where it is not checked.
+fn other_slack(sent: u64) -> Option<f64> {
+    (!xdp_lab::kernel::in_vm()).then(|| (sent as f64 / 100.0).max(1.0))
 }
 
 fn src(last: u8) -> Ipv4Addr {
@@ -225,7 +239,10 @@ fn five_sources_are_exact_and_in_order() {
         assert_eq!(order, want_order, "{l}");
     }
     // Every packet came from a listed source: the "other" line stood for none.
-    assert!(other_packets(&lines, "talkers_other") < 0.5);
+    if let Some(slack) = other_slack(sent) {
+        let other = other_packets(&lines, "talkers_other");
+        assert!(other <= slack, "{other}");
+    }
     assert!(run.stop().success());
     // Switched off again when xdptop ends: the config map says 0.
     let config = bpffs.path().join("xdptop").join(iface).join("config");
@@ -312,10 +329,12 @@ fn services_are_exact_per_protocol_and_port_and_odd_frames_are_other() {
     }
     // "other": fragments, short headers and ARP for services (100 frames);
     // short IP headers and ARP for sources (40 frames).
-    let svc_other = other_packets(&lines, "services_other");
-    let src_other = other_packets(&lines, "talkers_other");
-    assert!((svc_other - 100.0).abs() < 1e-6, "{svc_other}");
-    assert!((src_other - 40.0).abs() < 1e-6, "{src_other}");
+    if let Some(slack) = other_slack(sent) {
+        let svc_other = other_packets(&lines, "services_other");
+        let src_other = other_packets(&lines, "talkers_other");
+        assert!((svc_other - 100.0).abs() <= slack, "{svc_other}");
+        assert!((src_other - 40.0).abs() <= slack, "{src_other}");
+    }
     assert!(run.stop().success());
 }
 
@@ -482,9 +501,13 @@ fn a_spoofed_flood_keeps_memory_bounded_totals_exact_and_the_sender_on_top() {
     assert!(busy.len() >= 3, "the flood lasted a few samples");
     for l in &lines {
         assert_consistent(l, 10);
-        // The tick stays on time: no period much longer than the interval.
+        // The tick stays on time: no period much longer than the interval
+        // (not under qemu's emulation, where timings mean nothing).
         let period = f64_of(&l["period_s"]);
-        assert!(period < INTERVAL.as_secs_f64() * 1.5, "late tick: {l}");
+        assert!(
+            xdp_lab::kernel::in_vm() || period < INTERVAL.as_secs_f64() * 1.5,
+            "late tick: {l}"
+        );
     }
     for l in &busy {
         assert_eq!(l["talkers"][0]["source"], steady_ip.to_string(), "{l}");
@@ -536,12 +559,7 @@ fn attachments_without_tables_or_with_small_ones_are_said_and_survived() {
     // Without --talkers the tables are small (1024 sources) and idle.
     let out = xdptop_json(&lab, bpffs.path(), "1", &[&iface]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let kernel = memlock(&dir.join("talkers")) + memlock(&dir.join("services"));
-    let formula = xdptop::bpf::talkers_kernel_memory(1024, cpus);
-    assert!(
-        kernel.abs_diff(formula) * 100 < kernel,
-        "kernel {kernel} vs formula {formula}"
-    );
+    check_memory(&dir, 1024, cpus);
 
     // --talkers on that attachment: it works with the small table and says so.
     let args = ["--interval", "200ms", "--talkers", "3", iface.as_str()];
@@ -593,8 +611,24 @@ fn attachments_without_tables_or_with_small_ones_are_said_and_survived() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(v["talkers_table"]["capacity"], 131_072, "{v}");
+    check_memory(&dir, 131_072, cpus);
+}
+
+/// The kernel's account of the tables' memory matches the documented
+/// formula within 1 %. Only Linux 6.5 and later report what a map really
+/// takes (`map_mem_usage`); before, `bytes_memlock` is a page-rounded
+/// key + value estimate, so there is nothing to compare.
+fn check_memory(dir: &std::path::Path, sources: u32, cpus: u32) {
+    let release = nix::sys::utsname::uname().expect("uname");
+    let release = release.release().to_string_lossy().into_owned();
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    if (nums.next().unwrap_or(0), nums.next().unwrap_or(0)) < (6, 5) {
+        return;
+    }
     let kernel = memlock(&dir.join("talkers")) + memlock(&dir.join("services"));
-    let formula = xdptop::bpf::talkers_kernel_memory(131_072, cpus);
+    let formula = xdptop::bpf::talkers_kernel_memory(sources, cpus);
     assert!(
         kernel.abs_diff(formula) * 100 < kernel,
         "kernel {kernel} vs formula {formula}"
