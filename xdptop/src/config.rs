@@ -113,6 +113,14 @@ impl Config {
             ),
         };
         let talkers = talkers.map(|top| TalkersConfig { top, table });
+        // Counting costs the program time per packet: only with a consumer.
+        // The --json lines are the only one so far.
+        if talkers.is_some() && !cli.json && !cli.detach {
+            bail!(
+                "--talkers lists the talkers in the --json lines (the dashboard and the \
+                 exporters do not show them yet): add --headless --json"
+            );
+        }
         let action = if cli.detach {
             if talkers.is_some() {
                 bail!("--detach only detaches and exits: drop --talkers");
@@ -253,7 +261,7 @@ mod tests {
 
     #[test]
     fn talkers_flags() {
-        let c = parse(&["--talkers", "10", "eth0"]).expect("valid");
+        let c = parse(&["--headless", "--json", "--talkers", "10", "eth0"]).expect("valid");
         assert_eq!(
             c.talkers,
             Some(TalkersConfig {
@@ -261,7 +269,16 @@ mod tests {
                 table: 131_072
             })
         );
-        let c = parse(&["--talkers", "3", "--talkers-table", "16", "eth0"]).expect("valid");
+        let c = parse(&[
+            "--headless",
+            "--json",
+            "--talkers",
+            "3",
+            "--talkers-table",
+            "16",
+            "eth0",
+        ])
+        .expect("valid");
         assert_eq!(c.talkers, Some(TalkersConfig { top: 3, table: 16 }));
         for (args, want) in [
             (
