@@ -176,7 +176,7 @@ pub fn send_frames<'a>(
                         thread::sleep(due - now);
                     }
                 }
-                send(sock.as_raw_fd(), frame, MsgFlags::empty())
+                send_one(&sock, frame)
                     .with_context(|| format!("sending a raw frame on {ifname}"))?;
                 sent += 1;
             }
@@ -185,6 +185,21 @@ pub fn send_frames<'a>(
         .join()
         .map_err(|_| anyhow::anyhow!("frame sender panicked"))?
     })
+}
+
+/// Sends one frame. ENOBUFS (the socket's send buffer full of frames the
+/// link has not taken yet, as under qemu's emulation) means it was not
+/// sent: wait a little and try again, for at most 10 s.
+fn send_one(sock: &OwnedFd, frame: &[u8]) -> nix::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match send(sock.as_raw_fd(), frame, MsgFlags::empty()) {
+            Err(nix::errno::Errno::ENOBUFS) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(1));
+            }
+            other => return other.map(drop),
+        }
+    }
 }
 
 /// An AF_PACKET socket bound to `ifname` (this thread's namespace), for

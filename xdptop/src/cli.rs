@@ -73,15 +73,15 @@ pub struct Cli {
     /// Top talkers: list the N heaviest sources (IPv4/IPv6 address) and
     /// services (protocol + destination port) of each interface, by
     /// packets/s, with the rest as "other" (JSON: talkers, talkers_other,
-    /// services, services_other). Counting runs in the XDP program only
-    /// while an xdptop with --talkers runs.
+    /// services, services_other; needs --headless --json). Counting runs
+    /// in the XDP program only while an xdptop with --talkers runs.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub talkers: Option<i128>,
 
     /// Entries of the sources table when --talkers loads the program
     /// (services get N/8, at least 64); least recently seen sources are
     /// evicted when it is full. About 100 bytes of kernel memory per source
-    /// whatever the CPU count: the default 131072 takes about 14 MiB per
+    /// whatever the CPU count: the default 131072 takes 13.4 MiB per
     /// interface. Sizes below 1024 are for tests.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub talkers_table: Option<i128>,
