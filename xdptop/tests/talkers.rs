@@ -593,6 +593,37 @@ fn attachments_without_tables_or_with_small_ones_are_said_and_survived() {
         "{err}"
     );
 
+    // Tables of another layout (another version's, or someone's maps at
+    // those paths): said, and the interface is watched without talkers.
+    for (name, kind) in [
+        ("config", "array"),
+        ("talkers", "hash"),
+        ("services", "hash"),
+    ] {
+        let path = dir.join(name);
+        bpftool(&[
+            "map",
+            "create",
+            path.to_str().expect("utf8"),
+            "type",
+            kind,
+            "key",
+            "4",
+            "value",
+            "8",
+            "entries",
+            "4",
+            "name",
+            "foreign",
+        ]);
+    }
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &args, WAIT);
+    let v = run.wait_for(&iface, WAIT, healthy);
+    assert!(v.get("talkers").is_none(), "{v}");
+    assert!(run.stop().success());
+    let err = run.stderr_lines().join("\n");
+    assert!(err.contains("is not a table of the layout"), "{err}");
+
     // The way out it names works: detach, then --talkers loads fresh tables.
     let out = xdptop(&lab, bpffs.path(), &["--detach", &iface]);
     assert!(out.status.success(), "{}", stderr_of(&out));

@@ -68,13 +68,19 @@ pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached
         );
         return Ok(attached);
     }
-    match TalkerTables::open(pins, iface)? {
-        None => log::warn!(
+    match TalkerTables::open(pins, iface) {
+        // The interface is still watched; only the talkers are missing.
+        Err(e) => log::warn!(
+            "{iface}: no talkers: {}",
+            super::error::chain(&e).replace('\n', " ")
+        ),
+        Ok(None) => log::warn!(
             "{iface}: no talkers: the program attached there was loaded by an earlier xdptop \
              that had no talker tables. To count talkers, re-attach: `xdptop --detach {iface}`, \
-             then start xdptop with --talkers again (the shared counters restart from zero)"
+             then start xdptop with --talkers again (xdptop's own counters for {iface} restart; \
+             the shared xdp_stats_map keeps its counts)"
         ),
-        Some(tables) => {
+        Ok(Some(tables)) => {
             let capacity = tables.capacity();
             if capacity < want {
                 log::warn!(
@@ -82,7 +88,8 @@ pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached
                      sources, fewer than --talkers-table {want} (it was loaded without \
                      --talkers, or with a smaller table); busy hosts will see more evictions. \
                      For the full size, re-attach: `xdptop --detach {iface}`, then start \
-                     xdptop with --talkers again"
+                     xdptop with --talkers again (xdptop's own counters for {iface} restart; \
+                     the shared xdp_stats_map keeps its counts)"
                 );
             }
             attached
