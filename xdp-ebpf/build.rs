@@ -7,7 +7,23 @@ use std::{
     process::Command,
 };
 
-const OBJECTS: &[&str] = &["xdp_stats", "seed_style", "empty"];
+/// (object name, source in bpf/, extra clang flags).
+const OBJECTS: &[(&str, &str, &[&str])] = &[
+    ("xdp_stats", "xdp_stats", &[]),
+    ("seed_style", "seed_style", &[]),
+    ("empty", "empty", &[]),
+    // Benchmark variants of xdp_stats (see the program's comments).
+    (
+        "xdp_stats_percpu_talkers",
+        "xdp_stats",
+        &["-DXDPTOP_TALKERS_PERCPU"],
+    ),
+    (
+        "xdp_stats_no_talkers",
+        "xdp_stats",
+        &["-DXDPTOP_NO_TALKERS", "-Wno-unused-function"],
+    ),
+];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -21,12 +37,13 @@ fn main() {
     check_prerequisites(&clang);
     let includes = include_dirs();
 
-    for name in OBJECTS {
-        let input = src.join(format!("{name}.bpf.c"));
+    for (name, source, flags) in OBJECTS {
+        let input = src.join(format!("{source}.bpf.c"));
         let output = out.join(format!("{name}.bpf.o"));
         println!("cargo:rerun-if-changed={}", input.display());
         let mut cmd = Command::new(&clang);
         cmd.args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-c"])
+            .args(*flags)
             .arg(&input)
             .arg("-o")
             .arg(&output)

@@ -2,7 +2,9 @@
 /*
  * xdptop's XDP program: counts every packet into the seed's shared
  * xdp_stats_map (atomically, for bpftool/libbpf scrapers) and into a per-CPU
- * per-interface breakdown for xdptop itself. It never changes traffic.
+ * per-interface breakdown for xdptop itself and, while xdptop asks for them,
+ * per-source and per-service counters (top talkers). It never changes
+ * traffic.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -33,6 +35,50 @@ struct {
 	__type(value, struct xdptop_stats);
 	__uint(max_entries, 1);
 } xdptop_stats SEC(".maps");
+
+/* Run-time switches (struct xdptop_config), set by xdptop: one slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xdptop_config);
+	__uint(max_entries, 1);
+} xdptop_config SEC(".maps");
+
+/*
+ * Benchmark variants (xdp-ebpf/build.rs builds them; xdptop never loads
+ * them): XDPTOP_TALKERS_PERCPU keeps per-CPU values (LRU_PERCPU_HASH, plain
+ * adds) instead of shared ones, XDPTOP_NO_TALKERS compiles the talkers out
+ * (the program as it was before them).
+ */
+#ifdef XDPTOP_TALKERS_PERCPU
+#define TALKERS_MAP_TYPE BPF_MAP_TYPE_LRU_PERCPU_HASH
+#define COUNTER_ADD(p, v) (*(p) += (v))
+#else
+#define TALKERS_MAP_TYPE BPF_MAP_TYPE_LRU_HASH
+#define COUNTER_ADD(p, v) __sync_fetch_and_add(p, v)
+#endif
+
+/*
+ * Top talkers. Shared (not per-CPU) values updated with atomic adds: an
+ * entry costs the same on 2 or 64 CPUs (about 100 bytes of kernel memory,
+ * where a per-CPU value would take 16 bytes per possible CPU, 1 KiB at 64),
+ * and a sample reads 32 bytes per entry instead of 16 per CPU. LRU, so a
+ * flood of new sources evicts the least recently seen ones and memory stays
+ * at max_entries. The loader sizes both (`--talkers-table`).
+ */
+struct {
+	__uint(type, TALKERS_MAP_TYPE);
+	__type(key, struct xdptop_talker_key);
+	__type(value, struct xdptop_counter);
+	__uint(max_entries, XDPTOP_TALKERS_MAX_ENTRIES);
+} xdptop_talkers SEC(".maps");
+
+struct {
+	__uint(type, TALKERS_MAP_TYPE);
+	__type(key, struct xdptop_service_key);
+	__type(value, struct xdptop_counter);
+	__uint(max_entries, XDPTOP_SERVICES_MAX_ENTRIES);
+} xdptop_services SEC(".maps");
 
 /*
  * libxdp's run config (xdp-tools lib/libxdp/protocol.org), read when xdptop
@@ -113,6 +159,117 @@ static __always_inline void count_shared(__u64 len)
 	__sync_fetch_and_add(&rec->rx_bytes, len);
 }
 
+/* Adds a packet of `len` bytes to the entry `key` of an LRU table, creating
+ * it if needed. Two CPUs may create the same key at once: the loser adds to
+ * the winner's entry. A packet whose entry vanished in between (evicted at
+ * once under a flood) is not counted here; the interface's totals still
+ * have it, so it shows in the "other" line. */
+static __always_inline void count_entry(void *map, const void *key, __u64 len)
+{
+	struct xdptop_counter *c = bpf_map_lookup_elem(map, key);
+
+	if (!c) {
+		struct xdptop_counter first = {.packets = 1, .bytes = len};
+
+		if (bpf_map_update_elem(map, key, &first, BPF_NOEXIST) == 0)
+			return;
+		c = bpf_map_lookup_elem(map, key);
+		if (!c)
+			return;
+	}
+	COUNTER_ADD(&c->packets, 1);
+	COUNTER_ADD(&c->bytes, len);
+}
+
+static __always_inline int talkers_enabled(void)
+{
+	__u32 key = 0;
+	struct xdptop_config *cfg = bpf_map_lookup_elem(&xdptop_config, &key);
+
+	return cfg && cfg->talkers;
+}
+
+/* IPv6 extension headers: the transport protocol lies behind them and is not
+ * looked for, so such packets count as "other" services. */
+static __always_inline int ipv6_extension(__u8 nexthdr)
+{
+	switch (nexthdr) {
+	case 0:	 /* hop-by-hop options */
+	case 43: /* routing */
+	case 44: /* fragment */
+	case 51: /* authentication */
+	case 60: /* destination options */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static __always_inline int has_ports(__u8 protocol)
+{
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP ||
+	       protocol == IPPROTO_UDPLITE || protocol == IPPROTO_DCCP;
+}
+
+/*
+ * Counts the packet for its source and its service. `l3` is the network
+ * header of an IPv4 or IPv6 packet (`proto`); anything that cannot be parsed
+ * (other protocols, truncated headers) is left out and shows in the "other"
+ * lines, which xdptop computes from the interface's totals.
+ */
+static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end, __u64 len)
+{
+	struct xdptop_talker_key src = {};
+	struct xdptop_service_key svc = {};
+	__u8 *l4;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = l3;
+		__u32 ihl;
+
+		if ((void *)(iph + 1) > data_end)
+			return;
+		src.addr[10] = 0xff;
+		src.addr[11] = 0xff;
+		__builtin_memcpy(&src.addr[12], &iph->saddr, 4);
+		count_entry(&xdptop_talkers, &src, len);
+		/* After the first fragment there is no transport header. */
+		if (iph->frag_off & bpf_htons(0x1fff))
+			return;
+		svc.protocol = iph->protocol;
+		ihl = iph->ihl * 4;
+		if (ihl == sizeof(*iph))
+			l4 = (__u8 *)(iph + 1);
+		else if (ihl < sizeof(*iph) || cap_bpf_only)
+			/* Without CAP_PERFMON a variable offset into the packet is
+			 * refused: packets with IP options (rare) count as "other". */
+			return;
+		else
+			l4 = (__u8 *)iph + ihl;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = l3;
+
+		if ((void *)(ip6h + 1) > data_end)
+			return;
+		__builtin_memcpy(src.addr, &ip6h->saddr, 16);
+		count_entry(&xdptop_talkers, &src, len);
+		if (ipv6_extension(ip6h->nexthdr))
+			return;
+		svc.protocol = ip6h->nexthdr;
+		l4 = (__u8 *)(ip6h + 1);
+	} else {
+		return;
+	}
+	if (has_ports(svc.protocol)) {
+		/* The destination port: bytes 2-3 of TCP, UDP, SCTP, UDP-Lite and
+		 * DCCP headers alike. */
+		if ((void *)(l4 + 4) > data_end)
+			return;
+		svc.port = ((__u16)l4[2] << 8) | l4[3];
+	}
+	count_entry(&xdptop_services, &svc, len);
+}
+
 /* Adds one to slot `idx` of `arr[n]`. Without CAP_PERFMON the verifier
  * rejects a variable index into a map value, so add 0 or 1 to every slot. */
 #define COUNT_SLOT(arr, n, idx)                                                                    \
@@ -181,6 +338,11 @@ int xdptop_count(struct xdp_md *ctx)
 	}
 	if (l4 >= 0)
 		COUNT_SLOT(st->l4, XDPTOP_L4_MAX, l4);
+#ifndef XDPTOP_NO_TALKERS
+	/* Off unless xdptop consumes talkers: one load and a branch. */
+	if (talkers_enabled())
+		count_talkers(l3, proto, data_end, len);
+#endif
 	return XDP_PASS;
 }
 

@@ -46,4 +46,41 @@ struct xdptop_stats {
 	__u64 size_hist[XDPTOP_SIZE_BUCKETS];
 };
 
+/*
+ * Top talkers (issue 16). Counted only while xdptop_config.talkers is set,
+ * which xdptop does while something consumes them (`--talkers N`).
+ *
+ * Sources: the packet's IP source address; IPv4 as an IPv4-mapped IPv6
+ * address (::ffff:a.b.c.d), so one table holds both families.
+ */
+struct xdptop_talker_key {
+	__u8 addr[16];
+};
+
+/* Services: transport protocol and destination port (in host byte order);
+ * port 0 for protocols without ports and for IPv4 fragments after the first. */
+struct xdptop_service_key {
+	__u16 port;
+	__u8 protocol;
+	__u8 pad; /* always 0 */
+};
+
+/* Packets and bytes (L2 frame, as in struct datarec) since the entry was
+ * created; an evicted entry that comes back starts again from zero. */
+struct xdptop_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Run-time switches, one array slot, written by xdptop. */
+struct xdptop_config {
+	__u32 talkers; /* 1: count sources and services */
+	__u32 pad;
+};
+
+/* Default table sizes (entries); the loader may change them
+ * (`--talkers-table N`: sources N, services N / 8). */
+#define XDPTOP_TALKERS_MAX_ENTRIES 131072
+#define XDPTOP_SERVICES_MAX_ENTRIES 16384
+
 #endif /* XDP_STATS_H */

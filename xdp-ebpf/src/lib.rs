@@ -28,6 +28,18 @@ pub fn seed_style_object() -> &'static [u8] {
     object!("seed_style")
 }
 
+/// Benchmark only: xdptop's program with per-CPU talker values
+/// (`LRU_PERCPU_HASH`) instead of shared ones, to measure the choice.
+pub fn xdptop_percpu_talkers_object() -> &'static [u8] {
+    object!("xdp_stats_percpu_talkers")
+}
+
+/// Benchmark only: xdptop's program with the talkers compiled out, as it
+/// was before them.
+pub fn xdptop_no_talkers_object() -> &'static [u8] {
+    object!("xdp_stats_no_talkers")
+}
+
 /// An XDP program that only returns `XDP_PASS`: the benchmark's floor.
 pub fn empty_object() -> &'static [u8] {
     object!("empty")
@@ -53,6 +65,19 @@ pub const CAP_BPF_ONLY: &str = "cap_bpf_only";
 pub const STATS_MAP: &str = "xdp_stats_map";
 /// xdptop's own per-CPU counters, one program instance per interface.
 pub const XDPTOP_STATS_MAP: &str = "xdptop_stats";
+/// Run-time switches ([`XdptopConfig`], one slot) that xdptop writes.
+pub const CONFIG_MAP: &str = "xdptop_config";
+/// Per-source packet and byte counters ([`TalkerKey`] -> [`Counter`], LRU).
+pub const TALKERS_MAP: &str = "xdptop_talkers";
+/// Per-service counters ([`ServiceKey`] -> [`Counter`], LRU).
+pub const SERVICES_MAP: &str = "xdptop_services";
+/// `max_entries` of [`TALKERS_MAP`] in the object (`XDPTOP_TALKERS_MAX_ENTRIES`).
+pub const TALKERS_MAX_ENTRIES: u32 = 131_072;
+/// `max_entries` of [`SERVICES_MAP`] in the object (`XDPTOP_SERVICES_MAX_ENTRIES`).
+pub const SERVICES_MAX_ENTRIES: u32 = 16_384;
+/// `BPF_MAP_TYPE_LRU_HASH`, both talker tables' type.
+pub const LRU_HASH_TYPE: u32 = 9;
+
 /// `max_entries` of [`STATS_MAP`]: only key 0 is used.
 pub const STATS_MAP_MAX_ENTRIES: u32 = 1;
 /// `BPF_MAP_TYPE_HASH`, the seed's map type.
@@ -127,8 +152,69 @@ pub fn size_bucket(len: u64) -> usize {
         .unwrap_or(SIZE_BUCKETS - 1)
 }
 
+/// `struct xdptop_config`: run-time switches.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdptopConfig {
+    /// 1: count sources and services.
+    pub talkers: u32,
+    pub pad: u32,
+}
+
+/// `struct xdptop_talker_key`: a source address, IPv4 as IPv4-mapped IPv6.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TalkerKey {
+    pub addr: [u8; 16],
+}
+
+impl TalkerKey {
+    /// The address as the program stores it.
+    pub fn ip(&self) -> std::net::IpAddr {
+        std::net::Ipv6Addr::from(self.addr).to_canonical()
+    }
+}
+
+impl From<std::net::IpAddr> for TalkerKey {
+    fn from(ip: std::net::IpAddr) -> Self {
+        let v6 = match ip {
+            std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+            std::net::IpAddr::V6(v6) => v6,
+        };
+        Self { addr: v6.octets() }
+    }
+}
+
+/// `struct xdptop_service_key`: transport protocol number and destination
+/// port (host byte order; 0 for protocols without ports).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub port: u16,
+    pub protocol: u8,
+    pub pad: u8,
+}
+
+/// `struct xdptop_counter`: packets and bytes since the entry was created.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
 // SAFETY: both are #[repr(C)] structs of u64 fields only, without padding.
 #[cfg(feature = "aya")]
 unsafe impl aya::Pod for DataRec {}
 #[cfg(feature = "aya")]
 unsafe impl aya::Pod for XdptopStats {}
+// SAFETY: #[repr(C)] structs of integer fields without padding (the C side
+// names its padding `pad`), so every bit pattern is valid.
+#[cfg(feature = "aya")]
+unsafe impl aya::Pod for XdptopConfig {}
+#[cfg(feature = "aya")]
+unsafe impl aya::Pod for TalkerKey {}
+#[cfg(feature = "aya")]
+unsafe impl aya::Pod for ServiceKey {}
+#[cfg(feature = "aya")]
+unsafe impl aya::Pod for Counter {}

@@ -17,6 +17,7 @@
 
 mod bpffs;
 mod command;
+pub mod frames;
 pub mod kernel;
 mod lab;
 pub mod netns;

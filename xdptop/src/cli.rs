@@ -78,6 +78,22 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR")]
     pub prometheus: Option<String>,
 
+    /// Top talkers: list the N heaviest sources (IPv4/IPv6 address) and
+    /// services (protocol + destination port) of each interface, by
+    /// packets/s, with the rest as "other" (JSON: talkers, talkers_other,
+    /// services, services_other; needs --headless --json). Counting runs
+    /// in the XDP program only while an xdptop with --talkers runs.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub talkers: Option<i128>,
+
+    /// Entries of the sources table when --talkers loads the program
+    /// (services get N/8, at least 64); least recently seen sources are
+    /// evicted when it is full. About 100 bytes of kernel memory per source
+    /// whatever the CPU count: the default 131072 takes 13.4 MiB per
+    /// interface. Sizes below 1024 are for tests.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub talkers_table: Option<i128>,
+
     /// Detach xdptop from the IFACEs, remove its pins for them, and exit.
     #[arg(long)]
     pub detach: bool,
@@ -113,6 +129,7 @@ Examples:
   xdptop --headless --json --count 5 eth0
   xdptop --otlp localhost:4317 --headless eth0
   xdptop --prometheus 127.0.0.1:9464 --headless eth0
+  xdptop --headless --json --talkers 10 eth0
   xdptop --detach eth0";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

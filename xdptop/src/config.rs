@@ -13,6 +13,11 @@ use crate::{
 /// Shortest and longest sampling interval accepted.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+/// Most sources and services `--talkers` lists.
+pub const MAX_TALKERS: usize = 1000;
+/// Bounds of `--talkers-table`.
+pub const MIN_TALKERS_TABLE: u32 = 16;
+pub const MAX_TALKERS_TABLE: u32 = 1 << 22;
 /// Linux's IFNAMSIZ less the terminating NUL.
 const MAX_IFNAME: usize = 15;
 
@@ -41,6 +46,17 @@ pub struct Config {
     pub prometheus: Option<SocketAddr>,
     pub pin_dir: PathBuf,
     pub verbose: u8,
+    /// `--talkers N`: list and count talkers.
+    pub talkers: Option<TalkersConfig>,
+}
+
+/// `--talkers N` and `--talkers-table`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TalkersConfig {
+    /// Sources and services listed per sample.
+    pub top: usize,
+    /// Entries of the sources table of a program loaded now.
+    pub table: u32,
 }
 
 impl Config {
@@ -84,7 +100,36 @@ impl Config {
         if cli.detach && cli.priority.is_some() {
             bail!("--detach removes xdptop's program wherever it runs: drop --priority");
         }
+        let talkers = match cli.talkers {
+            None => None,
+            Some(n) if n >= 1 && n <= MAX_TALKERS as i128 => Some(n as usize),
+            Some(n) => bail!("--talkers must be 1 to {MAX_TALKERS} (got {n})"),
+        };
+        let table = match cli.talkers_table {
+            None => crate::bpf::DEFAULT_TALKERS_TABLE,
+            Some(_) if talkers.is_none() => {
+                bail!("--talkers-table sizes the tables --talkers reads: add --talkers N")
+            }
+            Some(n) if n >= i128::from(MIN_TALKERS_TABLE) && n <= i128::from(MAX_TALKERS_TABLE) => {
+                n as u32
+            }
+            Some(n) => bail!(
+                "--talkers-table must be {MIN_TALKERS_TABLE} to {MAX_TALKERS_TABLE} entries (got {n})"
+            ),
+        };
+        let talkers = talkers.map(|top| TalkersConfig { top, table });
+        // Counting costs the program time per packet: only with a consumer.
+        // The --json lines are the only one so far.
+        if talkers.is_some() && !cli.json && !cli.detach {
+            bail!(
+                "--talkers lists the talkers in the --json lines (the dashboard and the \
+                 exporters do not show them yet): add --headless --json"
+            );
+        }
         let action = if cli.detach {
+            if talkers.is_some() {
+                bail!("--detach only detaches and exits: drop --talkers");
+            }
             if cli.headless
                 || cli.json
                 || cli.count.is_some()
@@ -125,6 +170,7 @@ impl Config {
             prometheus,
             pin_dir: cli.pin_dir,
             verbose: cli.verbose,
+            talkers,
         })
     }
 }
@@ -217,6 +263,55 @@ mod tests {
         assert_eq!(c.priority, None);
         assert_eq!(c.action, Action::Watch);
         assert_eq!(c.pin_dir, PathBuf::from("/sys/fs/bpf"));
+        assert_eq!(c.talkers, None);
+    }
+
+    #[test]
+    fn talkers_flags() {
+        let c = parse(&["--headless", "--json", "--talkers", "10", "eth0"]).expect("valid");
+        assert_eq!(
+            c.talkers,
+            Some(TalkersConfig {
+                top: 10,
+                table: 131_072
+            })
+        );
+        let c = parse(&[
+            "--headless",
+            "--json",
+            "--talkers",
+            "3",
+            "--talkers-table",
+            "16",
+            "eth0",
+        ])
+        .expect("valid");
+        assert_eq!(c.talkers, Some(TalkersConfig { top: 3, table: 16 }));
+        for (args, want) in [
+            (
+                &["--talkers", "0", "eth0"][..],
+                "--talkers must be 1 to 1000 (got 0)",
+            ),
+            (
+                &["--talkers", "1001", "eth0"],
+                "--talkers must be 1 to 1000 (got 1001)",
+            ),
+            (
+                &["--talkers-table", "4096", "eth0"],
+                "--talkers-table sizes the tables --talkers reads: add --talkers N",
+            ),
+            (
+                &["--talkers", "5", "--talkers-table", "8", "eth0"],
+                "--talkers-table must be 16 to 4194304 entries (got 8)",
+            ),
+            (
+                &["--detach", "--talkers", "5", "eth0"],
+                "--detach only detaches and exits: drop --talkers",
+            ),
+        ] {
+            let err = format!("{:#}", parse(args).expect_err("invalid"));
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
     }
 
     #[test]

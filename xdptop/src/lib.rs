@@ -19,6 +19,7 @@ pub mod sample;
 pub mod sampler;
 pub mod session;
 pub mod status;
+pub mod talkers;
 pub mod tui;
 
 use std::{io::IsTerminal as _, process::ExitCode};

@@ -95,7 +95,8 @@ pub const FILES: [(&str, &str); 5] = [
     ),
     (
         "/sys/fs/bpf/xdptop/",
-        "xdptop's own per-interface maps and the pinned links that keep its program attached \
+        "xdptop's own per-interface maps (IFACE/stats; IFACE/config, IFACE/talkers and \
+         IFACE/services for --talkers) and the pinned links that keep its program attached \
          after it exits; --detach IFACE removes them.",
     ),
     (

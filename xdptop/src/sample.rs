@@ -64,6 +64,19 @@ pub struct Reading {
     pub detail: Option<Detail>,
 }
 
+/// One reading of an interface's talker tables: every entry's cumulative
+/// counters (see `talkers.rs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TalkerReading {
+    /// Identity of the tables (the sources table's map id): counts in
+    /// another table are not comparable.
+    pub epoch: u64,
+    pub sources: Vec<(xdp_ebpf::TalkerKey, xdp_ebpf::Counter)>,
+    pub services: Vec<(xdp_ebpf::ServiceKey, xdp_ebpf::Counter)>,
+    /// `max_entries` of the sources table.
+    pub sources_capacity: u32,
+}
+
 /// One interface at one sampling instant. Rates cover the period since the
 /// previous sample of the same interface.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -88,6 +101,11 @@ pub struct Sample {
     pub health: Health,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<Detail>,
+    /// With `--talkers N`: the N heaviest sources and services (fields
+    /// `talkers`, `talkers_other`, `services`, `services_other`,
+    /// `talkers_table` of the JSON line).
+    #[serde(flatten)]
+    pub talkers: Option<crate::talkers::Talkers>,
     /// When the cumulative series these counters belong to began: the
     /// interface's first sample, moved to a later sample's time when the
     /// counters restarted (re-baselined). OTLP's start time.

@@ -9,7 +9,10 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::sample::{Delta, Health, Mode, RateTracker, Reading, Sample};
+use crate::{
+    sample::{Delta, Health, Mode, RateTracker, Reading, Sample, TalkerReading},
+    talkers::TalkerTracker,
+};
 
 /// Something that yields cumulative counters for one interface.
 pub trait CounterSource: Send {
@@ -18,6 +21,12 @@ pub trait CounterSource: Send {
     /// Reads the counters now. An error marks the interface as lost for this
     /// sample; the sampler keeps calling, so a source may recover.
     fn read(&mut self) -> anyhow::Result<Reading>;
+    /// Reads the talker tables, when the source has them and talkers were
+    /// asked for (`None` otherwise). Called just before [`Self::read`], so
+    /// the interface's counters always include what the tables counted.
+    fn read_talkers(&mut self) -> Option<anyhow::Result<TalkerReading>> {
+        None
+    }
 }
 
 /// One sampling instant: a sample per interface, in the order given.
@@ -41,12 +50,18 @@ struct Tracked {
     was_lost: bool,
     /// Start of the current cumulative series; `None` before the first sample.
     start_time_unix_nano: Option<u64>,
+    /// With `--talkers`: the previous talker tables.
+    talkers: Option<TalkerTracker>,
+    /// Whether a failed talkers read was already logged.
+    talkers_failing: bool,
 }
 
 /// Turns sources into samples; owns the per-interface rate state.
 pub struct Sampler {
     tracked: Vec<Tracked>,
     seq: u64,
+    /// `--talkers N`: how many sources and services a sample lists (0: none).
+    talkers_top: usize,
 }
 
 impl Sampler {
@@ -61,9 +76,22 @@ impl Sampler {
                 comparable: false,
                 was_lost: false,
                 start_time_unix_nano: None,
+                talkers: None,
+                talkers_failing: false,
             })
             .collect();
-        Self { tracked, seq: 0 }
+        Self {
+            tracked,
+            seq: 0,
+            talkers_top: 0,
+        }
+    }
+
+    /// Lists the `top` heaviest sources and services in every sample of an
+    /// interface whose source has talker tables (`--talkers N`).
+    pub fn with_talkers(mut self, top: usize) -> Self {
+        self.talkers_top = top;
+        self
     }
 
     /// Swaps in a freshly attached source for `interface` (the dashboard's
@@ -85,7 +113,7 @@ impl Sampler {
         let samples = self
             .tracked
             .iter_mut()
-            .map(|t| sample_one(t, wall_ns, mono_ns))
+            .map(|t| sample_one(t, wall_ns, mono_ns, self.talkers_top))
             .collect();
         let tick = Tick {
             seq: self.seq,
@@ -96,8 +124,14 @@ impl Sampler {
     }
 }
 
-fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
+fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64, talkers_top: usize) -> Sample {
     let recovered = t.was_lost;
+    // Before the interface's counters: they then include all the tables have.
+    let talker_reading = if talkers_top > 0 {
+        read_talkers(t)
+    } else {
+        None
+    };
     let (health, reading, delta) = match t.source.read() {
         Ok(reading) => {
             if t.was_lost {
@@ -142,6 +176,19 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
         _ => wall_ns,
     };
     t.start_time_unix_nano = Some(start);
+    let talkers = match (talker_reading, &health) {
+        (Some(tr), Health::Ok) => {
+            let tracker = t
+                .talkers
+                .get_or_insert_with(|| TalkerTracker::new(talkers_top));
+            let interface = delta.as_ref().map(|d| xdp_ebpf::Counter {
+                packets: d.packets,
+                bytes: d.bytes,
+            });
+            Some(tracker.update(tr, interface, rates.period_s))
+        }
+        _ => None,
+    };
     Sample {
         time_unix_nano: wall_ns,
         interface: Arc::clone(&t.name),
@@ -154,8 +201,32 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
         rebaselined: rates.rebaselined,
         health,
         detail: reading.detail,
+        talkers,
         start_time_unix_nano: start,
         delta,
+    }
+}
+
+/// The talker tables of `t`'s source, if it has them; a failure is logged
+/// once and leaves the sample without talkers.
+fn read_talkers(t: &mut Tracked) -> Option<TalkerReading> {
+    match t.source.read_talkers()? {
+        Ok(r) => {
+            if t.talkers_failing {
+                log::info!("{}: talker tables readable again", t.name);
+            }
+            t.talkers_failing = false;
+            Some(r)
+        }
+        Err(e) => {
+            if !t.talkers_failing {
+                log::warn!("{}: talkers: {e:#}", t.name);
+            }
+            t.talkers_failing = true;
+            // The next good read is a new baseline.
+            t.talkers = None;
+            None
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use anyhow::{Context as _, bail};
 
 use crate::{
-    bpf::{self, Pins, Placement},
+    bpf::{self, Pins, WatchOptions},
     config::Config,
     engine::{Command, Engine, Kernel, Report},
     headless,
@@ -29,17 +29,17 @@ use crate::{
 /// back), detach through `bpf::detach`.
 struct XdpKernel {
     pins: Pins,
-    placement: Placement,
+    options: WatchOptions,
 }
 
 impl XdpKernel {
     fn watch(&self, interface: &str) -> Result<Box<dyn CounterSource>, bpf::Error> {
-        let attached = bpf::watch(&self.pins, interface, self.placement)?;
+        let attached = bpf::watch(&self.pins, interface, self.options)?;
         log::info!("{}", attached.note);
         Ok(Box::new(bpf::Watched::new(
             self.pins.clone(),
             interface,
-            self.placement,
+            self.options,
             attached.source,
         )))
     }
@@ -101,9 +101,10 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
 
     let kernel = XdpKernel {
         pins: pins.clone(),
-        placement: Placement {
+        options: WatchOptions {
             mode: config.mode,
             priority: config.priority,
+            talkers_table: config.talkers.map(|t| t.table),
         },
     };
     let sources = attach_all(config, &kernel, &mut outputs)?;
@@ -121,7 +122,8 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         &[]
     };
     privilege::drop_all_but_kept(also)?;
-    let engine = Engine::new(Sampler::new(sources), outputs, Box::new(kernel));
+    let sampler = Sampler::new(sources).with_talkers(config.talkers.map_or(0, |t| t.top));
+    let engine = Engine::new(sampler, outputs, Box::new(kernel));
 
     let (commands_tx, commands) = mpsc::channel::<Command>();
     if headless {

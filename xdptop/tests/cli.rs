@@ -74,6 +74,33 @@ fn every_flags_invalid_values_are_one_line_usage_errors() {
             "--count",
         ),
         (&["--count", "18446744073709551616", "lo"], "--count"),
+        (&["--talkers", "0", "lo"], "--talkers"),
+        (&["--talkers", "-1", "lo"], "--talkers"),
+        (&["--talkers", "1001", "lo"], "--talkers"),
+        (&["--talkers", "x", "lo"], "--talkers"),
+        (&["--talkers", "", "lo"], "--talkers"),
+        (
+            &[
+                "--talkers",
+                "99999999999999999999999999999999999999999999",
+                "lo",
+            ],
+            "--talkers",
+        ),
+        (&["--talkers", "5", "lo"], "--headless --json"),
+        (&["--talkers-table", "4096", "lo"], "--talkers-table"),
+        (
+            &["--talkers", "5", "--talkers-table", "8", "lo"],
+            "--talkers-table",
+        ),
+        (
+            &["--talkers", "5", "--talkers-table", "4194305", "lo"],
+            "--talkers-table",
+        ),
+        (
+            &["--talkers", "5", "--talkers-table", "x", "lo"],
+            "--talkers-table",
+        ),
         (&["--interval", "0", "lo"], "--interval"),
         (&["--interval", "0s", "lo"], "--interval"),
         (&["--interval", "1ns", "lo"], "--interval"),

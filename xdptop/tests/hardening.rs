@@ -536,6 +536,9 @@ fn pins_are_owner_only_even_with_a_permissive_umask() {
     assert_eq!(mode(&own), 0o700, "{}", own.display());
     assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     assert_eq!(mode(&dir.join("stats")), 0o600);
+    for name in ["config", "talkers", "services"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
     if let Some(link) = link {
         assert_eq!(mode(&link), 0o600, "{}", link.display());
     }

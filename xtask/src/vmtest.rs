@@ -43,6 +43,7 @@ const GUEST_TESTS: &[&str] = &[
     "prometheus_lab",
     "multiprog",
     "dispatcher",
+    "talkers",
 ];
 
 /// The kernels, by the name `--kernel` takes, with the Debian package that
@@ -63,7 +64,7 @@ pub struct Options {
     #[arg(long, default_value = "all", value_parser = ["6.1", "6.12", "all"])]
     kernel: String,
     /// A test target of the xdptop package to run (repeatable; default: lab,
-    /// hardening, otlp_lab, prometheus_lab, multiprog, dispatcher).
+    /// hardening, otlp_lab, prometheus_lab, multiprog, dispatcher, talkers).
     #[arg(long = "test", value_name = "NAME")]
     tests: Vec<String>,
     /// Arguments for every test binary, e.g. a test name filter.

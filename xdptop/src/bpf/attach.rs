@@ -15,15 +15,19 @@ use aya::{
 use xdp_ebpf::{DataRec, XdptopStats};
 
 use super::{
-    AttachMode, Error, Placement,
+    AttachMode, Error, WatchOptions,
     dispatcher::{self, Route},
     error::Doing as _,
     ifindex,
     pins::{Pins, check_shared_map, ignore_missing},
     reader::{OwnSource, SharedPinGuard, SharedSource},
     sys,
+    talkers::{TalkerTables, table_sizes},
 };
-use crate::{sample::Mode, sampler::CounterSource};
+use crate::{
+    sample::{Mode, Reading, TalkerReading},
+    sampler::CounterSource,
+};
 
 /// `BPF_NOEXIST`: create key 0 only if nobody did yet.
 pub(super) const BPF_NOEXIST: u64 = 1;
@@ -49,9 +53,88 @@ pub enum Detached {
 
 /// Starts watching `iface`: re-uses xdptop's pinned attachment if it is still
 /// live, otherwise loads and attaches the program; if another loader's
-/// program holds the interface, watches the shared map read-only.
-pub fn watch(pins: &Pins, iface: &str, placement: Placement) -> Result<Attached, Error> {
-    let mode = placement.mode;
+/// program holds the interface, watches the shared map read-only. With
+/// `options.talkers_table`, also opens the talker tables (counting on).
+pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached, Error> {
+    let tables = options.talkers_table.unwrap_or(super::IDLE_TALKERS_TABLE);
+    let mut attached = watch_program(pins, iface, options, tables)?;
+    let Some(want) = options.talkers_table else {
+        return Ok(attached);
+    };
+    if attached.mode == Mode::ReadOnly {
+        log::warn!(
+            "{iface}: no talkers: they are counted by xdptop's own program, and another \
+             loader's program holds {iface}"
+        );
+        return Ok(attached);
+    }
+    match TalkerTables::open(pins, iface) {
+        // The interface is still watched; only the talkers are missing.
+        Err(e) => log::warn!(
+            "{iface}: no talkers: {}",
+            super::error::chain(&e).replace('\n', " ")
+        ),
+        Ok(None) => log::warn!(
+            "{iface}: no talkers: the program attached there was loaded by an earlier xdptop \
+             that had no talker tables. To count talkers, re-attach: `xdptop --detach {iface}`, \
+             then start xdptop with --talkers again (xdptop's own counters for {iface} restart; \
+             the shared xdp_stats_map keeps its counts)"
+        ),
+        Ok(Some(tables)) => {
+            let capacity = tables.capacity();
+            if capacity < want {
+                log::warn!(
+                    "{iface}: the talkers table of the program attached there holds {capacity} \
+                     sources, fewer than --talkers-table {want} (it was loaded without \
+                     --talkers, or with a smaller table); busy hosts will see more evictions. \
+                     For the full size, re-attach: `xdptop --detach {iface}`, then start \
+                     xdptop with --talkers again (xdptop's own counters for {iface} restart; \
+                     the shared xdp_stats_map keeps its counts)"
+                );
+            }
+            attached
+                .note
+                .push_str(&format!("; counting talkers ({capacity} sources at most)"));
+            attached.source = Box::new(WithTalkers {
+                inner: attached.source,
+                tables,
+            });
+        }
+    }
+    Ok(attached)
+}
+
+/// A source of xdptop's own program with its talker tables.
+struct WithTalkers {
+    inner: Box<dyn CounterSource>,
+    tables: TalkerTables,
+}
+
+impl CounterSource for WithTalkers {
+    fn interface(&self) -> &str {
+        self.inner.interface()
+    }
+
+    fn mode(&self) -> Mode {
+        self.inner.mode()
+    }
+
+    fn read(&mut self) -> anyhow::Result<Reading> {
+        self.inner.read()
+    }
+
+    fn read_talkers(&mut self) -> Option<anyhow::Result<TalkerReading>> {
+        Some(self.tables.read().map_err(Into::into))
+    }
+}
+
+fn watch_program(
+    pins: &Pins,
+    iface: &str,
+    options: WatchOptions,
+    tables: u32,
+) -> Result<Attached, Error> {
+    let mode = options.mode;
     let Some(ifindex) = ifindex(iface) else {
         return Err(Error::UnknownInterface {
             iface: iface.to_owned(),
@@ -72,29 +155,32 @@ pub fn watch(pins: &Pins, iface: &str, placement: Placement) -> Result<Attached,
     }
     let route = dispatcher::route(cap_bpf_only);
     if let Route::Dispatcher(lib) = route
-        && let Some(reused) = dispatcher::reuse(lib, pins, iface, ifindex, placement.priority)?
+        && let Some(reused) = dispatcher::reuse(lib, pins, iface, ifindex, options.priority)?
     {
         return Ok(reused);
     }
     let shared_existed = check_shared_map(pins)?.is_some();
     drop_stale_stats(pins, iface)?;
+    drop_talker_pins(pins, iface)?;
     pins.create_iface_dir(iface)?;
     let result = match route {
-        Route::Dispatcher(lib) => match dispatcher::attach(lib, pins, iface, ifindex, placement) {
-            Err(AttachError::NoDispatcher(why)) => {
-                log::warn!("{iface}: {why}; attaching a single program on a bpf_link instead");
-                remove_own_pins(pins, iface);
-                if !shared_existed {
-                    let _ = ignore_missing(std::fs::remove_file(pins.shared_map()));
+        Route::Dispatcher(lib) => {
+            match dispatcher::attach(lib, pins, iface, ifindex, options, tables) {
+                Err(AttachError::NoDispatcher(why)) => {
+                    log::warn!("{iface}: {why}; attaching a single program on a bpf_link instead");
+                    remove_own_pins(pins, iface);
+                    if !shared_existed {
+                        let _ = ignore_missing(std::fs::remove_file(pins.shared_map()));
+                    }
+                    pins.create_iface_dir(iface)?;
+                    load_and_attach(pins, iface, ifindex, mode, tables)
                 }
-                pins.create_iface_dir(iface)?;
-                load_and_attach(pins, iface, ifindex, mode)
+                other => other,
             }
-            other => other,
-        },
-        Route::Single(_) => load_and_attach(pins, iface, ifindex, mode),
+        }
+        Route::Single(_) => load_and_attach(pins, iface, ifindex, mode, tables),
     };
-    if let (Route::Single(_), Some(prio)) = (&route, placement.priority) {
+    if let (Route::Single(_), Some(prio)) = (&route, options.priority) {
         log::warn!(
             "{iface}: --priority {prio} has no effect: xdptop runs a single program there, not \
              in a libxdp dispatcher chain"
@@ -207,6 +293,17 @@ fn drop_stale_stats(pins: &Pins, iface: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Talker pins left by an earlier attachment (its program is gone: a fresh
+/// load follows) would be re-used as they are, at their old size: a fresh
+/// load gets fresh tables.
+fn drop_talker_pins(pins: &Pins, iface: &str) -> Result<(), Error> {
+    for path in pins.talker_pins(iface) {
+        ignore_missing(std::fs::remove_file(&path))
+            .doing(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 pub(super) enum AttachError {
     /// Another program holds the hook (EBUSY / EEXIST): why, for the log.
     Busy(String),
@@ -227,7 +324,9 @@ fn load_and_attach(
     iface: &str,
     ifindex: u32,
     mode: AttachMode,
+    tables: u32,
 ) -> Result<Attached, AttachError> {
+    let (sources, services) = table_sizes(tables);
     let shared_path = pins.shared_map();
     let stats_path = pins.stats(iface);
     let cap_bpf_only = !crate::privilege::may_subtract_pointers()?;
@@ -240,6 +339,11 @@ fn load_and_attach(
     let mut ebpf = EbpfLoader::with_btf(None)
         .map_pin_path(xdp_ebpf::STATS_MAP, shared_path.clone())
         .map_pin_path(xdp_ebpf::XDPTOP_STATS_MAP, stats_path)
+        .map_pin_path(xdp_ebpf::CONFIG_MAP, pins.config(iface))
+        .map_pin_path(xdp_ebpf::TALKERS_MAP, pins.talkers(iface))
+        .map_pin_path(xdp_ebpf::SERVICES_MAP, pins.services(iface))
+        .map_max_entries(xdp_ebpf::TALKERS_MAP, sources)
+        .map_max_entries(xdp_ebpf::SERVICES_MAP, services)
         .override_global(xdp_ebpf::CAP_BPF_ONLY, &cap_bpf_only_value, true)
         .load(xdp_ebpf::xdptop_object())
         .doing(|| "loading xdptop's XDP program (is the kernel 5.9+ with BTF?)".into())?;
@@ -375,6 +479,7 @@ fn remove_own_pins(pins: &Pins, iface: &str) {
         let _ = ignore_missing(std::fs::remove_file(pins.link(iface, mode)));
     }
     let _ = ignore_missing(std::fs::remove_file(pins.stats(iface)));
+    let _ = drop_talker_pins(pins, iface);
     let _ = pins.remove_iface_dir(iface);
 }
 

@@ -36,7 +36,7 @@ use aya::{
 use xdp_ebpf::DataRec;
 
 use super::{
-    AttachMode, Error, Placement,
+    AttachMode, Error, WatchOptions,
     attach::{AttachError, Attached},
     error::Doing as _,
     libxdp::{self, Libxdp, XdpMode},
@@ -270,9 +270,10 @@ pub fn attach(
     pins: &Pins,
     iface: &str,
     ifindex: u32,
-    placement: Placement,
+    options: WatchOptions,
+    tables: u32,
 ) -> Result<Attached, AttachError> {
-    let mode = placement.mode;
+    let mode = options.mode;
     let shared_path = pins.shared_map();
     let mut obj = lib
         .open_object(xdp_ebpf::xdptop_object(), c"xdptop")
@@ -281,10 +282,23 @@ pub fn attach(
         .doing(|| format!("setting the pin path of {}", shared_path.display()))?;
     obj.pin_map(c"xdptop_stats", &pins.stats(iface))
         .doing(|| "setting the pin path of xdptop's stats map".into())?;
+    let (sources, services) = super::table_sizes(tables);
+    for (name, path, entries) in [
+        (c"xdptop_config", pins.config(iface), None),
+        (c"xdptop_talkers", pins.talkers(iface), Some(sources)),
+        (c"xdptop_services", pins.services(iface), Some(services)),
+    ] {
+        obj.pin_map(name, &path)
+            .doing(|| format!("setting the pin path {}", path.display()))?;
+        if let Some(n) = entries {
+            obj.set_max_entries(name, n)
+                .doing(|| format!("sizing {} to {n} entries", name.to_string_lossy()))?;
+        }
+    }
     let mut prog = obj
         .program()
         .doing(|| "reading xdptop's program and its run config".into())?;
-    prog.set_run_prio(placement.priority.unwrap_or(RUN_PRIO))
+    prog.set_run_prio(options.priority.unwrap_or(RUN_PRIO))
         .doing(|| "setting xdptop's run priority".into())?;
     prog.set_chain_call(libxdp::XDP_PASS, true)
         .doing(|| "setting xdptop's chain call action".into())?;

@@ -120,6 +120,7 @@ struct Api {
     bpf_object__find_map_by_name:
         unsafe extern "C" fn(*const RawObject, *const c_char) -> *mut RawMap,
     bpf_map__set_pin_path: unsafe extern "C" fn(*mut RawMap, *const c_char) -> c_int,
+    bpf_map__set_max_entries: unsafe extern "C" fn(*mut RawMap, u32) -> c_int,
     bpf_xdp_query_id: unsafe extern "C" fn(c_int, c_int, *mut u32) -> c_int,
 }
 
@@ -351,6 +352,7 @@ fn resolve(handle: *mut c_void) -> Result<Api, String> {
         bpf_object__close: sym!(bpf_object__close),
         bpf_object__find_map_by_name: sym!(bpf_object__find_map_by_name),
         bpf_map__set_pin_path: sym!(bpf_map__set_pin_path),
+        bpf_map__set_max_entries: sym!(bpf_map__set_max_entries),
         bpf_xdp_query_id: sym!(bpf_xdp_query_id),
     })
 }
@@ -411,6 +413,28 @@ impl Object {
     /// pinned there if it is compatible (libbpf checks type, key and value
     /// size, max_entries and flags, and fails the load otherwise).
     pub fn pin_map(&mut self, name: &CStr, path: &Path) -> io::Result<()> {
+        let map = self.map(name)?;
+        let path = cstring(path)?;
+        // SAFETY: map belongs to the live object; libbpf copies the path.
+        let err = unsafe { (self.lib.api.bpf_map__set_pin_path)(map, path.as_ptr()) };
+        if err < 0 {
+            return Err(self.lib.error(err));
+        }
+        Ok(())
+    }
+
+    /// Sets `max_entries` of map `name` before the object is loaded.
+    pub fn set_max_entries(&mut self, name: &CStr, entries: u32) -> io::Result<()> {
+        let map = self.map(name)?;
+        // SAFETY: map belongs to the live, not yet loaded object.
+        let err = unsafe { (self.lib.api.bpf_map__set_max_entries)(map, entries) };
+        if err < 0 {
+            return Err(self.lib.error(err));
+        }
+        Ok(())
+    }
+
+    fn map(&mut self, name: &CStr) -> io::Result<*mut RawMap> {
         // SAFETY: raw is a live object, name NUL-terminated.
         let map = unsafe {
             (self.lib.api.bpf_object__find_map_by_name)(self.raw.as_ptr(), name.as_ptr())
@@ -421,13 +445,7 @@ impl Object {
                 format!("the object has no map {}", name.to_string_lossy()),
             ));
         }
-        let path = cstring(path)?;
-        // SAFETY: map belongs to the live object; libbpf copies the path.
-        let err = unsafe { (self.lib.api.bpf_map__set_pin_path)(map, path.as_ptr()) };
-        if err < 0 {
-            return Err(self.lib.error(err));
-        }
-        Ok(())
+        Ok(map)
     }
 
     /// Wraps the object's first program as an xdp_program. The program

@@ -11,6 +11,7 @@ mod pins;
 mod reader;
 #[allow(unsafe_code)]
 mod sys;
+mod talkers;
 mod watched;
 
 pub use attach::{Attached, Detached, detach, watch};
@@ -18,6 +19,7 @@ pub use dispatcher::{LIBXDP_PACKAGES, RUN_PRIO, in_use as uses_dispatcher, libxd
 pub use error::Error;
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};
+pub use talkers::{TalkerTables, kernel_memory as talkers_kernel_memory, table_sizes};
 pub use watched::Watched;
 
 /// How to attach: the kernel side's own type (clap's `cli::ModeArg` stops
@@ -30,15 +32,25 @@ pub enum AttachMode {
     Skb,
 }
 
-/// Where xdptop's program goes on an interface.
+/// How to watch an interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Placement {
+pub struct WatchOptions {
     pub mode: AttachMode,
     /// Run priority in libxdp's dispatcher (`--priority`); `None` means
     /// [`RUN_PRIO`], first in the chain. A single program has no chain, so
     /// there it only earns a note.
     pub priority: Option<u32>,
+    /// With `--talkers`: count sources and services while watching; a fresh
+    /// load sizes the sources table this many entries (`--talkers-table`).
+    pub talkers_table: Option<u32>,
 }
+
+/// `--talkers-table` default: sources; services get an eighth.
+pub const DEFAULT_TALKERS_TABLE: u32 = xdp_ebpf::TALKERS_MAX_ENTRIES;
+/// Sources table of a program loaded without `--talkers`: the tables are
+/// preallocated, so they stay small (about 120 KiB) until talkers are asked
+/// for; a later `--talkers` run on that attachment says how to get larger.
+pub const IDLE_TALKERS_TABLE: u32 = 1024;
 
 /// The interface's index in this network namespace, if it exists.
 pub fn ifindex(name: &str) -> Option<u32> {

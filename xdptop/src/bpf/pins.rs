@@ -4,7 +4,13 @@
 //! PIN_DIR/xdp_stats_map            the seed's shared map (bpftool, libbpf readers)
 //! PIN_DIR/xdptop/IFACE/link_MODE   xdptop's bpf_link on IFACE (MODE: native | skb)
 //! PIN_DIR/xdptop/IFACE/stats       xdptop's per-CPU counters for IFACE
+//! PIN_DIR/xdptop/IFACE/config      run-time switches (talker counting on/off)
+//! PIN_DIR/xdptop/IFACE/talkers     per-source counters (LRU)
+//! PIN_DIR/xdptop/IFACE/services    per-service counters (LRU)
 //! ```
+//!
+//! The last three came with top talkers; a program loaded by an earlier
+//! xdptop has none of them, and talkers then need a re-attach.
 
 use std::{
     io,
@@ -57,6 +63,30 @@ impl Pins {
 
     pub fn stats(&self, iface: &str) -> PathBuf {
         self.iface_dir(iface).join("stats")
+    }
+
+    /// Run-time switches of the program on `iface`.
+    pub fn config(&self, iface: &str) -> PathBuf {
+        self.iface_dir(iface).join("config")
+    }
+
+    /// Per-source counters of the program on `iface`.
+    pub fn talkers(&self, iface: &str) -> PathBuf {
+        self.iface_dir(iface).join("talkers")
+    }
+
+    /// Per-service counters of the program on `iface`.
+    pub fn services(&self, iface: &str) -> PathBuf {
+        self.iface_dir(iface).join("services")
+    }
+
+    /// The talker pins of `iface`: config, talkers, services.
+    pub fn talker_pins(&self, iface: &str) -> [PathBuf; 3] {
+        [
+            self.config(iface),
+            self.talkers(iface),
+            self.services(iface),
+        ]
     }
 
     /// The link pinned for `iface`, if any, with the mode it was made in.

@@ -120,3 +120,74 @@ pub fn obj_get(path: &std::path::Path) -> io::Result<std::os::fd::OwnedFd> {
     // SAFETY: on success BPF_OBJ_GET returns a new fd that we now own.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
+
+/// `BPF_MAP_LOOKUP_BATCH` (Linux 5.6+).
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+
+/// Reads every entry of a hash map with `BPF_MAP_LOOKUP_BATCH`, `chunk`
+/// entries per syscall, appending them to `out`. `K` and `V` must be the
+/// map's key and value types (plain `#[repr(C)]` data, sizes as the map's).
+/// Entries added or removed during the walk may be seen or not, as with any
+/// walk of a live hash map; each entry seen is seen once.
+pub fn lookup_batch<K: aya::Pod, V: aya::Pod>(
+    fd: BorrowedFd<'_>,
+    chunk: usize,
+    out: &mut Vec<(K, V)>,
+) -> io::Result<()> {
+    #[repr(C)]
+    struct Attr {
+        in_batch: u64,
+        out_batch: u64,
+        keys: u64,
+        values: u64,
+        count: u32,
+        map_fd: u32,
+        elem_flags: u64,
+        flags: u64,
+    }
+    let mut chunk = chunk.max(1);
+    let mut keys: Vec<K> = Vec::new();
+    let mut values: Vec<V> = Vec::new();
+    // The position token: a bucket index (u32) for hash maps; 8 bytes leave room.
+    let mut token = [0u64; 1];
+    let mut next = [0u64; 1];
+    let mut first = true;
+    loop {
+        // SAFETY: K and V are Pod: all-zero bytes are valid values.
+        keys.resize(chunk, unsafe { std::mem::zeroed() });
+        // SAFETY: as above.
+        values.resize(chunk, unsafe { std::mem::zeroed() });
+        let mut attr = Attr {
+            in_batch: if first { 0 } else { token.as_mut_ptr() as u64 },
+            out_batch: next.as_mut_ptr() as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: u32::try_from(chunk).unwrap_or(u32::MAX),
+            map_fd: fd.as_raw_fd() as u32,
+            elem_flags: 0,
+            flags: 0,
+        };
+        // SAFETY: Attr is the `batch` member of union bpf_attr; keys and
+        // values hold `count` elements of the map's key and value sizes,
+        // the tokens 8 bytes each; all outlive the call.
+        let result = unsafe { bpf(BPF_MAP_LOOKUP_BATCH, &mut attr) };
+        let got = (attr.count as usize).min(chunk);
+        match result {
+            Ok(_) => {}
+            // The end of the map: `got` is the last (maybe empty) batch.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                out.extend(keys.drain(..got).zip(values.drain(..got)));
+                return Ok(());
+            }
+            // One bucket holds more entries than fit: retry it, larger.
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && got == 0 => {
+                chunk *= 2;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        out.extend(keys.drain(..got).zip(values.drain(..got)));
+        token = next;
+        first = false;
+    }
+}

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Pins, Placement, attach, ifindex};
+use super::{Pins, WatchOptions, attach, ifindex};
 use crate::{
-    sample::{Mode, Reading},
+    sample::{Mode, Reading, TalkerReading},
     sampler::CounterSource,
 };
 
@@ -16,7 +16,7 @@ const RETRY: Duration = Duration::from_secs(2);
 pub struct Watched {
     pins: Pins,
     iface: String,
-    placement: Placement,
+    options: WatchOptions,
     inner: Box<dyn CounterSource>,
     next_retry: Option<Instant>,
 }
@@ -25,13 +25,13 @@ impl Watched {
     pub fn new(
         pins: Pins,
         iface: &str,
-        placement: Placement,
+        options: WatchOptions,
         inner: Box<dyn CounterSource>,
     ) -> Self {
         Self {
             pins,
             iface: iface.to_owned(),
-            placement,
+            options,
             inner,
             next_retry: None,
         }
@@ -51,7 +51,7 @@ impl Watched {
         if self.next_retry.is_some_and(|t| now < t) || !self.should_reattach() {
             return None;
         }
-        match attach::watch(&self.pins, &self.iface, self.placement) {
+        match attach::watch(&self.pins, &self.iface, self.options) {
             Ok(attached) => {
                 log::warn!("{} is back: {}", self.iface, attached.note);
                 self.inner = attached.source;
@@ -75,6 +75,10 @@ impl CounterSource for Watched {
 
     fn mode(&self) -> Mode {
         self.inner.mode()
+    }
+
+    fn read_talkers(&mut self) -> Option<anyhow::Result<TalkerReading>> {
+        self.inner.read_talkers()
     }
 
     fn read(&mut self) -> anyhow::Result<Reading> {

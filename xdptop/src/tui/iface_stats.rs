@@ -191,6 +191,7 @@ mod tests {
             rebaselined: false,
             health: Health::Ok,
             detail: None,
+            talkers: None,
             start_time_unix_nano: 0,
             delta: None,
         }

@@ -7,6 +7,7 @@ mod otlp;
 mod proc;
 mod program;
 mod support;
+mod talkers;
 mod tui;
 
 use std::time::Duration;
@@ -35,12 +36,14 @@ enum Bench {
     Tui,
     /// 64 interfaces watched at once.
     Many,
+    /// Top talkers: sampling cost at 1k/10k/100k entries, kernel memory.
+    Talkers,
 }
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
     let secs = Duration::from_secs(opts.seconds.max(5));
     let selected = |b| opts.only.is_none_or(|o| o == b);
-    let needs_build = [Bench::Otlp, Bench::Tui, Bench::Many]
+    let needs_build = [Bench::Otlp, Bench::Tui, Bench::Many, Bench::Talkers]
         .into_iter()
         .any(selected);
     if !crate::exec::is_root() {
@@ -79,6 +82,9 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         }
         if selected(Bench::Many) {
             report("many", many::run(bins));
+        }
+        if selected(Bench::Talkers) {
+            report("talkers", talkers::run(bins));
         }
     }
     if !failed.is_empty() {

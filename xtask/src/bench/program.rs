@@ -1,12 +1,16 @@
 //! Per-packet cost of the XDP programs, measured in the kernel with
 //! BPF_PROG_TEST_RUN: an empty XDP_PASS program (the floor), the seed's
-//! style of program (hash lookup + two atomic adds) and xdptop's.
+//! style of program (hash lookup + two atomic adds) and xdptop's, with top
+//! talkers compiled out (as before them), switched off and switched on, and
+//! on with per-CPU values instead of shared ones (the choice measured).
 
 use anyhow::Context as _;
 use aya::{
     EbpfLoader,
+    maps::Array,
     programs::{TestRun as _, TestRunOptions, Xdp},
 };
+use xdp_ebpf::XdptopConfig;
 use xdp_lab::TempBpffs;
 
 use super::{Table, quantile, verdict};
@@ -23,6 +27,10 @@ pub struct Params {
 
 /// xdptop's program may cost at most this much more than the seed's.
 const TARGET_NS_OVER_SEED: f64 = 5.0;
+/// Talkers switched off: at most this much over the program without them.
+const TARGET_NS_TALKERS_OFF: f64 = 1.0;
+/// Talkers switched on: at most this much over switched off.
+const TARGET_NS_TALKERS_ON: f64 = 25.0;
 
 pub fn run(opts: &Params) -> anyhow::Result<()> {
     xdp_program_cost(opts)
@@ -34,36 +42,83 @@ struct Candidate {
     program: &'static str,
     /// xdptop's `cap_bpf_only` setting (see xdp_ebpf::CAP_BPF_ONLY).
     cap_bpf_only: Option<u8>,
+    /// Switch talker counting on (xdptop_config) after loading.
+    talkers: bool,
+    /// Index of the candidate this one is compared with, the target and
+    /// its name ("seed-style", "no talkers", ...).
+    against: Option<(usize, f64)>,
 }
 
 fn xdp_program_cost(opts: &Params) -> anyhow::Result<()> {
     // The seed-style object pins its map by name: keep that off the host.
     let bpffs = TempBpffs::new("bench").context("the benchmark needs root for a bpffs")?;
+    let xdptop = |label, object, cap_bpf_only, talkers, against| Candidate {
+        label,
+        object,
+        program: xdp_ebpf::XDPTOP_PROGRAM,
+        cap_bpf_only: Some(cap_bpf_only),
+        talkers,
+        against,
+    };
     let candidates = [
         Candidate {
             label: "empty XDP_PASS",
             object: xdp_ebpf::empty_object(),
             program: xdp_ebpf::EMPTY_PROGRAM,
             cap_bpf_only: None,
+            talkers: false,
+            against: None,
         },
         Candidate {
             label: "seed-style (hash + 2 atomics)",
             object: xdp_ebpf::seed_style_object(),
             program: xdp_ebpf::SEED_STYLE_PROGRAM,
             cap_bpf_only: None,
+            talkers: false,
+            against: None,
         },
-        Candidate {
-            label: "xdptop (+ per-CPU breakdown)",
-            object: xdp_ebpf::xdptop_object(),
-            program: xdp_ebpf::XDPTOP_PROGRAM,
-            cap_bpf_only: Some(0),
-        },
-        Candidate {
-            label: "xdptop, CAP_BPF only",
-            object: xdp_ebpf::xdptop_object(),
-            program: xdp_ebpf::XDPTOP_PROGRAM,
-            cap_bpf_only: Some(1),
-        },
+        xdptop(
+            "xdptop before talkers (compiled out)",
+            xdp_ebpf::xdptop_no_talkers_object(),
+            0,
+            false,
+            Some((1, TARGET_NS_OVER_SEED)),
+        ),
+        xdptop(
+            "xdptop, talkers off",
+            xdp_ebpf::xdptop_object(),
+            0,
+            false,
+            Some((2, TARGET_NS_TALKERS_OFF)),
+        ),
+        xdptop(
+            "xdptop, talkers on",
+            xdp_ebpf::xdptop_object(),
+            0,
+            true,
+            Some((3, TARGET_NS_TALKERS_ON)),
+        ),
+        xdptop(
+            "  the same, per-CPU values",
+            xdp_ebpf::xdptop_percpu_talkers_object(),
+            0,
+            true,
+            Some((3, TARGET_NS_TALKERS_ON)),
+        ),
+        xdptop(
+            "xdptop, CAP_BPF only, talkers off",
+            xdp_ebpf::xdptop_object(),
+            1,
+            false,
+            Some((1, TARGET_NS_OVER_SEED)),
+        ),
+        xdptop(
+            "xdptop, CAP_BPF only, talkers on",
+            xdp_ebpf::xdptop_object(),
+            1,
+            true,
+            Some((6, TARGET_NS_TALKERS_ON)),
+        ),
     ];
     let packet = udp_frame_64();
     let mut loaded = Vec::new();
@@ -85,6 +140,13 @@ fn xdp_program_cost(opts: &Params) -> anyhow::Result<()> {
             .try_into()?;
         prog.load()
             .with_context(|| format!("verifying {}", c.label))?;
+        if c.talkers {
+            let mut config: Array<_, XdptopConfig> = Array::try_from(
+                ebpf.map_mut(xdp_ebpf::CONFIG_MAP)
+                    .context("no config map")?,
+            )?;
+            config.set(0, XdptopConfig { talkers: 1, pad: 0 }, 0)?;
+        }
         loaded.push(ebpf);
     }
     // Interleave rounds so drift (frequency, other load) hits all alike.
@@ -116,31 +178,54 @@ fn xdp_program_cost(opts: &Params) -> anyhow::Result<()> {
     let mut t = Table::new(
         format!(
             "XDP program cost per packet (BPF_PROG_TEST_RUN, 64-byte UDP frame, \
-             {} runs x {} rounds, median)",
+             {} runs x {} rounds, median; talkers on: the frame's source and \
+             service are in the tables)",
             opts.repeat, opts.rounds
         ),
-        &["program", "ns/packet", "vs seed-style", "target", "verdict"],
+        &[
+            "program",
+            "ns/packet",
+            "vs seed-style",
+            "vs",
+            "target",
+            "verdict",
+        ],
     );
-    for (i, (c, m)) in candidates.iter().zip(&medians).enumerate() {
-        let over = m - medians[1];
-        let (target, met) = if i >= 2 {
-            (
-                format!("<= +{TARGET_NS_OVER_SEED} ns"),
-                verdict(over <= TARGET_NS_OVER_SEED),
-            )
-        } else {
-            (String::new(), String::new())
+    for (c, m) in candidates.iter().zip(&medians) {
+        let over_seed = m - medians[1];
+        let (vs, target, met) = match c.against {
+            Some((i, limit)) => {
+                let over = m - medians[i];
+                (
+                    format!("{over:+.1} vs {}", short(candidates[i].label)),
+                    format!("<= +{limit} ns"),
+                    verdict(over <= limit),
+                )
+            }
+            None => (String::new(), String::new(), String::new()),
         };
         t.row(vec![
             c.label.to_owned(),
             format!("{m:.1}"),
-            format!("{over:+.1}"),
+            format!("{over_seed:+.1}"),
+            vs,
             target,
             met,
         ]);
     }
     t.print();
     Ok(())
+}
+
+/// A candidate's name, short enough for the "vs" column.
+fn short(label: &str) -> &str {
+    match label {
+        "seed-style (hash + 2 atomics)" => "seed",
+        "xdptop before talkers (compiled out)" => "before",
+        "xdptop, talkers off" => "off",
+        "xdptop, CAP_BPF only, talkers off" => "CAP_BPF off",
+        other => other,
+    }
 }
 
 /// Ethernet + IPv4 + UDP, 64 bytes: the smallest frame on a wire.

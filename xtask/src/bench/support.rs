@@ -27,9 +27,10 @@ use crate::exec::{cargo_build, exec, workspace_root};
 pub struct Bins {
     pub xdptop: PathBuf,
     pub render_bench: PathBuf,
+    pub talkers_bench: PathBuf,
 }
 
-/// One release build of xdptop and the frame-render example.
+/// One release build of xdptop, the frame-render and talkers examples.
 pub fn build_release() -> anyhow::Result<Bins> {
     eprintln!("bench: building xdptop --release (once)");
     let release = cargo_build(
@@ -41,11 +42,14 @@ pub fn build_release() -> anyhow::Result<Bins> {
             "xdptop",
             "--example",
             "render_bench",
+            "--example",
+            "talkers_bench",
         ],
     )?;
     Ok(Bins {
         xdptop: release.join("xdptop"),
         render_bench: release.join("examples/render_bench"),
+        talkers_bench: release.join("examples/talkers_bench"),
     })
 }
 

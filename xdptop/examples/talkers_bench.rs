@@ -1,0 +1,114 @@
+//! Sampling cost of top talkers, for `cargo xtask bench`: the real talker
+//! tables (xdptop's object, loaded and pinned under PIN_DIR, not attached)
+//! filled with 1k, 10k and 100k sources, read as the sampler reads them
+//! (`TalkerTables::read`, batched) and ranked (`TalkerTracker::update`).
+//!
+//! Usage: `talkers_bench PIN_DIR` (a bpffs directory; needs root).
+//! Prints `talkers ENTRIES SERVICES READ_MS RANK_MS MAX_TOTAL_MS` lines and
+//! a last `rss PEAK_KIB` line.
+
+use std::{net::Ipv4Addr, time::Instant};
+
+use anyhow::Context as _;
+use aya::{EbpfLoader, maps::HashMap};
+use xdp_ebpf::{Counter, ServiceKey, TalkerKey};
+use xdptop::{
+    bpf::{Pins, TalkerTables},
+    talkers::TalkerTracker,
+};
+
+const IFACE: &str = "bench";
+const ROUNDS: usize = 15;
+
+fn main() -> anyhow::Result<()> {
+    let dir = std::env::args()
+        .nth(1)
+        .context("usage: talkers_bench PIN_DIR")?;
+    let pins = Pins::new(&dir);
+    pins.create_iface_dir(IFACE)?;
+    let (sources_cap, services_cap) = xdptop::bpf::table_sizes(xdp_ebpf::TALKERS_MAX_ENTRIES);
+    let mut ebpf = EbpfLoader::with_btf(None)
+        .map_pin_path(xdp_ebpf::CONFIG_MAP, pins.config(IFACE))
+        .map_pin_path(xdp_ebpf::TALKERS_MAP, pins.talkers(IFACE))
+        .map_pin_path(xdp_ebpf::SERVICES_MAP, pins.services(IFACE))
+        .map_max_entries(xdp_ebpf::TALKERS_MAP, sources_cap)
+        .map_max_entries(xdp_ebpf::SERVICES_MAP, services_cap)
+        .load(xdp_ebpf::xdptop_object())
+        .context("loading xdptop's object")?;
+    let mut filled = 0u32;
+    let mut filled_services = 0u32;
+    for n in [1_000u32, 10_000, 100_000] {
+        {
+            let mut sources: HashMap<_, TalkerKey, Counter> =
+                HashMap::try_from(ebpf.map_mut(xdp_ebpf::TALKERS_MAP).context("talkers")?)?;
+            for i in filled..n {
+                let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i);
+                let c = Counter {
+                    packets: u64::from(i) + 1,
+                    bytes: 64 * (u64::from(i) + 1),
+                };
+                sources.insert(TalkerKey::from(std::net::IpAddr::V4(ip)), c, 0)?;
+            }
+        }
+        filled = n;
+        // A flood with random ports fills the services table too.
+        let want_services = n.min(services_cap);
+        {
+            let mut services: HashMap<_, ServiceKey, Counter> =
+                HashMap::try_from(ebpf.map_mut(xdp_ebpf::SERVICES_MAP).context("services")?)?;
+            for i in filled_services..want_services {
+                let key = ServiceKey {
+                    port: (i % 65_536) as u16,
+                    protocol: if i < 65_536 { 17 } else { 6 },
+                    pad: 0,
+                };
+                services.insert(key, Counter::default(), 0)?;
+            }
+        }
+        filled_services = want_services;
+
+        let mut tables = TalkerTables::open(&pins, IFACE)?.context("the tables are pinned")?;
+        let mut tracker = TalkerTracker::new(10);
+        let interface = Counter {
+            packets: u64::MAX / 4,
+            bytes: u64::MAX / 4,
+        };
+        // The first read is the baseline, as in the sampler.
+        tracker.update(tables.read()?, None, 1.0);
+        let (mut read_ms, mut rank_ms, mut total_max) = (Vec::new(), Vec::new(), 0f64);
+        for _ in 0..ROUNDS {
+            let t0 = Instant::now();
+            let reading = tables.read()?;
+            let t1 = Instant::now();
+            anyhow::ensure!(
+                reading.sources.len() == n as usize,
+                "read {} of {n}",
+                reading.sources.len()
+            );
+            let talkers = tracker.update(reading, Some(interface), 1.0);
+            let t2 = Instant::now();
+            anyhow::ensure!(talkers.talkers.len() == 10);
+            read_ms.push((t1 - t0).as_secs_f64() * 1e3);
+            rank_ms.push((t2 - t1).as_secs_f64() * 1e3);
+            total_max = total_max.max((t2 - t0).as_secs_f64() * 1e3);
+        }
+        println!(
+            "talkers {n} {want_services} {:.3} {:.3} {total_max:.3}",
+            median(&mut read_ms),
+            median(&mut rank_ms)
+        );
+    }
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or("0");
+    println!("rss {peak}");
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
