@@ -7,7 +7,7 @@ use std::{
     process::Command,
 };
 
-const OBJECTS: &[&str] = &["xdp_stats", "seed_style", "empty"];
+const OBJECTS: &[&str] = &["xdp_stats", "seed_style", "empty", "verdicts"];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -46,4 +46,14 @@ struct xdptop_stats {
 	__u64 size_hist[XDPTOP_SIZE_BUCKETS];
 };
 
+/* The verdict observer's per-CPU counters (bpf/verdicts.bpf.c): one array
+ * slot per XDP action, XDP_ABORTED (0) to XDP_REDIRECT (4); a return value
+ * outside that range is counted as XDP_ABORTED, as the kernel treats it. */
+#define XDPTOP_VERDICTS 5
+
+struct xdptop_verdict {
+	__u64 packets;
+	__u64 bytes;
+};
+
 #endif /* XDP_STATS_H */

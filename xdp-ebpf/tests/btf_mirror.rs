@@ -4,7 +4,7 @@
 use std::{io::Write as _, mem::offset_of, process::Command};
 
 use serde_json::Value;
-use xdp_ebpf::{DataRec, XdptopStats};
+use xdp_ebpf::{DataRec, Verdict, XdptopStats};
 
 fn btf_struct(object: &[u8], name: &str) -> Value {
     let mut file = tempfile(name, object.len());
@@ -113,4 +113,17 @@ fn size_buckets_follow_the_bounds() {
     assert_eq!(xdp_ebpf::size_bucket(1518), 5);
     assert_eq!(xdp_ebpf::size_bucket(1519), 6);
     assert_eq!(xdp_ebpf::size_bucket(9000), 6);
+}
+
+#[test]
+fn verdict_matches_btf() {
+    let s = btf_struct(xdp_ebpf::verdicts_object(), "xdptop_verdict");
+    assert_eq!(s["size"].as_u64(), Some(size_of::<Verdict>() as u64));
+    assert_eq!(
+        members(&s),
+        vec![
+            ("packets".to_owned(), offset_of!(Verdict, packets) as u64),
+            ("bytes".to_owned(), offset_of!(Verdict, bytes) as u64),
+        ]
+    );
 }
