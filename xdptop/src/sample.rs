@@ -38,7 +38,20 @@ pub enum Health {
     Lost {
         reason: String,
     },
+    /// Nothing xdptop can read counts this interface's traffic (another
+    /// loader's program that does not update the shared map, and no verdict
+    /// observer): the reason says why. Like `Lost`, the sample repeats the
+    /// last known totals with zero rates; it is never shown as healthy.
+    NotObservable {
+        reason: String,
+    },
 }
+
+/// A source's error that means "not observable" rather than "lost": the
+/// sampler turns it into [`Health::NotObservable`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotObservable(pub String);
 
 /// xdptop's breakdown of an interface's traffic, summed over CPUs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

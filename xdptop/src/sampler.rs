@@ -9,7 +9,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::sample::{Delta, Health, Mode, RateTracker, Reading, Sample};
+use crate::sample::{Delta, Health, Mode, NotObservable, RateTracker, Reading, Sample};
 
 /// Something that yields cumulative counters for one interface.
 pub trait CounterSource: Send {
@@ -39,6 +39,8 @@ struct Tracked {
     /// with: false before the first read and while the counters are lost.
     comparable: bool,
     was_lost: bool,
+    /// The health of the last sample, to log a change once.
+    last_health: Option<Health>,
     /// Start of the current cumulative series; `None` before the first sample.
     start_time_unix_nano: Option<u64>,
 }
@@ -60,6 +62,7 @@ impl Sampler {
                 last: Reading::default(),
                 comparable: false,
                 was_lost: false,
+                last_health: None,
                 start_time_unix_nano: None,
             })
             .collect();
@@ -106,6 +109,7 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
                 t.rates.reset();
             }
             t.was_lost = false;
+            t.last_health = Some(Health::Ok);
             let delta = t
                 .comparable
                 .then(|| Delta::between(&t.last, &reading))
@@ -116,13 +120,30 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
         }
         Err(e) => {
             let reason = format!("{e:#}");
-            if !t.was_lost {
-                log::warn!("{}: {reason}", t.name);
+            let health = if e.downcast_ref::<NotObservable>().is_some() {
+                Health::NotObservable { reason }
+            } else {
+                Health::Lost { reason }
+            };
+            // Said once when the state (or its reason) changes, not per sample.
+            if t.last_health.as_ref() != Some(&health) {
+                match &health {
+                    Health::NotObservable { reason } => {
+                        log::warn!("{}: not observable: {reason}", t.name)
+                    }
+                    Health::Lost { reason }
+                        if !matches!(t.last_health, Some(Health::Lost { .. })) =>
+                    {
+                        log::warn!("{}: {reason}", t.name)
+                    }
+                    _ => {}
+                }
             }
+            t.last_health = Some(health.clone());
             t.was_lost = true;
             t.comparable = false;
             t.rates.reset();
-            (Health::Lost { reason }, t.last.clone(), None)
+            (health, t.last.clone(), None)
         }
     };
     let rates = if health == Health::Ok {
@@ -249,6 +270,33 @@ mod tests {
         assert!(back.rebaselined, "a new baseline after the loss");
         let next = &s.sample(4, 4_000_000_000).samples[0];
         assert_eq!(next.pps, 10.0);
+    }
+
+    #[test]
+    fn a_source_that_cannot_be_observed_is_never_ok() {
+        let not = || Err(anyhow::Error::new(NotObservable("no trampolines".into())));
+        let mut s = Sampler::new(vec![fake(
+            "a",
+            vec![not(), not(), reading(7, 70), reading(9, 90)],
+        )]);
+        for i in 0..2 {
+            let x = s.sample(i, i * 1_000_000_000).samples.remove(0);
+            assert_eq!(
+                x.health,
+                Health::NotObservable {
+                    reason: "no trampolines".into()
+                }
+            );
+            assert_eq!((x.packets, x.pps, x.delta), (0, 0.0, None));
+        }
+        let x = s.sample(2, 2_000_000_000).samples.remove(0);
+        assert_eq!((x.health, x.packets, x.pps), (Health::Ok, 7, 0.0));
+        assert!(
+            x.rebaselined,
+            "counts that appear are a baseline, not a spike"
+        );
+        let x = s.sample(3, 3_000_000_000).samples.remove(0);
+        assert_eq!(x.pps, 2.0);
     }
 
     #[test]

@@ -114,6 +114,12 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
              (an interface that comes back, detach, attach)"
         );
         &[caps::Capability::CAP_SYS_ADMIN]
+    } else if bpf::watches_foreign() {
+        log::info!(
+            "keeping CAP_SYS_ADMIN as well: when another loader replaces its program, telling \
+             what the new one updates means opening it by id"
+        );
+        &[caps::Capability::CAP_SYS_ADMIN]
     } else {
         &[]
     };

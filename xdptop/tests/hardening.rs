@@ -109,6 +109,10 @@ fn detach_without_a_bpffs_names_the_mount_command() {
 
 // ---- scenario 4: the shared map replaced while watched read-only --------
 
+/// The pin is replaced by a map the other loader's program does not update
+/// (issue 15: never silently wrong): xdptop stops reading it and says why.
+/// Then the loader restarts for real (new program, new map at the pin):
+/// xdptop follows it, with a new baseline and no spike.
 #[test]
 fn a_replaced_shared_map_is_followed_read_only_without_a_spike() {
     let (bpffs, lab) = setup("replaced", 1);
@@ -123,31 +127,64 @@ fn a_replaced_shared_map_is_followed_read_only_without_a_spike() {
     udp(&lab, 0, 3_000, 64);
     run.wait_for(&iface, WAIT, |v| packets(v) >= 3_000);
 
-    // Another loader pins a fresh map (lower counts) in place of the old
-    // one, atomically, as a restarted loader would: rename over the pin.
+    // A map the running program does not update is renamed over the pin:
+    // its counts are not the interface's, whatever someone writes there.
     let staged = bpffs.path().join("staged_map");
     create_seed_layout_map(&staged);
     set_key0(&staged, &datarec(5, 500));
     std::fs::rename(&staged, &shared).expect("replacing the pin");
-    let new_id = map_id(&shared);
-    assert_ne!(old_id, new_id);
-
-    let v = run.wait_for(&iface, WAIT, |v| packets(v) == 5);
-    assert_eq!(v["rebaselined"], true, "a new map starts a baseline: {v}");
-    assert_eq!((pps(&v), v["health"]["state"].as_str()), (0.0, Some("ok")));
-    // The new map is the one followed: its counter moves, xdptop sees it.
+    let stray_id = map_id(&shared);
+    assert_ne!(old_id, stray_id);
+    let v = run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "not-observable");
+    let reason = v["health"]["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains(&format!(
+            "does not update {} (map id {stray_id})",
+            shared.display()
+        )),
+        "{reason}"
+    );
+    assert_eq!(
+        (packets(&v), pps(&v)),
+        (3_000, 0.0),
+        "last totals, no rate: {v}"
+    );
     set_key0(&shared, &datarec(1_005, 100_500));
-    let v = run.wait_for(&iface, WAIT, |v| packets(v) == 1_005);
-    assert!(pps(&v) > 0.0, "{v}");
+    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "not-observable");
+    let v = run.wait_for(&iface, WAIT, |_| true);
+    assert_eq!(
+        (packets(&v), v["health"]["state"].as_str()),
+        (3_000, Some("not-observable"))
+    );
+
+    // The loader restarts: its program off, the stray pin gone, loaded again
+    // (a new program that pins and updates a new map).
+    lab.ip_xdp(&["link", "set", "dev", &iface, "xdpgeneric", "off"])
+        .expect("ip link");
+    std::fs::remove_file(&shared).expect("removing the pin");
+    xdp_loader_load(&lab, bpffs.path(), &iface);
+    let new_id = map_id(&shared);
+    let v = run.wait_for(&iface, WAIT, healthy);
+    assert_eq!(v["rebaselined"], true, "a new map starts a baseline: {v}");
+    assert_eq!((packets(&v), pps(&v)), (0, 0.0), "{v}");
+    udp(&lab, 0, 1_000, 64);
+    let v = run.wait_for(&iface, WAIT, |v| packets(v) == 1_000);
+    assert_eq!(v["health"]["state"], "ok", "{v}");
     assert!(run.stop().success());
     let lines = run.all_lines();
-    // 1 000 packets in one 200 ms period is 5 000 pps; 3 000 sent at 20 000
-    // pps; nothing may look like the 3 000 -> 5 drop or a wrap.
+    // 3 000 and 1 000 sent at 20 000 pps; nothing may look like the 3 000 ->
+    // 0 drop or a wrap.
     assert_sane_rates(&lines, &iface, 25_000.0);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["health"]["state"] != "ok" || packets(l) <= 3_000),
+        "never the stray map's counts"
+    );
     let err: Vec<String> = run.stderr_lines();
     assert!(
         err.iter()
-            .any(|l| l.contains("now holds another map") && l.contains("following it")),
+            .any(|l| l.contains(&format!("(map id {new_id})")) && l.contains("following it")),
         "a visible note: {err:?}"
     );
 }

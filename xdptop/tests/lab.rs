@@ -550,3 +550,83 @@ fn detaching_a_busy_interface_is_noticed_while_packets_still_flow() {
     assert_eq!(traffic.join().expect("traffic thread"), 8 * RATE);
     assert!(run.stop().success());
 }
+
+/// Issue 15's "never silently wrong": xdptop attached and detached (the
+/// shared map stays, with its counts), then another program loaded the
+/// legacy way (`ip link ... xdpgeneric`) that updates no map. The shared
+/// map is frozen: xdptop must not show it as a healthy idle interface.
+#[test]
+fn a_frozen_shared_map_under_another_program_is_not_observable() {
+    let (bpffs, lab) = setup("frozen", 1);
+    let iface = &lab.links[0].xdp_if;
+    let shared = bpffs.path().join("xdp_stats_map");
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], WAIT);
+    udp(&lab, 0, 100, 64);
+    run.wait_for(iface, WAIT, |v| packets(v) == 100);
+    assert!(run.stop().success());
+    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let frozen = (100, 100 * frame_len(64));
+    assert_eq!(bpftool_lookup(&shared), frozen, "the shared map stays");
+
+    lab.ip_xdp(&[
+        "link",
+        "set",
+        "dev",
+        iface,
+        "xdpgeneric",
+        "obj",
+        xdp_ebpf::EMPTY_OBJECT_PATH,
+        "sec",
+        "xdp",
+    ])
+    .expect("ip link loads the empty program");
+    let foreign = xdp_prog_id(&lab, iface).expect("a program on the interface");
+
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
+    run.wait_for(iface, WAIT, |_| true);
+    udp(&lab, 0, 500, 64);
+    // Samples after the traffic: every one says why, none is "ok".
+    let seen = run.all_lines().len();
+    let deadline = std::time::Instant::now() + WAIT;
+    while run.all_lines().len() < seen + 3 {
+        assert!(std::time::Instant::now() < deadline, "no samples");
+        run.wait_for(iface, WAIT, |_| true);
+    }
+    assert!(run.stop().success());
+    let lines = run.all_lines();
+    assert!(lines.len() >= 4, "{lines:?}");
+    let trampolines = xdp_lab::kernel::trampolines();
+    for v in &lines {
+        assert_eq!(v["mode"], "read-only", "{v}");
+        assert_eq!(v["health"]["state"], "not-observable", "{v}");
+        assert_eq!((packets(v), v["bytes"].as_u64()), (0, Some(0)), "{v}");
+        assert_eq!(
+            (v["pps"].as_f64(), v["bps"].as_f64()),
+            (Some(0.0), Some(0.0))
+        );
+        let reason = v["health"]["reason"].as_str().expect("a reason");
+        assert!(
+            reason.contains(&format!(
+                "another loader's XDP program {foreign} (xdp_pass)"
+            )) && reason.contains(&format!("does not update {}", shared.display())),
+            "{reason}"
+        );
+        if trampolines.is_err() {
+            assert!(reason.contains("no BPF trampolines"), "{reason}");
+        }
+    }
+    let err = run.stderr_lines();
+    assert!(
+        err.iter()
+            .any(|l| l.contains(&format!("{iface}: not observable"))
+                && l.contains("does not update")),
+        "said in the log: {err:?}"
+    );
+    assert_eq!(bpftool_lookup(&shared), frozen, "the map is left alone");
+    assert_eq!(xdp_prog_id(&lab, iface), Some(foreign), "the program stays");
+    assert!(
+        !bpffs.path().join("xdptop").join(iface).exists(),
+        "no pins of ours left"
+    );
+}

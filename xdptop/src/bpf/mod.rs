@@ -6,17 +6,18 @@ mod dispatcher;
 mod error;
 #[allow(unsafe_code)]
 mod libxdp;
+mod observer;
 mod pins;
 mod reader;
 #[allow(unsafe_code)]
 mod sys;
 mod watched;
 
-pub use attach::{Attached, Detached, detach, watch};
+pub use attach::{Attached, Detached, detach, watch, watches_foreign};
 pub use dispatcher::{LIBXDP_PACKAGES, RUN_PRIO, in_use as uses_dispatcher, libxdp_dir};
 pub use error::Error;
 pub use pins::{MapLayout, Pins, check_shared_map};
-pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};
+pub use reader::{ForeignSource, OwnSource, reading_from_per_cpu};
 pub use watched::Watched;
 
 /// How to attach: the kernel side's own type (clap's `cli::ModeArg` stops

@@ -115,7 +115,10 @@ impl IfaceStats {
     /// first sample has none and adds nothing (what happened meanwhile is
     /// unknown, and must not be a spike).
     pub fn update(&mut self, sample: Sample) {
-        let lost = matches!(sample.health, Health::Lost { .. });
+        let lost = matches!(
+            sample.health,
+            Health::Lost { .. } | Health::NotObservable { .. }
+        );
         if let Some(delta) = &sample.delta {
             self.session_packets = self.session_packets.saturating_add(delta.packets);
             self.session_bytes = self.session_bytes.saturating_add(delta.bytes);

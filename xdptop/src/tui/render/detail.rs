@@ -99,6 +99,10 @@ fn render_summary(f: &mut Frame, app: &App, row: &IfaceStats, area: Rect) {
             format!("✗ LOST: {reason}"),
             Style::new().fg(Color::Red).bold(),
         ),
+        Some(Health::NotObservable { reason }) => Span::styled(
+            format!("✗ NOT OBSERVABLE: {reason}"),
+            Style::new().fg(Color::Red).bold(),
+        ),
     };
     let state = if app.is_detached(app.selected) {
         Span::styled("detached", Style::new().fg(Color::Yellow))
