@@ -134,6 +134,7 @@ mod tests {
                     bytes: i * 1000,
                     epoch: 1,
                     detail: None,
+                    actions: None,
                 })
             })
             .collect();

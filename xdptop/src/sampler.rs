@@ -9,7 +9,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::sample::{Delta, Health, Mode, NotObservable, RateTracker, Reading, Sample};
+use crate::sample::{Actions, Delta, Health, Mode, NotObservable, RateTracker, Reading, Sample};
 
 /// Something that yields cumulative counters for one interface.
 pub trait CounterSource: Send {
@@ -101,6 +101,7 @@ impl Sampler {
 
 fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
     let recovered = t.was_lost;
+    let mut prev_actions = None;
     let (health, reading, delta) = match t.source.read() {
         Ok(reading) => {
             if t.was_lost {
@@ -114,6 +115,7 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
                 .comparable
                 .then(|| Delta::between(&t.last, &reading))
                 .flatten();
+            prev_actions = t.comparable.then_some(t.last.actions).flatten();
             t.last = reading.clone();
             t.comparable = true;
             (Health::Ok, reading, delta)
@@ -156,6 +158,11 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
     } else {
         Default::default()
     };
+    let prev_actions = prev_actions.filter(|_| !rates.rebaselined);
+    let actions = reading
+        .actions
+        .as_ref()
+        .map(|cur| Actions::from_totals(cur, prev_actions.as_ref(), rates.period_s));
     // A restart's increase is unknown: no delta, and a new series begins.
     let delta = delta.filter(|_| !rates.rebaselined);
     let start = match t.start_time_unix_nano {
@@ -175,6 +182,7 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
         rebaselined: rates.rebaselined,
         health,
         detail: reading.detail,
+        actions,
         start_time_unix_nano: start,
         delta,
     }
@@ -220,6 +228,7 @@ mod tests {
             bytes,
             epoch: 1,
             detail: None,
+            actions: None,
         })
     }
 
@@ -273,6 +282,54 @@ mod tests {
     }
 
     #[test]
+    fn verdicts_flow_into_the_sample_with_rates_and_a_baseline_after_a_loss() {
+        use crate::sample::{ActionTotals, Counts};
+        let with = |pass: u64, drop: u64| {
+            let mut a = ActionTotals::default();
+            a[xdp_ebpf::action::PASS] = Counts {
+                packets: pass,
+                bytes: pass * 100,
+            };
+            a[xdp_ebpf::action::DROP] = Counts {
+                packets: drop,
+                bytes: drop * 500,
+            };
+            Ok(Reading {
+                packets: pass + drop,
+                bytes: pass * 100 + drop * 500,
+                epoch: 1,
+                detail: None,
+                actions: Some(a),
+            })
+        };
+        let mut s = Sampler::new(vec![fake(
+            "a",
+            vec![
+                with(0, 0),
+                with(10, 4),
+                Err(anyhow::anyhow!("gone")),
+                with(30, 8),
+                with(40, 8),
+            ],
+        )]);
+        let mut next = |i: u64| s.sample(i, i * 1_000_000_000).samples.remove(0);
+        let a = next(0).actions.expect("actions");
+        assert_eq!((a.pass.packets, a.pass.pps), (0, 0.0));
+        let a = next(1).actions.expect("actions");
+        assert_eq!(
+            (a.pass.packets, a.pass.pps, a.pass.bps),
+            (10, 10.0, 8_000.0)
+        );
+        assert_eq!((a.drop.packets, a.drop.pps, a.drop.bps), (4, 4.0, 16_000.0));
+        let lost = next(2).actions.expect("the last totals");
+        assert_eq!((lost.pass.packets, lost.pass.pps), (10, 0.0));
+        let back = next(3).actions.expect("actions");
+        assert_eq!((back.pass.packets, back.pass.pps), (30, 0.0), "a baseline");
+        let a = next(4).actions.expect("actions");
+        assert_eq!((a.pass.pps, a.drop.pps), (10.0, 0.0));
+    }
+
+    #[test]
     fn a_source_that_cannot_be_observed_is_never_ok() {
         let not = || Err(anyhow::Error::new(NotObservable("no trampolines".into())));
         let mut s = Sampler::new(vec![fake(
@@ -306,6 +363,7 @@ mod tests {
             bytes: 50_000,
             epoch: 2,
             detail: None,
+            actions: None,
         });
         let mut s = Sampler::new(vec![fake(
             "a",
@@ -354,6 +412,7 @@ mod tests {
                     per_cpu_packets: vec![p; cpus],
                     ..Default::default()
                 }),
+                actions: None,
             })
         };
         let mut s = Sampler::new(vec![fake("a", vec![with(10, 2), with(15, 2), with(20, 3)])]);

@@ -33,7 +33,8 @@ use xdp_lab::kernel::SKIP_MARKER;
 use crate::exec::{without_xtask_env, workspace_root};
 
 /// The integration test targets of the `xdptop` package that run in the
-/// guests: the privileged lab suite and the test that needs trampolines.
+/// guests: the privileged lab suite and the tests that need trampolines
+/// (libxdp's dispatcher, the fexit verdict observer).
 /// (The TUI/tmux test and the benchmarks add nothing a kernel changes.)
 const GUEST_TESTS: &[&str] = &[
     "lab",
@@ -41,6 +42,7 @@ const GUEST_TESTS: &[&str] = &[
     "otlp_lab",
     "prometheus_lab",
     "multiprog",
+    "verdicts",
 ];
 
 /// The kernels, by the name `--kernel` takes, with the Debian package that
@@ -61,7 +63,7 @@ pub struct Options {
     #[arg(long, default_value = "all", value_parser = ["6.1", "6.12", "all"])]
     kernel: String,
     /// A test target of the xdptop package to run (repeatable; default: lab,
-    /// hardening, otlp_lab, prometheus_lab, multiprog).
+    /// hardening, otlp_lab, prometheus_lab, multiprog, verdicts).
     #[arg(long = "test", value_name = "NAME")]
     tests: Vec<String>,
     /// Arguments for every test binary, e.g. a test name filter.

@@ -17,6 +17,7 @@ use super::{
     Error,
     dispatcher::{Gone, Liveness},
     error::Doing as _,
+    observer::Follower,
     sys,
 };
 use crate::{
@@ -42,6 +43,9 @@ pub struct OwnSource {
     shared: Option<SharedPinGuard>,
     /// Packets at the last read, to skip the link check while they move.
     last_packets: Option<u64>,
+    /// The verdicts of the interface's program (xdptop's own, or the
+    /// dispatcher it runs in).
+    verdicts: Follower,
 }
 
 impl OwnSource {
@@ -70,6 +74,7 @@ impl OwnSource {
         );
         let stats = PerCpuArray::try_from(Map::PerCpuArray(stats))
             .doing(|| "xdptop's stats map has an unexpected layout".into())?;
+        let verdicts = Follower::new(iface, super::ifindex(iface).unwrap_or(0));
         Ok(Self {
             iface: iface.to_owned(),
             mode,
@@ -78,6 +83,7 @@ impl OwnSource {
             epoch,
             shared,
             last_packets: None,
+            verdicts,
         })
     }
 }
@@ -185,7 +191,7 @@ impl CounterSource for OwnSource {
             .stats
             .get(&0, 0)
             .doing(|| "reading xdptop's per-CPU counters".into())?;
-        let reading = reading_from_per_cpu(&per_cpu, self.epoch);
+        let mut reading = reading_from_per_cpu(&per_cpu, self.epoch);
         // Only this interface's program writes this map, so counters that
         // moved prove it is still attached; a syscall per sample is saved
         // on a busy link. Still counters need the link to tell idle from
@@ -214,6 +220,7 @@ impl CounterSource for OwnSource {
         if let Some(shared) = &mut self.shared {
             shared.check();
         }
+        reading.actions = self.verdicts.read();
         Ok(reading)
     }
 }
@@ -234,6 +241,7 @@ pub fn reading_from_per_cpu(per_cpu: &[XdptopStats], epoch: u64) -> Reading {
             size_hist: total.size_hist,
             per_cpu_packets: per_cpu.iter().map(|s| s.packets).collect(),
         }),
+        actions: None,
     }
 }
 
@@ -253,6 +261,9 @@ pub struct ForeignSource {
 }
 
 enum View {
+    /// xdptop's fexit observer counts the program's packets and bytes by
+    /// verdict: their sum is the interface's count.
+    Observed(Box<Follower>),
     /// The program updates the pinned map: its key 0, under this epoch.
     Shared {
         map: HashMap<MapData, u32, DataRec>,
@@ -264,7 +275,7 @@ enum View {
 
 impl ForeignSource {
     pub fn open(iface: &str, ifindex: u32, prog_id: u32, path: PathBuf) -> Result<Self, Error> {
-        let (view, pinned) = decide(iface, prog_id, &path)?;
+        let (view, pinned) = decide(iface, ifindex, prog_id, &path)?;
         Ok(Self {
             iface: iface.to_owned(),
             ifindex,
@@ -278,6 +289,12 @@ impl ForeignSource {
     /// What the operator is told when watching starts.
     pub fn note(&self) -> String {
         match &self.view {
+            View::Observed(_) => format!(
+                "{}: another loader's XDP program (id {}) is attached; xdptop observes its \
+                 verdicts (fexit) and counts the interface's packets from them, without \
+                 touching the program",
+                self.iface, self.prog_id
+            ),
             View::Shared { .. } => format!(
                 "{}: another loader's XDP program (id {}) is attached and updates {};                  watching it read-only (the shared counter, no breakdowns)",
                 self.iface,
@@ -295,7 +312,7 @@ impl ForeignSource {
     fn recheck(&mut self, prog_id: u32) -> Result<(), Error> {
         let old_epoch = match &self.view {
             View::Shared { epoch, .. } => Some(*epoch),
-            View::NotObservable(_) => None,
+            View::NotObservable(_) | View::Observed(_) => None,
         };
         if prog_id != self.prog_id {
             log::warn!(
@@ -304,7 +321,7 @@ impl ForeignSource {
                 self.prog_id
             );
         }
-        let (view, now_pinned) = decide(&self.iface, prog_id, &self.path)?;
+        let (view, now_pinned) = decide(&self.iface, self.ifindex, prog_id, &self.path)?;
         if let View::Shared { epoch, .. } = &view
             && old_epoch != Some(*epoch)
         {
@@ -324,8 +341,17 @@ impl ForeignSource {
 
 /// Whether program `prog_id` updates the map pinned at `path`: then that
 /// map is its counter; otherwise why the interface cannot be observed.
-fn decide(iface: &str, prog_id: u32, path: &Path) -> Result<(View, Option<u32>), Error> {
+fn decide(
+    iface: &str,
+    ifindex: u32,
+    prog_id: u32,
+    path: &Path,
+) -> Result<(View, Option<u32>), Error> {
     let pinned = MapInfo::from_pin(path).ok().map(|m| m.id());
+    let follower = Follower::for_program(iface, ifindex, prog_id);
+    if follower.is_observing() {
+        return Ok((View::Observed(Box::new(follower)), pinned));
+    }
     let info = match sys::prog_fd_by_id(prog_id).and_then(|fd| sys::prog_info(fd.as_fd())) {
         Ok(info) => info,
         Err(e) => {
@@ -353,10 +379,7 @@ fn decide(iface: &str, prog_id: u32, path: &Path) -> Result<(View, Option<u32>),
         Some(id) => format!("does not update {} (map id {id})", path.display()),
         None => format!("pins no xdp_stats_map at {}", path.display()),
     };
-    let observer = match super::observer::Observer::attach(prog_id) {
-        Err(why) => why,
-        Ok(_) => "xdptop does not count another loader's verdicts yet".to_owned(),
-    };
+    let observer = follower.why_not().unwrap_or("unknown").to_owned();
     let why = format!(
         "another loader's XDP program {prog_id} ({}) on {iface} {map_words}, so xdptop has no \
          counts for it; verdicts cannot be observed either: {observer}",
@@ -364,6 +387,11 @@ fn decide(iface: &str, prog_id: u32, path: &Path) -> Result<(View, Option<u32>),
     );
     Ok((View::NotObservable(why), pinned))
 }
+
+/// The epoch of observed counts: the follower keeps them going across
+/// program changes, so it never changes (map ids are 32-bit, so it is no
+/// map's).
+const OBSERVED_EPOCH: u64 = 1 << 32;
 
 fn open_shared(path: &Path) -> Result<(HashMap<MapData, u32, DataRec>, u64), Error> {
     let map = MapData::from_pin(path).doing(|| format!("opening {}", path.display()))?;
@@ -398,16 +426,36 @@ impl CounterSource for ForeignSource {
             .ok_or_else(|| Error::ForeignProgramGone {
                 iface: self.iface.clone(),
             })?;
+        if let View::Observed(follower) = &mut self.view {
+            // The follower follows a changed program itself.
+            self.prog_id = prog_id;
+            let Some(totals) = follower.read() else {
+                let why = follower
+                    .why_not()
+                    .unwrap_or("reading the verdict observer's counters failed")
+                    .to_owned();
+                return Err(NotObservable(why).into());
+            };
+            let (packets, bytes) = totals.iter().fold((0u64, 0u64), |(p, b), c| {
+                (p.wrapping_add(c.packets), b.wrapping_add(c.bytes))
+            });
+            return Ok(Reading {
+                packets,
+                bytes,
+                epoch: OBSERVED_EPOCH,
+                detail: None,
+                actions: Some(totals),
+            });
+        }
         let pinned = MapInfo::from_pin(&self.path).ok().map(|m| m.id());
         // A removed pin is a lost map (below), not a reason to look again.
         if prog_id != self.prog_id || pinned.is_some_and(|id| Some(id) != self.pinned) {
             self.recheck(prog_id)?;
         }
-        let View::Shared { map, epoch } = &self.view else {
-            let View::NotObservable(why) = &self.view else {
-                unreachable!()
-            };
-            return Err(NotObservable(why.clone()).into());
+        let (map, epoch) = match &self.view {
+            View::Shared { map, epoch } => (map, epoch),
+            View::NotObservable(why) => return Err(NotObservable(why.clone()).into()),
+            View::Observed(_) => unreachable!("handled above"),
         };
         if pinned.is_none() {
             return Err(Error::SharedMapGone {
@@ -430,6 +478,7 @@ impl CounterSource for ForeignSource {
             bytes: rec.rx_bytes,
             epoch: *epoch,
             detail: None,
+            actions: None,
         })
     }
 }

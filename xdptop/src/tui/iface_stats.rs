@@ -194,6 +194,7 @@ mod tests {
             rebaselined: false,
             health: Health::Ok,
             detail: None,
+            actions: None,
             start_time_unix_nano: 0,
             delta: None,
         }
@@ -211,6 +212,7 @@ mod tests {
             bytes,
             epoch: 1,
             detail: None,
+            actions: None,
         })
     }
 
@@ -274,6 +276,7 @@ mod tests {
                 bytes,
                 epoch: 2,
                 detail: None,
+                actions: None,
             })
         };
         let samples = sampled(vec![
@@ -348,6 +351,7 @@ mod tests {
                 bytes,
                 epoch: 1,
                 detail: Some(detail(tcp, cpu0)),
+                actions: None,
             })
         };
         let mut s = stats();
@@ -441,6 +445,7 @@ mod tests {
                             bytes: *bytes,
                             epoch: *epoch,
                             detail: None,
+                            actions: None,
                         }),
                         None => Err(anyhow::anyhow!("gone")),
                     })

@@ -48,6 +48,7 @@ fn readings(
                 bytes: packets * size,
                 epoch: 1,
                 detail: with_detail.then(|| detail(packets)),
+                actions: None,
             })
         })
         .collect()
