@@ -78,6 +78,7 @@ fn ticks(names: &[String], n: usize) -> Vec<Tick> {
                             per_cpu_packets: vec![p / 2, p / 4, p / 8, p / 8],
                         }),
                         actions: None,
+                        run: None,
                     })
                 })
                 .collect();

@@ -225,6 +225,7 @@ pub(crate) mod tests {
                         epoch: from,
                         detail: None,
                         actions: None,
+                        run: None,
                     })
                 })
                 .collect(),

@@ -135,6 +135,7 @@ mod tests {
                     epoch: 1,
                     detail: None,
                     actions: None,
+                    run: None,
                 })
             })
             .collect();

@@ -79,6 +79,31 @@ pub struct Reading {
     /// xdptop's fexit observer, cumulative since it attached; `None` where it
     /// cannot observe the program.
     pub actions: Option<ActionTotals>,
+    /// The kernel's run-time statistics of the interface's XDP program
+    /// (while `BPF_ENABLE_STATS` is on).
+    pub run: Option<RunStats>,
+}
+
+/// A program's cumulative run time and run count, as the kernel reports
+/// them with `BPF_ENABLE_STATS` on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub prog_id: u32,
+    pub run_time_ns: u64,
+    pub run_cnt: u64,
+}
+
+impl RunStats {
+    /// Nanoseconds per run between two readings of the same program, when
+    /// it ran in between.
+    pub fn ns_per_run(prev: &RunStats, cur: &RunStats) -> Option<f64> {
+        if prev.prog_id != cur.prog_id {
+            return None;
+        }
+        let runs = cur.run_cnt.checked_sub(prev.run_cnt).filter(|&n| n > 0)?;
+        let ns = cur.run_time_ns.checked_sub(prev.run_time_ns)?;
+        Some(ns as f64 / runs as f64)
+    }
 }
 
 /// Cumulative packets and bytes per XDP action, indexed as
@@ -192,6 +217,11 @@ pub struct Sample {
     /// Per-verdict counts and rates (see [`Reading::actions`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actions: Option<Actions>,
+    /// The interface's XDP program's mean run time per packet over the
+    /// period (ns), from the kernel's BPF statistics; `None` when unknown
+    /// (no CAP_SYS_ADMIN to enable them, no packet in the period).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_ns_per_packet: Option<f64>,
     /// When the cumulative series these counters belong to began: the
     /// interface's first sample, moved to a later sample's time when the
     /// counters restarted (re-baselined). OTLP's start time.
@@ -389,6 +419,22 @@ mod tests {
         for name in xdp_ebpf::action::NAMES {
             assert!(json[name]["packets"].is_u64(), "{name}: {json}");
         }
+    }
+
+    #[test]
+    fn run_time_per_packet_needs_runs_of_the_same_program() {
+        let r = |prog_id, run_time_ns, run_cnt| RunStats {
+            prog_id,
+            run_time_ns,
+            run_cnt,
+        };
+        assert_eq!(
+            RunStats::ns_per_run(&r(1, 100, 10), &r(1, 600, 20)),
+            Some(50.0)
+        );
+        assert_eq!(RunStats::ns_per_run(&r(1, 100, 10), &r(1, 100, 10)), None);
+        assert_eq!(RunStats::ns_per_run(&r(1, 100, 10), &r(2, 600, 20)), None);
+        assert_eq!(RunStats::ns_per_run(&r(1, 100, 10), &r(1, 50, 20)), None);
     }
 
     #[test]

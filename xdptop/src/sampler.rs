@@ -102,6 +102,7 @@ impl Sampler {
 fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
     let recovered = t.was_lost;
     let mut prev_actions = None;
+    let mut prev_run = None;
     let (health, reading, delta) = match t.source.read() {
         Ok(reading) => {
             if t.was_lost {
@@ -116,6 +117,7 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
                 .then(|| Delta::between(&t.last, &reading))
                 .flatten();
             prev_actions = t.comparable.then_some(t.last.actions).flatten();
+            prev_run = t.comparable.then_some(t.last.run).flatten();
             t.last = reading.clone();
             t.comparable = true;
             (Health::Ok, reading, delta)
@@ -163,6 +165,10 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
         .actions
         .as_ref()
         .map(|cur| Actions::from_totals(cur, prev_actions.as_ref(), rates.period_s));
+    let run_ns_per_packet = prev_run
+        .zip(reading.run)
+        .filter(|_| health == Health::Ok)
+        .and_then(|(p, c)| crate::sample::RunStats::ns_per_run(&p, &c));
     // A restart's increase is unknown: no delta, and a new series begins.
     let delta = delta.filter(|_| !rates.rebaselined);
     let start = match t.start_time_unix_nano {
@@ -183,6 +189,7 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64) -> Sample {
         health,
         detail: reading.detail,
         actions,
+        run_ns_per_packet,
         start_time_unix_nano: start,
         delta,
     }
@@ -229,6 +236,7 @@ mod tests {
             epoch: 1,
             detail: None,
             actions: None,
+            run: None,
         })
     }
 
@@ -300,6 +308,7 @@ mod tests {
                 epoch: 1,
                 detail: None,
                 actions: Some(a),
+                run: None,
             })
         };
         let mut s = Sampler::new(vec![fake(
@@ -364,6 +373,7 @@ mod tests {
             epoch: 2,
             detail: None,
             actions: None,
+            run: None,
         });
         let mut s = Sampler::new(vec![fake(
             "a",
@@ -413,6 +423,7 @@ mod tests {
                     ..Default::default()
                 }),
                 actions: None,
+                run: None,
             })
         };
         let mut s = Sampler::new(vec![fake("a", vec![with(10, 2), with(15, 2), with(20, 3)])]);

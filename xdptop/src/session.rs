@@ -103,6 +103,11 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         pins: pins.clone(),
         mode: config.mode,
     };
+    // Before attaching: the observers open their programs for the run
+    // time only while the statistics are on.
+    if let Err(why) = bpf::enable_run_time_stats() {
+        log::info!("{why}");
+    }
     let sources = attach_all(config, &kernel, &mut outputs)?;
     // libxdp changes a dispatcher only with CAP_SYS_ADMIN (it opens
     // programs and BTF by id): keeping it is what lets an interface that

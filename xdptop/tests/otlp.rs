@@ -37,6 +37,7 @@ fn reading(packets: u64, bytes: u64) -> anyhow::Result<Reading> {
         epoch: 1,
         detail: None,
         actions: None,
+        run: None,
     })
 }
 

@@ -186,14 +186,68 @@ fn a_libxdp_chains_verdicts_are_counted_exactly() {
     });
     assert_eq!(packets(&v) - packets(&first), N_SMALL + N_LARGE, "{v}");
     let dispatcher = xdp_prog_id(&lab, &iface).expect("the dispatcher");
-    assert!(run.stop().success());
-    let err = run.stderr_lines();
+    let mut err = run.stderr_lines();
     assert!(
         err.iter().any(|l| l.contains(&format!(
             "observing the verdicts of XDP program {dispatcher}"
         ))),
         "the dispatcher is observed: {err:?}"
     );
+
+    // Another program joins: libxdp swaps the dispatcher (a new id). The
+    // observer follows it; the counts go on, exact (the new program, an
+    // XDP_PASS one, runs after the firewall and changes no verdict).
+    loader_ok(
+        &lab,
+        bpffs,
+        &[
+            "load",
+            "-p",
+            path_str(bpffs),
+            &iface,
+            xdp_ebpf::EMPTY_OBJECT_PATH,
+        ],
+    );
+    let swapped = xdp_prog_id(&lab, &iface).expect("the new dispatcher");
+    assert_ne!(swapped, dispatcher, "libxdp made a new dispatcher");
+    let followed = format!("observing the verdicts of XDP program {swapped}");
+    xdp_lab::poll(WAIT, Duration::from_millis(100), || {
+        err.extend(run.stderr_lines());
+        err.iter()
+            .any(|l| l.contains(&followed))
+            .then_some(())
+            .ok_or(())
+    })
+    .unwrap_or_else(|()| panic!("the observer did not follow the new dispatcher: {err:?}"));
+    let before = run.wait_for(&iface, WAIT, healthy);
+    assert!(
+        actions(&before)
+            .iter()
+            .zip(actions(&v))
+            .all(|(now, then)| now.0 >= then.0 && now.1 >= then.1)
+            && packets(&before) >= packets(&v),
+        "no step back: {before}"
+    );
+    let after = send_and_check(&run, &lab, &iface, &before);
+    let after = run.wait_for(&iface, WAIT, |x| {
+        packets(x) - packets(&before) >= N_SMALL + N_LARGE
+            && x["time_unix_nano"].as_u64() >= after["time_unix_nano"].as_u64()
+    });
+    assert_eq!(
+        packets(&after) - packets(&before),
+        N_SMALL + N_LARGE,
+        "{after}"
+    );
+    assert!(run.stop().success());
+    // Rates never negative, not even across the swap.
+    for l in run.all_lines() {
+        for n in xdp_ebpf::action::NAMES {
+            assert!(
+                l["actions"][n]["pps"].as_f64().is_some_and(|x| x >= 0.0),
+                "{l}"
+            );
+        }
+    }
 
     let out = lab
         .xdp_command(XDPTOP)

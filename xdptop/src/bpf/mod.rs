@@ -34,3 +34,33 @@ pub enum AttachMode {
 pub fn ifindex(name: &str) -> Option<u32> {
     nix::net::if_::if_nametoindex(name).ok()
 }
+
+/// The `BPF_ENABLE_STATS` fd, held for the rest of the run once enabled.
+static RUN_TIME_STATS: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::OnceLock::new();
+
+/// Turns on the kernel's run-time statistics of BPF programs until xdptop
+/// exits (the fd is closed with the process), for the observed programs'
+/// time per packet. Needs CAP_SYS_ADMIN: the error says so.
+pub fn enable_run_time_stats() -> Result<(), String> {
+    if RUN_TIME_STATS.get().is_some() {
+        return Ok(());
+    }
+    match sys::enable_run_time_stats() {
+        Ok(fd) => {
+            let _ = RUN_TIME_STATS.set(fd);
+            Ok(())
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(
+            "the run time per packet needs CAP_SYS_ADMIN (BPF_ENABLE_STATS): run xdptop as root"
+                .to_owned(),
+        ),
+        Err(e) => Err(format!(
+            "the run time per packet is unknown: enabling the kernel's BPF statistics failed: {e}"
+        )),
+    }
+}
+
+/// Whether [`enable_run_time_stats`] succeeded.
+pub fn run_time_stats_on() -> bool {
+    RUN_TIME_STATS.get().is_some()
+}

@@ -10,7 +10,7 @@
 //!
 //! The observer is not pinned: it lives while xdptop runs.
 
-use std::os::fd::AsFd as _;
+use std::os::fd::{AsFd as _, OwnedFd};
 
 use aya::{
     EbpfLoader,
@@ -20,7 +20,7 @@ use aya::{
 use xdp_ebpf::Verdict;
 
 use super::sys;
-use crate::sample::{ActionTotals, Counts};
+use crate::sample::{ActionTotals, Counts, RunStats};
 
 /// An fexit observer attached to one program.
 pub struct Observer {
@@ -123,6 +123,8 @@ pub struct Follower {
     /// The kernel or the process cannot run observers at all (no
     /// trampolines, no capability): no point asking again.
     never: bool,
+    /// The observed program, open for its run-time statistics.
+    target: Option<(u32, OwnedFd)>,
 }
 
 impl Follower {
@@ -156,10 +158,14 @@ impl Follower {
             base: ActionTotals::default(),
             why_not: Some((0, why)),
             never: false,
+            target: None,
         }
     }
 
     fn attach(&mut self, prog_id: u32) {
+        if super::run_time_stats_on() {
+            self.target = sys::prog_fd_by_id(prog_id).ok().map(|fd| (prog_id, fd));
+        }
         // A refusal that holds for the whole run is found once, not per
         // interface (a hundred interfaces on a kernel without trampolines).
         static NEVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -232,6 +238,20 @@ impl Follower {
         let mut total = self.base;
         add(&mut total, &counts);
         Some(total)
+    }
+}
+
+impl Follower {
+    /// The observed program's run time and runs so far, while the kernel's
+    /// BPF statistics are on.
+    pub fn run_stats(&self) -> Option<RunStats> {
+        let (prog_id, fd) = self.target.as_ref()?;
+        let info = sys::prog_info(fd.as_fd()).ok()?;
+        Some(RunStats {
+            prog_id: *prog_id,
+            run_time_ns: info.run_time_ns,
+            run_cnt: info.run_cnt,
+        })
     }
 }
 

@@ -221,6 +221,7 @@ impl CounterSource for OwnSource {
             shared.check();
         }
         reading.actions = self.verdicts.read();
+        reading.run = self.verdicts.run_stats();
         Ok(reading)
     }
 }
@@ -242,6 +243,7 @@ pub fn reading_from_per_cpu(per_cpu: &[XdptopStats], epoch: u64) -> Reading {
             per_cpu_packets: per_cpu.iter().map(|s| s.packets).collect(),
         }),
         actions: None,
+        run: None,
     }
 }
 
@@ -290,9 +292,9 @@ impl ForeignSource {
     pub fn note(&self) -> String {
         match &self.view {
             View::Observed(_) => format!(
-                "{}: another loader's XDP program (id {}) is attached; xdptop observes its \
-                 verdicts (fexit) and counts the interface's packets from them, without \
-                 touching the program",
+                "{}: another loader's XDP program (id {}) is attached; watching it read-only: \
+                 xdptop observes its verdicts (fexit) and counts the interface's packets from \
+                 them, without touching the program",
                 self.iface, self.prog_id
             ),
             View::Shared { .. } => format!(
@@ -445,6 +447,7 @@ impl CounterSource for ForeignSource {
                 epoch: OBSERVED_EPOCH,
                 detail: None,
                 actions: Some(totals),
+                run: follower.run_stats(),
             });
         }
         let pinned = MapInfo::from_pin(&self.path).ok().map(|m| m.id());
@@ -479,6 +482,7 @@ impl CounterSource for ForeignSource {
             epoch: *epoch,
             detail: None,
             actions: None,
+            run: None,
         })
     }
 }

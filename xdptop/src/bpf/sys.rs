@@ -406,6 +406,24 @@ fn parse_link_reply(mut msg: &[u8]) -> io::Result<Option<u32>> {
     Err(bad())
 }
 
+/// Turns on the kernel's run-time statistics of BPF programs
+/// (`BPF_ENABLE_STATS` with `BPF_STATS_RUN_TIME`) for as long as the
+/// returned fd is open, as bpftop does; needs CAP_SYS_ADMIN. Programs then
+/// report `run_time_ns` and `run_cnt` in their info.
+pub fn enable_run_time_stats() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    const BPF_ENABLE_STATS: libc::c_long = 32;
+    #[repr(C)]
+    struct Attr {
+        kind: u32,
+    }
+    let mut attr = Attr { kind: 0 };
+    // SAFETY: Attr is the `enable_stats` member of union bpf_attr.
+    let fd = unsafe { bpf(BPF_ENABLE_STATS, &mut attr)? };
+    // SAFETY: on success the kernel returns a new fd that we now own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

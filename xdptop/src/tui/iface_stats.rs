@@ -195,6 +195,7 @@ mod tests {
             health: Health::Ok,
             detail: None,
             actions: None,
+            run_ns_per_packet: None,
             start_time_unix_nano: 0,
             delta: None,
         }
@@ -213,6 +214,7 @@ mod tests {
             epoch: 1,
             detail: None,
             actions: None,
+            run: None,
         })
     }
 
@@ -277,6 +279,7 @@ mod tests {
                 epoch: 2,
                 detail: None,
                 actions: None,
+                run: None,
             })
         };
         let samples = sampled(vec![
@@ -352,6 +355,7 @@ mod tests {
                 epoch: 1,
                 detail: Some(detail(tcp, cpu0)),
                 actions: None,
+                run: None,
             })
         };
         let mut s = stats();
@@ -446,6 +450,7 @@ mod tests {
                             epoch: *epoch,
                             detail: None,
                             actions: None,
+                            run: None,
                         }),
                         None => Err(anyhow::anyhow!("gone")),
                     })

@@ -49,6 +49,7 @@ fn readings(
                 epoch: 1,
                 detail: with_detail.then(|| detail(packets)),
                 actions: None,
+                run: None,
             })
         })
         .collect()
