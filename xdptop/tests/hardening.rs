@@ -24,7 +24,10 @@ use serde_json::Value;
 use support::{netns::in_netns, rotel::Rotel};
 use xdp_lab::poll;
 
-const WAIT: Duration = Duration::from_secs(15);
+/// How long a sample or an effect may take ([`lab_wait`]: longer in a VM).
+fn wait() -> Duration {
+    lab_wait(Duration::from_secs(15))
+}
 
 fn pps(v: &Value) -> f64 {
     v["pps"].as_f64().expect("pps")
@@ -122,10 +125,10 @@ fn a_replaced_shared_map_is_followed_read_only_without_a_spike() {
     let old_id = map_id(&shared);
 
     let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &iface]);
-    let v = run.wait_for(&iface, WAIT, healthy);
+    let v = run.wait_for(&iface, wait(), healthy);
     assert_eq!(v["mode"], "read-only", "{v}");
     udp(&lab, 0, 3_000, 64);
-    run.wait_for(&iface, WAIT, |v| packets(v) >= 3_000);
+    run.wait_for(&iface, wait(), |v| packets(v) >= 3_000);
 
     // A map the running program does not update is renamed over the pin:
     // its counts are not the interface's, whatever someone writes there.
@@ -138,7 +141,7 @@ fn a_replaced_shared_map_is_followed_read_only_without_a_spike() {
     if xdp_lab::kernel::trampolines().is_ok() {
         return replaced_while_observed(run, &lab, bpffs.path(), &iface);
     }
-    let v = run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "not-observable");
+    let v = run.wait_for(&iface, wait(), |v| v["health"]["state"] == "not-observable");
     let reason = v["health"]["reason"].as_str().expect("reason");
     assert!(
         reason.contains(&format!(
@@ -153,8 +156,8 @@ fn a_replaced_shared_map_is_followed_read_only_without_a_spike() {
         "last totals, no rate: {v}"
     );
     set_key0(&shared, &datarec(1_005, 100_500));
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "not-observable");
-    let v = run.wait_for(&iface, WAIT, |_| true);
+    run.wait_for(&iface, wait(), |v| v["health"]["state"] == "not-observable");
+    let v = run.wait_for(&iface, wait(), |_| true);
     assert_eq!(
         (packets(&v), v["health"]["state"].as_str()),
         (3_000, Some("not-observable"))
@@ -167,11 +170,11 @@ fn a_replaced_shared_map_is_followed_read_only_without_a_spike() {
     std::fs::remove_file(&shared).expect("removing the pin");
     xdp_loader_load(&lab, bpffs.path(), &iface);
     let new_id = map_id(&shared);
-    let v = run.wait_for(&iface, WAIT, healthy);
+    let v = run.wait_for(&iface, wait(), healthy);
     assert_eq!(v["rebaselined"], true, "a new map starts a baseline: {v}");
     assert_eq!((packets(&v), pps(&v)), (0, 0.0), "{v}");
     udp(&lab, 0, 1_000, 64);
-    let v = run.wait_for(&iface, WAIT, |v| packets(v) == 1_000);
+    let v = run.wait_for(&iface, wait(), |v| packets(v) == 1_000);
     assert_eq!(v["health"]["state"], "ok", "{v}");
     assert!(run.stop().success());
     let lines = run.all_lines();
@@ -220,16 +223,16 @@ fn replaced_while_observed(mut run: Running, lab: &xdp_lab::Lab, bpffs: &Path, i
         "carried on: {v}"
     );
     udp(lab, 0, 1_000, 64);
-    run.wait_for(iface, WAIT, |v| packets(v) == 4_000);
+    run.wait_for(iface, wait(), |v| packets(v) == 4_000);
     assert!(run.stop().success());
     assert_sane_rates(&run.all_lines(), iface, 25_000.0);
 }
 
 /// The sample of `iface` `n` samples from now.
 fn after_samples(run: &Running, iface: &str, n: usize) -> Value {
-    let mut v = run.wait_for(iface, WAIT, |_| true);
+    let mut v = run.wait_for(iface, wait(), |_| true);
     for _ in 1..n {
-        v = run.wait_for(iface, WAIT, |_| true);
+        v = run.wait_for(iface, wait(), |_| true);
     }
     v
 }
@@ -239,7 +242,7 @@ fn the_notes_about_a_removed_or_replaced_pin_read_as_one_tidy_line() {
     let (bpffs, lab) = setup("repinnote", 1);
     let iface = lab.links[0].xdp_if.clone();
     let mut run =
-        Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", &iface], WAIT);
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", &iface], wait());
     let shared = bpffs.path().join("xdp_stats_map");
     std::fs::remove_file(&shared).expect("rm pin");
     let removed = wait_stderr(&run, |l| l.contains("pinned it again"));
@@ -262,7 +265,7 @@ fn another_program_taking_over_one_interface_marks_it_and_the_others_go_on() {
     let (bpffs, lab) = setup("takeover", 2);
     let (a, b) = (lab.links[0].xdp_if.clone(), lab.links[1].xdp_if.clone());
     let mut run =
-        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &a, &b], WAIT);
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &a, &b], wait());
     let ours = xdp_prog_id(&lab, &a).expect("attached");
 
     // An operator detaches xdptop from `a` and loads another program there.
@@ -272,7 +275,7 @@ fn another_program_taking_over_one_interface_marks_it_and_the_others_go_on() {
     let theirs = xdp_prog_id(&lab, &a).expect("xdp-loader attached");
     assert_ne!(ours, theirs);
 
-    let v = run.wait_for(&a, WAIT, |v| v["health"]["state"] == "lost");
+    let v = run.wait_for(&a, wait(), |v| v["health"]["state"] == "lost");
     assert!(
         v["health"]["reason"]
             .as_str()
@@ -282,7 +285,7 @@ fn another_program_taking_over_one_interface_marks_it_and_the_others_go_on() {
     );
     assert_eq!(pps(&v), 0.0);
     udp(&lab, 1, 500, 64);
-    let v = run.wait_for(&b, WAIT, |v| packets(v) >= 500);
+    let v = run.wait_for(&b, wait(), |v| packets(v) >= 500);
     assert_eq!((packets(&v), &v["health"]["state"]), (500, &"ok".into()));
     // xdptop does not fight for the hook.
     thread::sleep(Duration::from_millis(2_500));
@@ -308,18 +311,18 @@ fn counters_zeroed_from_outside_rebaseline_without_negative_rates() {
     let (bpffs, lab) = setup("zeroed", 1);
     let iface = lab.links[0].xdp_if.clone();
     let mut run =
-        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &iface], WAIT);
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &iface], wait());
     udp(&lab, 0, 2_000, 64);
-    run.wait_for(&iface, WAIT, |v| packets(v) >= 2_000);
+    run.wait_for(&iface, wait(), |v| packets(v) >= 2_000);
 
     // Someone zeroes xdptop's own per-CPU counters...
     let stats = bpffs.path().join("xdptop").join(&iface).join("stats");
     set_key0(&stats, &vec![0u8; size_of::<xdp_ebpf::XdptopStats>()]);
-    let v = run.wait_for(&iface, WAIT, |v| packets(v) == 0);
+    let v = run.wait_for(&iface, wait(), |v| packets(v) == 0);
     assert_eq!(v["rebaselined"], true, "{v}");
     assert_eq!(pps(&v), 0.0, "{v}");
     udp(&lab, 0, 300, 64);
-    let v = run.wait_for(&iface, WAIT, |v| packets(v) >= 300);
+    let v = run.wait_for(&iface, wait(), |v| packets(v) >= 300);
     assert_eq!(packets(&v), 300, "counting goes on from zero: {v}");
 
     // ...and the shared map the scrapers read, which xdptop does not sample
@@ -328,7 +331,7 @@ fn counters_zeroed_from_outside_rebaseline_without_negative_rates() {
     set_key0(&shared, &datarec(0, 0));
     udp(&lab, 0, 10, 64);
     assert_eq!(bpftool_lookup(&shared).0, 10);
-    run.wait_for(&iface, WAIT, |v| packets(v) >= 310);
+    run.wait_for(&iface, wait(), |v| packets(v) >= 310);
 
     assert!(run.stop().success());
     let lines = run.all_lines();
@@ -346,9 +349,9 @@ fn read_only_counters_zeroed_by_the_other_loader_rebaseline() {
     let iface = lab.links[0].xdp_if.clone();
     xdp_loader_load(&lab, bpffs.path(), &iface);
     let mut run =
-        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &iface], WAIT);
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &iface], wait());
     udp(&lab, 0, 1_000, 64);
-    run.wait_for(&iface, WAIT, |v| packets(v) >= 1_000);
+    run.wait_for(&iface, wait(), |v| packets(v) >= 1_000);
     let shared = bpffs.path().join("xdp_stats_map");
     set_key0(&shared, &datarec(0, 0));
     if xdp_lab::kernel::trampolines().is_ok() {
@@ -361,15 +364,15 @@ fn read_only_counters_zeroed_by_the_other_loader_rebaseline() {
         );
         assert!(!v["actions"].is_null(), "{v}");
         udp(&lab, 0, 100, 64);
-        run.wait_for(&iface, WAIT, |v| packets(v) == 1_100);
+        run.wait_for(&iface, wait(), |v| packets(v) == 1_100);
         assert!(run.stop().success());
         assert_sane_rates(&run.all_lines(), &iface, 40_000.0);
         return;
     }
-    let v = run.wait_for(&iface, WAIT, |v| packets(v) == 0);
+    let v = run.wait_for(&iface, wait(), |v| packets(v) == 0);
     assert_eq!(v["rebaselined"], true, "{v}");
     udp(&lab, 0, 100, 64);
-    run.wait_for(&iface, WAIT, |v| packets(v) == 100);
+    run.wait_for(&iface, wait(), |v| packets(v) == 100);
     assert!(run.stop().success());
     assert_sane_rates(&run.all_lines(), &iface, 40_000.0);
 }
@@ -396,9 +399,9 @@ fn sigterm_sigint_and_sighup_exit_0_promptly_after_a_last_otlp_push() {
                 &rotel.grpc_endpoint(),
                 &iface,
             ],
-            WAIT,
+            wait(),
         );
-        run.wait_for(&iface, WAIT, |_| true);
+        run.wait_for(&iface, wait(), |_| true);
         let pid = nix::unistd::Pid::from_raw(run.pid() as i32);
         let t0 = Instant::now();
         nix::sys::signal::kill(pid, sig).expect("signal");
@@ -418,7 +421,7 @@ fn sigterm_sigint_and_sighup_exit_0_promptly_after_a_last_otlp_push() {
         let last_t = lines.last().expect("samples")["time_unix_nano"]
             .as_u64()
             .expect("t");
-        rotel.wait_points(WAIT, |ps| {
+        rotel.wait_points(wait(), |ps| {
             ps.iter()
                 .any(|p| p.metric == "xdp.packets" && p.time_unix_nano == last_t)
         });
@@ -431,7 +434,7 @@ fn sigterm_sigint_and_sighup_exit_0_promptly_after_a_last_otlp_push() {
 fn assert_pace(run: &Running, iface: &str, n: usize) {
     let t0 = Instant::now();
     for _ in 0..n {
-        run.wait_for(iface, WAIT, |_| true);
+        run.wait_for(iface, wait(), |_| true);
     }
     let took = t0.elapsed();
     assert!(
@@ -442,7 +445,7 @@ fn assert_pace(run: &Running, iface: &str, n: usize) {
 
 fn wait_stderr(run: &Running, pred: impl Fn(&str) -> bool) -> String {
     let mut seen = Vec::new();
-    poll(WAIT, Duration::from_millis(100), || {
+    poll(wait(), Duration::from_millis(100), || {
         seen.extend(run.stderr_lines());
         seen.iter().find(|l| pred(l)).cloned().ok_or(())
     })
@@ -459,7 +462,7 @@ fn https_to_a_plaintext_collector_fails_clearly_and_keeps_the_pace() {
         &lab,
         bpffs.path(),
         &["--interval", "200ms", "--otlp", &endpoint, &iface],
-        WAIT,
+        wait(),
     );
     assert_pace(&run, &iface, 10);
     let line = wait_stderr(&run, |l| l.contains("export failing"));
@@ -562,7 +565,7 @@ fn a_wrong_auth_header_fails_clearly_and_keeps_the_pace() {
                 &format!("authorization=Bearer {token}"),
                 &iface,
             ],
-            WAIT,
+            wait(),
         )
     };
     let mut run = start("wrong");
@@ -721,7 +724,7 @@ fn a_hundred_interfaces_are_all_counted_exactly() {
     }
     for (i, name) in names.iter().enumerate() {
         let want = (i as u64 % 7) + 1;
-        let v = run.wait_for(name, WAIT, |v| packets(v) >= want);
+        let v = run.wait_for(name, wait(), |v| packets(v) >= want);
         assert_eq!(packets(&v), want, "{name}: {v}");
     }
     assert!(run.stop().success());

@@ -10,15 +10,9 @@ use common::*;
 use serde_json::Value;
 use xdp_lab::{Traffic, frame_len, poll, send};
 
-/// How long a sample may take to show up. Under qemu's emulation (`cargo
-/// xtask vmtest`) attaching through libxdp's dispatcher and the verdict
-/// observer's fexit trampoline take seconds each, on two busy emulated CPUs.
+/// How long a sample may take to show up ([`lab_wait`]: longer in a VM).
 fn wait() -> Duration {
-    if xdp_lab::kernel::in_vm() {
-        Duration::from_secs(60)
-    } else {
-        Duration::from_secs(15)
-    }
+    lab_wait(Duration::from_secs(15))
 }
 
 #[test]

@@ -16,6 +16,18 @@ use xdp_lab::{Lab, TempBpffs, Traffic, poll, send};
 
 pub const XDPTOP: &str = env!("CARGO_BIN_EXE_xdptop");
 
+/// A lab test's timeout: `host` on the host; at least 60 s under qemu's
+/// emulation (`cargo xtask vmtest`), where attaching through libxdp's
+/// dispatcher and the verdict observer's fexit trampoline take seconds each
+/// on two busy emulated CPUs.
+pub fn lab_wait(host: Duration) -> Duration {
+    if xdp_lab::kernel::in_vm() {
+        host.max(Duration::from_secs(60))
+    } else {
+        host
+    }
+}
+
 /// Fails the test early, with a clear reason, when it cannot run here.
 pub fn require_root() {
     assert!(
