@@ -616,18 +616,7 @@ fn a_frozen_shared_map_under_another_program_is_not_observable() {
     let frozen = (100, 100 * frame_len(64));
     assert_eq!(bpftool_lookup(&shared), frozen, "the shared map stays");
 
-    lab.ip_xdp(&[
-        "link",
-        "set",
-        "dev",
-        iface,
-        "xdpgeneric",
-        "obj",
-        xdp_ebpf::EMPTY_OBJECT_PATH,
-        "sec",
-        "xdp",
-    ])
-    .expect("ip link loads the empty program");
+    ip_link_load_legacy(&lab, iface, xdp_ebpf::EMPTY_OBJECT_PATH);
     let foreign = xdp_prog_id(&lab, iface).expect("a program on the interface");
 
     let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);

@@ -85,18 +85,7 @@ fn a_legacy_programs_verdicts_are_counted_exactly_and_it_is_left_alone() {
     let fw = Firewall::build();
     let (bpffs, lab) = setup("vlegacy", 1);
     let iface = lab.links[0].xdp_if.clone();
-    lab.ip_xdp(&[
-        "link",
-        "set",
-        "dev",
-        &iface,
-        "xdpgeneric",
-        "obj",
-        fw.path(),
-        "sec",
-        "xdp",
-    ])
-    .expect("ip link loads the firewall");
+    ip_link_load_legacy(&lab, &iface, fw.path());
     let fw_id = xdp_prog_id(&lab, &iface).expect("the firewall runs");
 
     let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", &iface]);
@@ -130,6 +119,13 @@ fn a_legacy_programs_verdicts_are_counted_exactly_and_it_is_left_alone() {
             .iter()
             .any(|l| l["actions"]["drop"]["pps"].as_f64() > Some(0.0)),
         "a drop rate while dropping"
+    );
+    // As root the kernel's BPF statistics are on: the firewall's cost.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["run_ns_per_packet"].as_f64().is_some_and(|ns| ns > 0.0)),
+        "the firewall's run time per packet: {lines:?}"
     );
     assert!(run.stop().success());
     assert_eq!(

@@ -357,6 +357,26 @@ pub fn xdp_loader_load(lab: &Lab, bpffs: &Path, iface: &str) {
     assert!(out.status.success(), "xdp-loader: {}", stderr_of(&out));
 }
 
+/// Loads `object`'s `sec xdp` program on `iface` the legacy way, as an
+/// operator would: `ip link set dev IFACE xdpgeneric obj OBJECT sec xdp`.
+///
+/// iproute2 creates `xdp/globals` on the first bpffs it finds; `ip -n`
+/// remounts /sys, hiding /sys/fs/bpf, so it would pick whatever bpffs
+/// another test has mounted meanwhile (and fail when that test unmounts it,
+/// seen in a guest). So `ip` runs in a throw-away mount namespace with a
+/// fresh bpffs of its own on /sys/fs/bpf, which vanishes with it.
+pub fn ip_link_load_legacy(lab: &Lab, iface: &str, object: &str) {
+    let script = format!(
+        "mount -t bpf bpf /sys/fs/bpf && exec ip link set dev {iface} xdpgeneric obj {object} sec xdp"
+    );
+    let out = lab
+        .xdp_command("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare (util-linux)");
+    assert!(out.status.success(), "{script}: {}", stderr_of(&out));
+}
+
 pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
