@@ -12,6 +12,7 @@ const OBJECTS: &[(&str, &str, &[&str])] = &[
     ("xdp_stats", "xdp_stats", &[]),
     ("seed_style", "seed_style", &[]),
     ("empty", "empty", &[]),
+    ("verdicts", "verdicts", &[]),
     // Benchmark variants of xdp_stats (see the program's comments).
     (
         "xdp_stats_percpu_talkers",

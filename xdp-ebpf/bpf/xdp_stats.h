@@ -72,6 +72,16 @@ struct xdptop_counter {
 	__u64 bytes;
 };
 
+/* The verdict observer's per-CPU counters (bpf/verdicts.bpf.c): one array
+ * slot per XDP action, XDP_ABORTED (0) to XDP_REDIRECT (4); a return value
+ * outside that range is counted as XDP_ABORTED, as the kernel treats it. */
+#define XDPTOP_VERDICTS 5
+
+struct xdptop_verdict {
+	__u64 packets;
+	__u64 bytes;
+};
+
 /* Run-time switches, one array slot, written by xdptop. */
 struct xdptop_config {
 	__u32 talkers; /* 1: count sources and services */

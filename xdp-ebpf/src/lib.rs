@@ -45,14 +45,29 @@ pub fn empty_object() -> &'static [u8] {
     object!("empty")
 }
 
+/// xdptop's verdict observer (`bpf/verdicts.bpf.c`): an fexit program for
+/// the XDP program on an interface, counting packets and bytes by verdict.
+pub fn verdicts_object() -> &'static [u8] {
+    object!("verdicts")
+}
+
 /// Where the built seed-style object lies, for tools such as `xdp-loader`
 /// that load from a file. Valid on the machine that built this crate.
 pub const SEED_STYLE_OBJECT_PATH: &str = concat!(env!("OUT_DIR"), "/seed_style.bpf.o");
+
+/// Where the built [`empty_object`] lies (an XDP_PASS program that updates no
+/// map), for `ip link ... obj` in tests.
+pub const EMPTY_OBJECT_PATH: &str = concat!(env!("OUT_DIR"), "/empty.bpf.o");
 
 /// Name of the program section in [`xdptop_object`].
 pub const XDPTOP_PROGRAM: &str = "xdptop_count";
 /// Name of the program in [`seed_style_object`].
 pub const SEED_STYLE_PROGRAM: &str = "xdp_stats_prog";
+/// Name of the program in [`verdicts_object`].
+pub const VERDICTS_PROGRAM: &str = "xdptop_verdict";
+/// Its per-CPU map: one [`Verdict`] per XDP action.
+pub const VERDICTS_MAP: &str = "xdptop_verdicts";
+
 /// Name of the program in [`empty_object`].
 pub const EMPTY_PROGRAM: &str = "xdp_pass";
 
@@ -144,6 +159,27 @@ impl XdptopStats {
     }
 }
 
+/// XDP actions, as the observer indexes [`VERDICTS_MAP`]: the kernel's
+/// `enum xdp_action` values 0 to 4.
+pub mod action {
+    pub const ABORTED: usize = 0;
+    pub const DROP: usize = 1;
+    pub const PASS: usize = 2;
+    pub const TX: usize = 3;
+    pub const REDIRECT: usize = 4;
+    pub const COUNT: usize = 5;
+    /// As in the JSON `actions` object and the `xdp.action` attribute.
+    pub const NAMES: [&str; COUNT] = ["aborted", "drop", "pass", "tx", "redirect"];
+}
+
+/// `struct xdptop_verdict`: one CPU's packets and bytes for one verdict.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
 /// The histogram bucket of a frame of `len` bytes, as the XDP program files it.
 pub fn size_bucket(len: u64) -> usize {
     SIZE_BUCKET_BOUNDS
@@ -203,11 +239,13 @@ pub struct Counter {
     pub bytes: u64,
 }
 
-// SAFETY: both are #[repr(C)] structs of u64 fields only, without padding.
+// SAFETY: all three are #[repr(C)] structs of u64 fields only, without padding.
 #[cfg(feature = "aya")]
 unsafe impl aya::Pod for DataRec {}
 #[cfg(feature = "aya")]
 unsafe impl aya::Pod for XdptopStats {}
+#[cfg(feature = "aya")]
+unsafe impl aya::Pod for Verdict {}
 // SAFETY: #[repr(C)] structs of integer fields without padding (the C side
 // names its padding `pad`), so every bit pattern is valid.
 #[cfg(feature = "aya")]

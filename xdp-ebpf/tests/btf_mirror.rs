@@ -4,7 +4,7 @@
 use std::{io::Write as _, mem::offset_of, process::Command};
 
 use serde_json::Value;
-use xdp_ebpf::{DataRec, XdptopStats};
+use xdp_ebpf::{DataRec, Verdict, XdptopStats};
 
 fn btf_struct(object: &[u8], name: &str) -> Value {
     let mut file = tempfile(name, object.len());
@@ -175,5 +175,18 @@ fn talker_tables_have_the_documented_defaults() {
     assert_eq!(
         max(xdp_ebpf::SERVICES_MAP),
         (xdp_ebpf::LRU_HASH_TYPE, xdp_ebpf::SERVICES_MAX_ENTRIES)
+    );
+}
+
+#[test]
+fn verdict_matches_btf() {
+    let s = btf_struct(xdp_ebpf::verdicts_object(), "xdptop_verdict");
+    assert_eq!(s["size"].as_u64(), Some(size_of::<Verdict>() as u64));
+    assert_eq!(
+        members(&s),
+        vec![
+            ("packets".to_owned(), offset_of!(Verdict, packets) as u64),
+            ("bytes".to_owned(), offset_of!(Verdict, bytes) as u64),
+        ]
     );
 }

@@ -23,4 +23,5 @@ fn objects_need_no_kernel_btf() {
     assert_no_core_relocations("xdp_stats.bpf.o", xdp_ebpf::xdptop_object());
     assert_no_core_relocations("seed_style.bpf.o", xdp_ebpf::seed_style_object());
     assert_no_core_relocations("empty.bpf.o", xdp_ebpf::empty_object());
+    assert_no_core_relocations("verdicts.bpf.o", xdp_ebpf::verdicts_object());
 }

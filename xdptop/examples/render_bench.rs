@@ -77,6 +77,8 @@ fn ticks(names: &[String], n: usize) -> Vec<Tick> {
                             size_hist: [p / 5, p / 10, p / 10, p / 5, p / 5, p / 5, 0],
                             per_cpu_packets: vec![p / 2, p / 4, p / 8, p / 8],
                         }),
+                        actions: None,
+                        run: None,
                     })
                 })
                 .collect();

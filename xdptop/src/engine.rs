@@ -224,6 +224,8 @@ pub(crate) mod tests {
                         bytes: (from + i * 10) * 100,
                         epoch: from,
                         detail: None,
+                        actions: None,
+                        run: None,
                     })
                 })
                 .collect(),

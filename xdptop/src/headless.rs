@@ -134,6 +134,8 @@ mod tests {
                     bytes: i * 1000,
                     epoch: 1,
                     detail: None,
+                    actions: None,
+                    run: None,
                 })
             })
             .collect();

@@ -38,7 +38,20 @@ pub enum Health {
     Lost {
         reason: String,
     },
+    /// Nothing xdptop can read counts this interface's traffic (another
+    /// loader's program that does not update the shared map, and no verdict
+    /// observer): the reason says why. Like `Lost`, the sample repeats the
+    /// last known totals with zero rates; it is never shown as healthy.
+    NotObservable {
+        reason: String,
+    },
 }
+
+/// A source's error that means "not observable" rather than "lost": the
+/// sampler turns it into [`Health::NotObservable`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotObservable(pub String);
 
 /// xdptop's breakdown of an interface's traffic, summed over CPUs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -62,6 +75,119 @@ pub struct Reading {
     /// changes, the counters restarted elsewhere and the rate re-baselines.
     pub epoch: u64,
     pub detail: Option<Detail>,
+    /// Packets and bytes by the verdict of the interface's XDP program, from
+    /// xdptop's fexit observer, cumulative since it attached; `None` where it
+    /// cannot observe the program.
+    pub actions: Option<ActionTotals>,
+    /// The kernel's run-time statistics of the interface's XDP program
+    /// (while `BPF_ENABLE_STATS` is on).
+    pub run: Option<RunStats>,
+}
+
+/// A program's cumulative run time and run count, as the kernel reports
+/// them with `BPF_ENABLE_STATS` on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub prog_id: u32,
+    pub run_time_ns: u64,
+    pub run_cnt: u64,
+}
+
+impl RunStats {
+    /// Nanoseconds per run between two readings of the same program, when
+    /// it ran in between.
+    pub fn ns_per_run(prev: &RunStats, cur: &RunStats) -> Option<f64> {
+        if prev.prog_id != cur.prog_id {
+            return None;
+        }
+        let runs = cur.run_cnt.checked_sub(prev.run_cnt).filter(|&n| n > 0)?;
+        let ns = cur.run_time_ns.checked_sub(prev.run_time_ns)?;
+        Some(ns as f64 / runs as f64)
+    }
+}
+
+/// Cumulative packets and bytes per XDP action, indexed as
+/// [`xdp_ebpf::action`].
+pub type ActionTotals = [Counts; xdp_ebpf::action::COUNT];
+
+/// A packet and a byte counter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One verdict in a sample: cumulative counts and rates over the period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ActionStats {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Packets per second over the period.
+    pub pps: f64,
+    /// Bits per second over the period.
+    pub bps: f64,
+}
+
+/// The JSON `actions` object: one entry per XDP verdict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Actions {
+    pub pass: ActionStats,
+    pub drop: ActionStats,
+    pub tx: ActionStats,
+    pub redirect: ActionStats,
+    pub aborted: ActionStats,
+}
+
+impl Actions {
+    /// The entry for `xdp_ebpf::action` index `i`.
+    pub fn get(&self, i: usize) -> Option<&ActionStats> {
+        use xdp_ebpf::action as a;
+        Some(match i {
+            a::ABORTED => &self.aborted,
+            a::DROP => &self.drop,
+            a::PASS => &self.pass,
+            a::TX => &self.tx,
+            a::REDIRECT => &self.redirect,
+            _ => return None,
+        })
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut ActionStats> {
+        use xdp_ebpf::action as a;
+        Some(match i {
+            a::ABORTED => &mut self.aborted,
+            a::DROP => &mut self.drop,
+            a::PASS => &mut self.pass,
+            a::TX => &mut self.tx,
+            a::REDIRECT => &mut self.redirect,
+            _ => return None,
+        })
+    }
+
+    /// Cumulative `cur`, with rates over `period_s` from `prev` when there is
+    /// a valid previous reading (else zero rates: a baseline, not a spike).
+    pub fn from_totals(cur: &ActionTotals, prev: Option<&ActionTotals>, period_s: f64) -> Self {
+        let mut out = Actions::default();
+        for (i, c) in cur.iter().enumerate() {
+            let Some(slot) = out.get_mut(i) else { continue };
+            slot.packets = c.packets;
+            slot.bytes = c.bytes;
+            let delta = prev.and_then(|p| {
+                let p = p.get(i)?;
+                Some((
+                    c.packets.checked_sub(p.packets)?,
+                    c.bytes.checked_sub(p.bytes)?,
+                ))
+            });
+            if let Some((dp, db)) = delta
+                && period_s > 0.0
+            {
+                slot.pps = dp as f64 / period_s;
+                slot.bps = db as f64 * 8.0 / period_s;
+            }
+        }
+        out
+    }
 }
 
 /// One reading of an interface's talker tables: every entry's cumulative
@@ -106,6 +232,14 @@ pub struct Sample {
     /// `talkers_table` of the JSON line).
     #[serde(flatten)]
     pub talkers: Option<crate::talkers::Talkers>,
+    /// Per-verdict counts and rates (see [`Reading::actions`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Actions>,
+    /// The interface's XDP program's mean run time per packet over the
+    /// period (ns), from the kernel's BPF statistics; `None` when unknown
+    /// (no CAP_SYS_ADMIN to enable them, no packet in the period).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_ns_per_packet: Option<f64>,
     /// When the cumulative series these counters belong to began: the
     /// interface's first sample, moved to a later sample's time when the
     /// counters restarted (re-baselined). OTLP's start time.
@@ -269,6 +403,57 @@ mod tests {
     use super::*;
 
     const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn actions_carry_totals_and_rates_and_never_a_negative_rate() {
+        let c = |packets, bytes| Counts { packets, bytes };
+        let mut prev = ActionTotals::default();
+        prev[xdp_ebpf::action::PASS] = c(100, 10_000);
+        prev[xdp_ebpf::action::DROP] = c(50, 20_000);
+        let mut cur = prev;
+        cur[xdp_ebpf::action::PASS] = c(300, 30_000);
+        cur[xdp_ebpf::action::DROP] = c(40, 16_000);
+        let a = Actions::from_totals(&cur, Some(&prev), 2.0);
+        assert_eq!(
+            a.pass,
+            ActionStats {
+                packets: 300,
+                bytes: 30_000,
+                pps: 100.0,
+                bps: 80_000.0
+            }
+        );
+        assert_eq!((a.drop.packets, a.drop.pps, a.drop.bps), (40, 0.0, 0.0));
+        let first = Actions::from_totals(&cur, None, 0.0);
+        assert_eq!((first.pass.packets, first.pass.pps), (300, 0.0));
+        let json = serde_json::to_value(a).expect("json");
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 5);
+        for name in xdp_ebpf::action::NAMES {
+            assert!(json[name]["packets"].is_u64(), "{name}: {json}");
+        }
+    }
+
+    #[test]
+    fn run_time_per_packet_needs_runs_of_the_same_program() {
+        let r = |prog_id, run_time_ns, run_cnt| RunStats {
+            prog_id,
+            run_time_ns,
+            run_cnt,
+        };
+        assert_eq!(
+            RunStats::ns_per_run(&r(1, 100, 10), &r(1, 600, 20)),
+            Some(50.0)
+        );
+        assert_eq!(RunStats::ns_per_run(&r(1, 100, 10), &r(1, 100, 10)), None);
+        assert_eq!(RunStats::ns_per_run(&r(1, 100, 10), &r(2, 600, 20)), None);
+        assert_eq!(RunStats::ns_per_run(&r(1, 100, 10), &r(1, 50, 20)), None);
+    }
 
     #[test]
     fn first_reading_is_a_baseline() {

@@ -10,7 +10,9 @@ use std::{
 };
 
 use crate::{
-    sample::{Delta, Health, Mode, RateTracker, Reading, Sample, TalkerReading},
+    sample::{
+        Actions, Delta, Health, Mode, NotObservable, RateTracker, Reading, Sample, TalkerReading,
+    },
     talkers::TalkerTracker,
 };
 
@@ -48,6 +50,8 @@ struct Tracked {
     /// with: false before the first read and while the counters are lost.
     comparable: bool,
     was_lost: bool,
+    /// The health of the last sample, to log a change once.
+    last_health: Option<Health>,
     /// Start of the current cumulative series; `None` before the first sample.
     start_time_unix_nano: Option<u64>,
     /// With `--talkers`: the previous talker tables.
@@ -75,6 +79,7 @@ impl Sampler {
                 last: Reading::default(),
                 comparable: false,
                 was_lost: false,
+                last_health: None,
                 start_time_unix_nano: None,
                 talkers: None,
                 talkers_failing: false,
@@ -132,6 +137,8 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64, talkers_top: usize) -
     } else {
         None
     };
+    let mut prev_actions = None;
+    let mut prev_run = None;
     let (health, reading, delta) = match t.source.read() {
         Ok(reading) => {
             if t.was_lost {
@@ -140,23 +147,43 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64, talkers_top: usize) -
                 t.rates.reset();
             }
             t.was_lost = false;
+            t.last_health = Some(Health::Ok);
             let delta = t
                 .comparable
                 .then(|| Delta::between(&t.last, &reading))
                 .flatten();
+            prev_actions = t.comparable.then_some(t.last.actions).flatten();
+            prev_run = t.comparable.then_some(t.last.run).flatten();
             t.last = reading.clone();
             t.comparable = true;
             (Health::Ok, reading, delta)
         }
         Err(e) => {
             let reason = format!("{e:#}");
-            if !t.was_lost {
-                log::warn!("{}: {reason}", t.name);
+            let health = if e.downcast_ref::<NotObservable>().is_some() {
+                Health::NotObservable { reason }
+            } else {
+                Health::Lost { reason }
+            };
+            // Said once when the state (or its reason) changes, not per sample.
+            if t.last_health.as_ref() != Some(&health) {
+                match &health {
+                    Health::NotObservable { reason } => {
+                        log::warn!("{}: not observable: {reason}", t.name)
+                    }
+                    Health::Lost { reason }
+                        if !matches!(t.last_health, Some(Health::Lost { .. })) =>
+                    {
+                        log::warn!("{}: {reason}", t.name)
+                    }
+                    _ => {}
+                }
             }
+            t.last_health = Some(health.clone());
             t.was_lost = true;
             t.comparable = false;
             t.rates.reset();
-            (Health::Lost { reason }, t.last.clone(), None)
+            (health, t.last.clone(), None)
         }
     };
     let rates = if health == Health::Ok {
@@ -169,6 +196,15 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64, talkers_top: usize) -
     } else {
         Default::default()
     };
+    let prev_actions = prev_actions.filter(|_| !rates.rebaselined);
+    let actions = reading
+        .actions
+        .as_ref()
+        .map(|cur| Actions::from_totals(cur, prev_actions.as_ref(), rates.period_s));
+    let run_ns_per_packet = prev_run
+        .zip(reading.run)
+        .filter(|_| health == Health::Ok)
+        .and_then(|(p, c)| crate::sample::RunStats::ns_per_run(&p, &c));
     // A restart's increase is unknown: no delta, and a new series begins.
     let delta = delta.filter(|_| !rates.rebaselined);
     let start = match t.start_time_unix_nano {
@@ -202,6 +238,8 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64, talkers_top: usize) -
         health,
         detail: reading.detail,
         talkers,
+        actions,
+        run_ns_per_packet,
         start_time_unix_nano: start,
         delta,
     }
@@ -270,6 +308,8 @@ mod tests {
             bytes,
             epoch: 1,
             detail: None,
+            actions: None,
+            run: None,
         })
     }
 
@@ -323,12 +363,90 @@ mod tests {
     }
 
     #[test]
+    fn verdicts_flow_into_the_sample_with_rates_and_a_baseline_after_a_loss() {
+        use crate::sample::{ActionTotals, Counts};
+        let with = |pass: u64, drop: u64| {
+            let mut a = ActionTotals::default();
+            a[xdp_ebpf::action::PASS] = Counts {
+                packets: pass,
+                bytes: pass * 100,
+            };
+            a[xdp_ebpf::action::DROP] = Counts {
+                packets: drop,
+                bytes: drop * 500,
+            };
+            Ok(Reading {
+                packets: pass + drop,
+                bytes: pass * 100 + drop * 500,
+                epoch: 1,
+                detail: None,
+                actions: Some(a),
+                run: None,
+            })
+        };
+        let mut s = Sampler::new(vec![fake(
+            "a",
+            vec![
+                with(0, 0),
+                with(10, 4),
+                Err(anyhow::anyhow!("gone")),
+                with(30, 8),
+                with(40, 8),
+            ],
+        )]);
+        let mut next = |i: u64| s.sample(i, i * 1_000_000_000).samples.remove(0);
+        let a = next(0).actions.expect("actions");
+        assert_eq!((a.pass.packets, a.pass.pps), (0, 0.0));
+        let a = next(1).actions.expect("actions");
+        assert_eq!(
+            (a.pass.packets, a.pass.pps, a.pass.bps),
+            (10, 10.0, 8_000.0)
+        );
+        assert_eq!((a.drop.packets, a.drop.pps, a.drop.bps), (4, 4.0, 16_000.0));
+        let lost = next(2).actions.expect("the last totals");
+        assert_eq!((lost.pass.packets, lost.pass.pps), (10, 0.0));
+        let back = next(3).actions.expect("actions");
+        assert_eq!((back.pass.packets, back.pass.pps), (30, 0.0), "a baseline");
+        let a = next(4).actions.expect("actions");
+        assert_eq!((a.pass.pps, a.drop.pps), (10.0, 0.0));
+    }
+
+    #[test]
+    fn a_source_that_cannot_be_observed_is_never_ok() {
+        let not = || Err(anyhow::Error::new(NotObservable("no trampolines".into())));
+        let mut s = Sampler::new(vec![fake(
+            "a",
+            vec![not(), not(), reading(7, 70), reading(9, 90)],
+        )]);
+        for i in 0..2 {
+            let x = s.sample(i, i * 1_000_000_000).samples.remove(0);
+            assert_eq!(
+                x.health,
+                Health::NotObservable {
+                    reason: "no trampolines".into()
+                }
+            );
+            assert_eq!((x.packets, x.pps, x.delta), (0, 0.0, None));
+        }
+        let x = s.sample(2, 2_000_000_000).samples.remove(0);
+        assert_eq!((x.health, x.packets, x.pps), (Health::Ok, 7, 0.0));
+        assert!(
+            x.rebaselined,
+            "counts that appear are a baseline, not a spike"
+        );
+        let x = s.sample(3, 3_000_000_000).samples.remove(0);
+        assert_eq!(x.pps, 2.0);
+    }
+
+    #[test]
     fn the_sample_carries_its_delta_and_series_start() {
         let other_map = Ok(Reading {
             packets: 5_000,
             bytes: 50_000,
             epoch: 2,
             detail: None,
+            actions: None,
+            run: None,
         });
         let mut s = Sampler::new(vec![fake(
             "a",
@@ -377,6 +495,8 @@ mod tests {
                     per_cpu_packets: vec![p; cpus],
                     ..Default::default()
                 }),
+                actions: None,
+                run: None,
             })
         };
         let mut s = Sampler::new(vec![fake("a", vec![with(10, 2), with(15, 2), with(20, 3)])]);

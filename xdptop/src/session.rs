@@ -107,6 +107,11 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
             talkers_table: config.talkers.map(|t| t.table),
         },
     };
+    // Before attaching: the observers open their programs for the run
+    // time only while the statistics are on.
+    if let Err(why) = bpf::enable_run_time_stats() {
+        log::info!("{why}");
+    }
     let sources = attach_all(config, &kernel, &mut outputs)?;
     // libxdp changes a dispatcher only with CAP_SYS_ADMIN (it opens
     // programs and BTF by id): keeping it is what lets an interface that
@@ -116,6 +121,12 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         log::info!(
             "keeping CAP_SYS_ADMIN as well: libxdp needs it to change the dispatcher \
              (an interface that comes back, detach, attach)"
+        );
+        &[caps::Capability::CAP_SYS_ADMIN]
+    } else if bpf::watches_foreign() {
+        log::info!(
+            "keeping CAP_SYS_ADMIN as well: when another loader replaces its program, telling \
+             what the new one updates means opening it by id"
         );
         &[caps::Capability::CAP_SYS_ADMIN]
     } else {

@@ -10,19 +10,23 @@ use common::*;
 use serde_json::Value;
 use xdp_lab::{Traffic, frame_len, poll, send};
 
-const WAIT: Duration = Duration::from_secs(15);
+/// How long a sample may take to show up ([`lab_wait`]: longer in a VM).
+fn wait() -> Duration {
+    lab_wait(Duration::from_secs(15))
+}
 
 #[test]
 fn exact_counts_in_json_bpftool_and_libbpf() {
     let (bpffs, lab) = setup("exact", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], WAIT);
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], wait());
 
     const N: u64 = 1_000;
     const PAYLOAD: usize = 100;
     udp(&lab, 0, N, PAYLOAD);
     let bytes = N * frame_len(PAYLOAD);
-    let v = run.wait_for(iface, WAIT, |v| packets(v) >= N);
+    let v = run.wait_for(iface, wait(), |v| packets(v) >= N);
     assert_eq!((packets(&v), v["bytes"].as_u64()), (N, Some(bytes)), "{v}");
     assert!(v["mode"] == "native" || v["mode"] == "skb", "{v}");
     let d = &v["detail"];
@@ -173,12 +177,13 @@ fn priority_places_the_program_in_a_dispatcher_and_is_noted_elsewhere() {
 fn two_interfaces_are_counted_apart_and_summed_in_the_shared_map() {
     let (bpffs, lab) = setup("two", 2);
     let (a, b) = (&lab.links[0].xdp_if, &lab.links[1].xdp_if);
-    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", a, b], WAIT);
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", a, b], wait());
 
     udp(&lab, 0, 300, 18);
     udp(&lab, 1, 700, 1000);
-    let va = run.wait_for(a, WAIT, |v| packets(v) >= 300);
-    let vb = run.wait_for(b, WAIT, |v| packets(v) >= 700);
+    let va = run.wait_for(a, wait(), |v| packets(v) >= 300);
+    let vb = run.wait_for(b, wait(), |v| packets(v) >= 700);
     assert_eq!((packets(&va), va["bytes"].as_u64()), (300, Some(300 * 60)));
     assert_eq!(
         (packets(&vb), vb["bytes"].as_u64()),
@@ -202,14 +207,14 @@ fn another_loaders_program_is_watched_read_only() {
     let foreign_id = xdp_prog_id(&lab, iface).expect("xdp-loader attached a program");
 
     let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
-    let v = run.wait_for(iface, WAIT, healthy);
+    let v = run.wait_for(iface, wait(), healthy);
     assert_eq!(v["mode"], "read-only", "{v}");
     assert!(
         v["detail"].is_null(),
         "no breakdowns without xdptop's program: {v}"
     );
     udp(&lab, 0, 400, 200);
-    let v = run.wait_for(iface, WAIT, |v| packets(v) >= 400);
+    let v = run.wait_for(iface, wait(), |v| packets(v) >= 400);
     assert_eq!(
         (packets(&v), v["bytes"].as_u64()),
         (400, Some(400 * frame_len(200)))
@@ -264,10 +269,11 @@ fn an_incompatible_pinned_map_is_refused_and_left_untouched() {
 fn a_vanished_interface_is_reported_while_the_others_keep_sampling() {
     let (bpffs, lab) = setup("vanish", 2);
     let (a, b) = (&lab.links[0].xdp_if, &lab.links[1].xdp_if);
-    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", a, b], WAIT);
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", a, b], wait());
 
     lab.delete_link(1).expect("deleting the veth");
-    let v = run.wait_for(b, WAIT, |v| v["health"]["state"] == "lost");
+    let v = run.wait_for(b, wait(), |v| v["health"]["state"] == "lost");
     assert!(
         v["health"]["reason"]
             .as_str()
@@ -278,7 +284,7 @@ fn a_vanished_interface_is_reported_while_the_others_keep_sampling() {
     assert_eq!(v["pps"], 0.0);
 
     udp(&lab, 0, 200, 64);
-    let v = run.wait_for(a, WAIT, |v| packets(v) >= 200);
+    let v = run.wait_for(a, wait(), |v| packets(v) >= 200);
     assert_eq!(packets(&v), 200);
     assert_eq!(v["health"]["state"], "ok");
     assert!(run.stop().success());
@@ -330,7 +336,8 @@ fn unprivileged_runs_name_the_missing_capabilities() {
 fn protocols_and_sizes_are_broken_down() {
     let (bpffs, lab) = setup("proto", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], WAIT);
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], wait());
 
     let l = &lab.links[0];
     let ns = lab.gen_netns().expect("netns");
@@ -343,7 +350,7 @@ fn protocols_and_sizes_are_broken_down() {
     send(&ns, &syn).expect("syn");
     send(&ns, &Traffic::udp(l.gen_ip, l.xdp_ip, 20, 1458, RATE)).expect("udp");
 
-    let v = run.wait_for(iface, WAIT, |v| packets(v) >= 100);
+    let v = run.wait_for(iface, wait(), |v| packets(v) >= 100);
     let d = &v["detail"];
     assert_eq!(packets(&v), 100, "{v}");
     assert_eq!(d["l3"][xdp_ebpf::l3::IPV4], 100, "{v}");
@@ -360,14 +367,14 @@ fn an_interface_that_comes_back_is_attached_again() {
     let (bpffs, mut lab) = setup("back", 1);
     let iface = lab.links[0].xdp_if.clone();
     let mut run =
-        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &iface], WAIT);
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", &iface], wait());
     udp(&lab, 0, 100, 64);
-    run.wait_for(&iface, WAIT, |v| packets(v) >= 100);
+    run.wait_for(&iface, wait(), |v| packets(v) >= 100);
 
     lab.delete_link(0).expect("delete");
-    run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "lost");
+    run.wait_for(&iface, wait(), |v| v["health"]["state"] == "lost");
     lab.recreate_link(0).expect("recreate");
-    let v = run.wait_for(&iface, WAIT, healthy);
+    let v = run.wait_for(&iface, wait(), healthy);
     assert_eq!(
         packets(&v),
         100,
@@ -376,7 +383,7 @@ fn an_interface_that_comes_back_is_attached_again() {
     assert!(xdp_prog_id(&lab, &iface).is_some(), "attached again");
 
     udp(&lab, 0, 50, 64);
-    let v = run.wait_for(&iface, WAIT, |v| packets(v) >= 150);
+    let v = run.wait_for(&iface, wait(), |v| packets(v) >= 150);
     assert_eq!(packets(&v), 150);
     assert!(v["pps"].as_f64().expect("pps") >= 0.0);
     assert!(run.stop().success());
@@ -386,7 +393,8 @@ fn an_interface_that_comes_back_is_attached_again() {
 fn sigkill_leaves_counting_running_and_the_next_run_picks_it_up() {
     let (bpffs, lab) = setup("kill", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], WAIT);
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], wait());
     let id = xdp_prog_id(&lab, iface).expect("attached");
     run.kill();
 
@@ -408,12 +416,13 @@ fn sigkill_leaves_counting_running_and_the_next_run_picks_it_up() {
 fn a_removed_shared_pin_is_pinned_again() {
     let (bpffs, lab) = setup("repin", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", iface], WAIT);
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", iface], wait());
     let shared = bpffs.path().join("xdp_stats_map");
     udp(&lab, 0, 40, 64);
-    run.wait_for(iface, WAIT, |v| packets(v) >= 40);
+    run.wait_for(iface, wait(), |v| packets(v) >= 40);
     std::fs::remove_file(&shared).expect("rm pin");
-    poll(WAIT, Duration::from_millis(50), || {
+    poll(wait(), Duration::from_millis(50), || {
         shared.exists().then_some(()).ok_or(())
     })
     .unwrap_or_else(|()| panic!("the pin was not recreated"));
@@ -433,7 +442,8 @@ fn cap_field(pid: u32, field: &str) -> u64 {
 fn only_cap_bpf_cap_net_admin_and_cap_perfmon_are_kept_after_attaching() {
     let (bpffs, lab) = setup("dropcaps", 1);
     let iface = &lab.links[0].xdp_if;
-    let mut run = Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", iface], WAIT);
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", iface], wait());
     let pid = run.pid();
     // Where xdptop joined libxdp's dispatcher (kernels with BPF trampolines),
     // it keeps CAP_SYS_ADMIN too: libxdp needs it to change the dispatcher.
@@ -489,7 +499,7 @@ fn cap_bpf_and_cap_net_admin_alone_are_enough() {
         // rejects its packet-pointer subtraction without CAP_PERFMON. Linux
         // 6.17 inserts a speculation barrier there instead. Before that,
         // xdptop must refuse with the way out: grant CAP_PERFMON.
-        let status = poll(WAIT * 4, Duration::from_millis(100), || {
+        let status = poll(wait() * 4, Duration::from_millis(100), || {
             child.try_wait().expect("wait").ok_or(())
         })
         .unwrap_or_else(|()| panic!("xdptop kept running on a kernel that refuses the program"));
@@ -515,7 +525,7 @@ fn cap_bpf_and_cap_net_admin_alone_are_enough() {
         return;
     }
     // Attached (under qemu's emulation that can take seconds), then traffic.
-    poll(WAIT * 4, Duration::from_millis(100), || {
+    poll(wait() * 4, Duration::from_millis(100), || {
         xdp_prog_id(&lab, iface).ok_or(())
     })
     .unwrap_or_else(|()| panic!("xdptop did not attach to {iface}"));
@@ -529,7 +539,7 @@ fn cap_bpf_and_cap_net_admin_alone_are_enough() {
             }
         }
     });
-    let last = poll(WAIT * 4, Duration::from_millis(10), || {
+    let last = poll(wait() * 4, Duration::from_millis(10), || {
         let v: Value = serde_json::from_str(&lines.try_recv().map_err(|_| ())?).expect("JSON");
         if packets(&v) >= 100 { Ok(v) } else { Err(()) }
     })
@@ -541,10 +551,46 @@ fn cap_bpf_and_cap_net_admin_alone_are_enough() {
     assert_eq!(last["talkers"][0]["source"], gen_ip.as_str(), "{last}");
     assert_eq!(last["talkers"][0]["packets"], 100, "{last}");
     assert_eq!(last["services"][0]["packets"], 100, "{last}");
+    assert!(last["run_ns_per_packet"].is_null(), "{last}");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("the run time per packet needs CAP_SYS_ADMIN"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+/// Issue 15: as root, the kernel's BPF statistics are on while xdptop runs,
+/// and each sample with traffic carries the interface's program's mean run
+/// time per packet.
+#[test]
+fn the_run_time_per_packet_is_measured_while_xdptop_runs() {
+    let (bpffs, lab) = setup("runtime", 1);
+    let iface = &lab.links[0].xdp_if;
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], wait());
+    let first = run.wait_for(iface, wait(), healthy);
+    assert!(
+        first["run_ns_per_packet"].is_null(),
+        "no packet yet: {first}"
+    );
+    udp(&lab, 0, 2_000, 64);
+    let v = run.wait_for(iface, wait(), |v| !v["run_ns_per_packet"].is_null());
+    let ns = v["run_ns_per_packet"].as_f64().expect("a number");
+    assert!(ns > 0.0 && ns < 1e6, "{ns} ns per packet: {v}");
+    assert!(run.stop().success());
+    // Idle periods have no runs: no figure rather than a made-up one.
+    let lines = run.all_lines();
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["pps"].as_f64() == Some(0.0))
+            .all(|l| l["run_ns_per_packet"].is_null()),
+        "{lines:?}"
+    );
 }
 
 /// `uname -r`.
@@ -575,7 +621,7 @@ fn detaching_a_busy_interface_is_noticed_while_packets_still_flow() {
     let (bpffs, lab) = setup("busydetach", 1);
     let iface = lab.links[0].xdp_if.clone();
     let mut run =
-        Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", &iface], WAIT);
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "100ms", &iface], wait());
     let l = &lab.links[0];
     let (src, dst) = (l.gen_ip, l.xdp_ip);
     let ns = lab.gen_netns().expect("generator namespace");
@@ -583,7 +629,7 @@ fn detaching_a_busy_interface_is_noticed_while_packets_still_flow() {
     let traffic = std::thread::spawn(move || {
         send(&ns, &Traffic::udp(src, dst, 8 * RATE, 64, RATE)).expect("send")
     });
-    run.wait_for(&iface, WAIT, |v| {
+    run.wait_for(&iface, wait(), |v| {
         v["pps"].as_f64().is_some_and(|p| p > 1000.0)
     });
 
@@ -604,4 +650,93 @@ fn detaching_a_busy_interface_is_noticed_while_packets_still_flow() {
     );
     assert_eq!(traffic.join().expect("traffic thread"), 8 * RATE);
     assert!(run.stop().success());
+}
+
+/// Issue 15's "never silently wrong": xdptop attached and detached (the
+/// shared map stays, with its counts), then another program loaded the
+/// legacy way (`ip link ... xdpgeneric`) that updates no map. The shared
+/// map is frozen: xdptop must not show it as a healthy idle interface.
+#[test]
+fn a_frozen_shared_map_under_another_program_is_not_observable() {
+    let (bpffs, lab) = setup("frozen", 1);
+    let iface = &lab.links[0].xdp_if;
+    let shared = bpffs.path().join("xdp_stats_map");
+    let mut run =
+        Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], wait());
+    udp(&lab, 0, 100, 64);
+    run.wait_for(iface, wait(), |v| packets(v) == 100);
+    assert!(run.stop().success());
+    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let frozen = (100, 100 * frame_len(64));
+    assert_eq!(bpftool_lookup(&shared), frozen, "the shared map stays");
+
+    ip_link_load_legacy(&lab, iface, xdp_ebpf::EMPTY_OBJECT_PATH);
+    let foreign = xdp_prog_id(&lab, iface).expect("a program on the interface");
+
+    let mut run = Running::start(&lab, bpffs.path(), &["--interval", "200ms", iface]);
+    run.wait_for(iface, wait(), |_| true);
+    udp(&lab, 0, 500, 64);
+    if xdp_lab::kernel::trampolines().is_ok() {
+        // xdptop observes the program's verdicts (tests/verdicts.rs): they
+        // are the interface's counts, never the frozen map's.
+        let v = run.wait_for(iface, wait(), |v| packets(v) >= 500);
+        assert_eq!(
+            (packets(&v), v["bytes"].as_u64()),
+            (500, Some(500 * frame_len(64)))
+        );
+        assert_eq!(v["actions"]["pass"]["packets"], 500, "{v}");
+        assert!(run.stop().success());
+        assert!(
+            run.all_lines()
+                .iter()
+                .all(|l| l["health"]["state"] == "ok" && packets(l) <= 500),
+            "{:?}",
+            run.all_lines()
+        );
+        assert_eq!(bpftool_lookup(&shared), frozen, "the map is left alone");
+        assert_eq!(xdp_prog_id(&lab, iface), Some(foreign), "the program stays");
+        return;
+    }
+    // Samples after the traffic: every one says why, none is "ok".
+    let seen = run.all_lines().len();
+    let deadline = std::time::Instant::now() + wait();
+    while run.all_lines().len() < seen + 3 {
+        assert!(std::time::Instant::now() < deadline, "no samples");
+        run.wait_for(iface, wait(), |_| true);
+    }
+    assert!(run.stop().success());
+    let lines = run.all_lines();
+    assert!(lines.len() >= 4, "{lines:?}");
+    for v in &lines {
+        assert_eq!(v["mode"], "read-only", "{v}");
+        assert_eq!(v["health"]["state"], "not-observable", "{v}");
+        assert_eq!((packets(v), v["bytes"].as_u64()), (0, Some(0)), "{v}");
+        assert_eq!(
+            (v["pps"].as_f64(), v["bps"].as_f64()),
+            (Some(0.0), Some(0.0))
+        );
+        assert!(v["actions"].is_null(), "{v}");
+        let reason = v["health"]["reason"].as_str().expect("a reason");
+        assert!(
+            reason.contains(&format!(
+                "another loader's XDP program {foreign} (xdp_pass)"
+            )) && reason.contains(&format!("does not update {}", shared.display()))
+                && reason.contains("no BPF trampolines"),
+            "{reason}"
+        );
+    }
+    let err = run.stderr_lines();
+    assert!(
+        err.iter()
+            .any(|l| l.contains(&format!("{iface}: not observable"))
+                && l.contains("does not update")),
+        "said in the log: {err:?}"
+    );
+    assert_eq!(bpftool_lookup(&shared), frozen, "the map is left alone");
+    assert_eq!(xdp_prog_id(&lab, iface), Some(foreign), "the program stays");
+    assert!(
+        !bpffs.path().join("xdptop").join(iface).exists(),
+        "no pins of ours left"
+    );
 }

@@ -15,7 +15,10 @@ use serde_json::Value;
 use support::rotel::{LoggedPoint, Rotel, free_port};
 use xdp_lab::frame_len;
 
-const WAIT: Duration = Duration::from_secs(20);
+/// How long a sample or an effect may take ([`lab_wait`]: longer in a VM).
+fn wait() -> Duration {
+    lab_wait(Duration::from_secs(20))
+}
 
 /// (metric, time) -> the points the collector logged for it.
 fn index(points: &[LoggedPoint], iface: &str) -> HashMap<(String, u64), Vec<LoggedPoint>> {
@@ -77,11 +80,11 @@ fn the_collector_receives_exactly_what_xdptop_printed() {
             &rotel.grpc_endpoint(),
             &iface,
         ],
-        WAIT,
+        wait(),
     );
     send_udp(&lab, 0, 700, 100);
-    run.wait_for(&iface, WAIT, |v| v["packets"] == 700);
-    run.wait_for(&iface, WAIT, |_| true);
+    run.wait_for(&iface, wait(), |v| v["packets"] == 700);
+    run.wait_for(&iface, wait(), |_| true);
     let status = run.stop();
     assert!(status.success(), "{status}");
     let lines = run.all_lines();
@@ -91,7 +94,7 @@ fn the_collector_receives_exactly_what_xdptop_printed() {
         .expect("t");
 
     // The last sample, pushed on SIGTERM, must be there too.
-    let points = rotel.wait_points(WAIT, |ps| {
+    let points = rotel.wait_points(wait(), |ps| {
         ps.iter()
             .any(|p| p.metric == "xdp.bit.rate" && p.time_unix_nano == last_t)
     });
@@ -124,7 +127,7 @@ fn the_collector_receives_exactly_what_xdptop_printed() {
         );
     }
     // The attach event became a span.
-    rotel.wait_spans(WAIT, |s| s.iter().any(|s| s.name.contains("attach")));
+    rotel.wait_spans(wait(), |s| s.iter().any(|s| s.name.contains("attach")));
 }
 
 /// `--interval 100ms --otlp-interval 1s --count 25`: every sample printed
@@ -151,14 +154,14 @@ fn samples_are_batched_per_export_interval_and_all_arrive_once() {
             &iface,
         ],
     );
-    assert!(run.wait(WAIT).success());
+    assert!(run.wait(wait()).success());
     let lines = run.all_lines();
     assert_eq!(lines.len(), 25);
     let times: Vec<u64> = lines
         .iter()
         .map(|l| l["time_unix_nano"].as_u64().expect("t"))
         .collect();
-    rotel.wait_points(WAIT, |ps| {
+    rotel.wait_points(wait(), |ps| {
         ps.iter().filter(|p| p.metric == "xdp.bit.rate").count() >= times.len()
     });
     // A little longer: duplicates would arrive now.
@@ -222,7 +225,7 @@ fn a_collector_down_at_start_delays_nothing_and_gets_everything_later() {
         &["--interval", "200ms", "--otlp", &endpoint, &iface],
     );
     let mut start = Instant::now();
-    let first = run.wait_for(&iface, WAIT, |_| true);
+    let first = run.wait_for(&iface, wait(), |_| true);
     if xdp_lab::kernel::in_vm() {
         // Under qemu's emulation (cargo xtask vmtest) loading and attaching
         // alone take seconds, which is not what this checks: there the pace
@@ -230,7 +233,7 @@ fn a_collector_down_at_start_delays_nothing_and_gets_everything_later() {
         start = Instant::now();
     }
     for _ in 0..5 {
-        run.wait_for(&iface, WAIT, |_| true);
+        run.wait_for(&iface, wait(), |_| true);
     }
     // Six samples at 200 ms with the collector down: still on time.
     assert!(
@@ -241,7 +244,7 @@ fn a_collector_down_at_start_delays_nothing_and_gets_everything_later() {
 
     let rotel = Rotel::start_on_in(grpc, http, Some(&lab.xdp_netns_path()));
     let first_t = first["time_unix_nano"].as_u64().expect("t");
-    rotel.wait_points(WAIT, |ps| {
+    rotel.wait_points(wait(), |ps| {
         ps.iter()
             .any(|p| p.metric == "xdp.packets" && p.time_unix_nano == first_t)
     });

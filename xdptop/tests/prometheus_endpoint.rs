@@ -163,11 +163,29 @@ fn dropping_stops_the_server() {
 
 #[test]
 fn the_readme_mapping_tables_match_the_served_names() {
-    use xdptop::output::names::METRICS;
+    struct Row {
+        otel: &'static str,
+        prometheus: &'static str,
+        unit: &'static str,
+    }
+    use xdptop::output::names::{ACTION_METRICS, METRICS};
     for file in ["compose/README.md", "README.md"] {
         let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
         let readme = std::fs::read_to_string(path).expect(file);
-        for m in METRICS {
+        let rows = METRICS
+            .iter()
+            .map(|m| (m.otel, m.prometheus, m.unit))
+            .chain(
+                ACTION_METRICS
+                    .iter()
+                    .map(|m| (m.otel, m.prometheus, m.unit)),
+            );
+        for (otel, prometheus, unit) in rows {
+            let m = Row {
+                otel,
+                prometheus,
+                unit,
+            };
             let row = format!("| `{}` |", m.otel);
             let has = |what: &str| {
                 readme
@@ -188,4 +206,64 @@ fn the_readme_mapping_tables_match_the_served_names() {
             );
         }
     }
+}
+
+/// Issue 15: where a sample carries verdicts, `/metrics` adds one series per
+/// verdict, labelled `xdp_action`, as the collector makes of
+/// `xdp.action.packets` / `xdp.action.bytes`.
+#[test]
+fn verdicts_are_a_series_per_action() {
+    use xdptop::{
+        sample::{ActionTotals, Counts, Mode, Reading},
+        sampler::{FakeSource, Sampler},
+    };
+    let reading = |pass: u64, drop: u64| {
+        let mut a = ActionTotals::default();
+        a[xdp_ebpf::action::PASS] = Counts {
+            packets: pass,
+            bytes: pass * 100,
+        };
+        a[xdp_ebpf::action::DROP] = Counts {
+            packets: drop,
+            bytes: drop * 500,
+        };
+        Ok(Reading {
+            packets: pass + drop,
+            bytes: pass * 100 + drop * 500,
+            epoch: 1,
+            detail: None,
+            actions: Some(a),
+            run: None,
+        })
+    };
+    let mut sampler = Sampler::new(vec![Box::new(FakeSource {
+        name: "fw0".into(),
+        mode: Mode::ReadOnly,
+        readings: [reading(0, 0), reading(1_000, 500)].into_iter().collect(),
+    })]);
+    let ep = PrometheusEndpoint::start_with_host(local(), "lab-host").expect("start");
+    ep.update(&sampler.sample(1, 1));
+    ep.update(&sampler.sample(2, 1_000_000_001));
+    let r = http::get(ep.local_addr(), "/metrics", &[]).expect("GET /metrics");
+    let lines = samples(&r.body);
+    let series = |metric: &str, action: &str, v: u64| {
+        format!(
+            r#"{metric}{{network_interface_name="fw0",xdp_mode="read-only",host_name="lab-host",xdp_action="{action}"}} {v}"#
+        )
+    };
+    for want in [
+        series("xdp_xdp_action_packets_total", "pass", 1_000),
+        series("xdp_xdp_action_packets_total", "drop", 500),
+        series("xdp_xdp_action_packets_total", "tx", 0),
+        series("xdp_xdp_action_bytes_total", "pass", 100_000),
+        series("xdp_xdp_action_bytes_total", "drop", 250_000),
+    ] {
+        assert!(lines.contains(&want.as_str()), "{want} in {}", r.body);
+    }
+    assert!(
+        r.body
+            .contains("# TYPE xdp_xdp_action_packets_total counter\n"),
+        "{}",
+        r.body
+    );
 }

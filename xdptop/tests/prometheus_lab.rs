@@ -32,7 +32,10 @@ use support::{
 use xdp_lab::{Lab, TempBpffs, Traffic, frame_len, poll, send};
 
 const SCRAPE: Duration = Duration::from_secs(1);
-const WAIT: Duration = Duration::from_secs(20);
+/// How long a sample or an effect may take ([`lab_wait`]: longer in a VM).
+fn wait() -> Duration {
+    lab_wait(Duration::from_secs(20))
+}
 /// xdptop's `/metrics` port: the lab's namespace is the test's own, so a
 /// fixed port is free there.
 const PORT: u16 = 9464;
@@ -56,7 +59,7 @@ fn start(lab: &Lab, bpffs: &TempBpffs) -> (Running, Prometheus, String) {
             &metrics.to_string(),
             &iface,
         ],
-        WAIT,
+        wait(),
     );
     // Returns once the first scrape is in.
     let prom = Prometheus::start_in(&[metrics], SCRAPE, Some(&lab.xdp_netns_path()));
@@ -117,11 +120,11 @@ fn prometheus_stores_what_xdptop_printed_and_every_dashboard_query_has_data() {
     )
     .expect("send");
     assert_eq!(sent, SENT);
-    let last = run.wait_for(&iface, WAIT, |v| v["packets"] == SENT);
+    let last = run.wait_for(&iface, wait(), |v| v["packets"] == SENT);
     assert_eq!(last["bytes"], SENT * frame_len(PAYLOAD), "{last}");
 
     // Prometheus reaches the exact count (it scrapes every second).
-    let packets = wait_value(&prom, "xdp_xdp_packets_total", &iface, WAIT, |v| {
+    let packets = wait_value(&prom, "xdp_xdp_packets_total", &iface, wait(), |v| {
         v == SENT as f64
     });
     assert_eq!(packets, SENT as f64);
@@ -300,7 +303,7 @@ fn alert_queries_fire_when_traffic_the_program_or_xdptop_stop_and_not_before() {
 
     // ---- Running, traffic flowing: nothing fires. Judged once the
     // (compressed, 3 s) traffic window lies entirely inside the traffic.
-    run.wait_for(&iface, WAIT, |v| v["packets"].as_u64() >= Some(2_000));
+    run.wait_for(&iface, wait(), |v| v["packets"].as_u64() >= Some(2_000));
     for _ in 0..3 {
         let e = Eval::run(&prom, &alerts, &iface);
         assert!(
@@ -318,8 +321,8 @@ fn alert_queries_fire_when_traffic_the_program_or_xdptop_stop_and_not_before() {
 
     // ---- The generator stops: "traffic stopped", and only it, fires.
     assert_eq!(generator.join().expect("generator"), SENT);
-    run.wait_for(&iface, WAIT, |v| v["packets"] == SENT);
-    wait_firing(&prom, &alerts, &iface, &[Fires::TrafficStopped], WAIT, 3);
+    run.wait_for(&iface, wait(), |v| v["packets"] == SENT);
+    wait_firing(&prom, &alerts, &iface, &[Fires::TrafficStopped], wait(), 3);
     let packets = prom.query("xdp_xdp_packets_total");
     assert_eq!(value(&packets[0]), SENT as f64);
 
@@ -329,16 +332,16 @@ fn alert_queries_fire_when_traffic_the_program_or_xdptop_stop_and_not_before() {
     let out = xdptop(&lab, bpffs.path(), &["--detach", &iface]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(xdp_prog_id(&lab, &iface), None, "detached");
-    let lost = run.wait_for(&iface, WAIT, |v| v["health"]["state"] == "lost");
+    let lost = run.wait_for(&iface, wait(), |v| v["health"]["state"] == "lost");
     assert_eq!(lost["packets"], SENT, "{lost}");
-    let e = wait_firing(&prom, &alerts, &iface, &[Fires::Gone], WAIT, 3);
+    let e = wait_firing(&prom, &alerts, &iface, &[Fires::Gone], wait(), 3);
     assert_eq!(e.attached, Some(0.0), "{e:?}");
     assert_eq!(e.max_pps, None, "traffic stopped must leave this to 'gone'");
 
     // ---- SIGTERM: "stopped reporting" fires, and the time since the last
     // sample keeps growing; the other rules go quiet (stale series).
     assert!(run.stop().success());
-    let e = wait_firing(&prom, &alerts, &iface, &[Fires::Stopped], WAIT, 2);
+    let e = wait_firing(&prom, &alerts, &iface, &[Fires::Stopped], wait(), 2);
     let since = e.stopped.expect("stopped");
     thread::sleep(SCRAPE * 2);
     let later = Eval::run(&prom, &alerts, &iface);

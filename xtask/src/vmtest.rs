@@ -34,7 +34,7 @@ use crate::exec::{without_xtask_env, workspace_root};
 
 /// The integration test targets of the `xdptop` package that run in the
 /// guests: the privileged lab suite and the tests that need trampolines
-/// (xdp-loader's dispatcher, xdptop joining it).
+/// (xdp-loader's dispatcher, xdptop joining it, the fexit verdict observer).
 /// (The TUI/tmux test and the benchmarks add nothing a kernel changes.)
 const GUEST_TESTS: &[&str] = &[
     "lab",
@@ -44,6 +44,7 @@ const GUEST_TESTS: &[&str] = &[
     "multiprog",
     "dispatcher",
     "talkers",
+    "verdicts",
 ];
 
 /// The kernels, by the name `--kernel` takes, with the Debian package that
@@ -64,7 +65,8 @@ pub struct Options {
     #[arg(long, default_value = "all", value_parser = ["6.1", "6.12", "all"])]
     kernel: String,
     /// A test target of the xdptop package to run (repeatable; default: lab,
-    /// hardening, otlp_lab, prometheus_lab, multiprog, dispatcher, talkers).
+    /// hardening, otlp_lab, prometheus_lab, multiprog, dispatcher, talkers,
+    /// verdicts).
     #[arg(long = "test", value_name = "NAME")]
     tests: Vec<String>,
     /// Arguments for every test binary, e.g. a test name filter.

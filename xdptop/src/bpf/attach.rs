@@ -20,7 +20,7 @@ use super::{
     error::Doing as _,
     ifindex,
     pins::{Pins, check_shared_map, ignore_missing},
-    reader::{OwnSource, SharedPinGuard, SharedSource},
+    reader::{ForeignSource, OwnSource, SharedPinGuard},
     sys,
     talkers::{TalkerTables, table_sizes},
 };
@@ -201,7 +201,7 @@ fn watch_program(
                 let _ = ignore_missing(std::fs::remove_file(pins.shared_map()));
             }
             log::debug!("{iface}: attach refused: {why}");
-            read_only(pins, iface, &libxdp_hint)
+            read_only(pins, iface, ifindex, &libxdp_hint)
         }
         Err(e) => {
             remove_own_pins(pins, iface);
@@ -452,25 +452,32 @@ fn ensure_key_zero(ebpf: &mut aya::Ebpf, path: &Path) -> Result<(), Error> {
     }
 }
 
-fn read_only(pins: &Pins, iface: &str, libxdp_hint: &str) -> Result<Attached, Error> {
-    let path = pins.shared_map();
-    if check_shared_map(pins)?.is_none() {
-        return Err(Error::OtherLoader {
+fn read_only(pins: &Pins, iface: &str, ifindex: u32, libxdp_hint: &str) -> Result<Attached, Error> {
+    let prog_id = sys::xdp_prog_id(ifindex)
+        .doing(|| format!("asking which XDP program runs on {iface}"))?
+        .ok_or_else(|| Error::ForeignProgramGone {
             iface: iface.to_owned(),
-            path,
-            libxdp: libxdp_hint.to_owned(),
-        });
+        })?;
+    if !libxdp_hint.is_empty() {
+        log::warn!("{}", libxdp_hint.trim_start_matches(". "));
     }
-    let source = SharedSource::open(iface, path.clone())?;
+    let source = ForeignSource::open(iface, ifindex, prog_id, pins.shared_map())?;
+    FOREIGN.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(Attached {
+        note: source.note(),
         source: Box::new(source),
         mode: Mode::ReadOnly,
-        note: format!(
-            "{iface}: another loader's XDP program is attached; watching {} read-only \
-             (the shared counter, no breakdowns){libxdp_hint}",
-            path.display()
-        ),
     })
+}
+
+/// Set once an interface is watched over another loader's program.
+static FOREIGN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process watches another loader's program: then telling
+/// whether a replaced program updates the shared map needs CAP_SYS_ADMIN
+/// (programs are opened by id) while sampling.
+pub fn watches_foreign() -> bool {
+    FOREIGN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Best effort: used on failure paths, where the first error matters more.

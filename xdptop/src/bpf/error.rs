@@ -44,22 +44,13 @@ pub enum Error {
         max_entries: u32,
     },
 
-    /// Another loader's program holds the interface and there is no shared
-    /// map to watch read-only.
+    /// The other loader's program that xdptop watched read-only was
+    /// removed, and nothing replaced it.
     #[error(
-        "{iface} already runs an XDP program from another loader, and there is no shared map \
-         at {} to watch. xdptop will not replace another program: unload it first \
-         (`xdp-loader unload {iface} --all` or `ip link set dev {iface} xdp off`), or point \
-         --pin-dir at the bpffs directory where that loader pins xdp_stats_map{libxdp}",
-        .path.display()
+        "no XDP program runs on {iface} any more (the other loader's program was removed); \
+         start xdptop again to attach its own there"
     )]
-    OtherLoader {
-        iface: String,
-        path: PathBuf,
-        /// ". IFACE runs a libxdp dispatcher that xdptop cannot join: WHY",
-        /// or empty: the way out that beats both of the above.
-        libxdp: String,
-    },
+    ForeignProgramGone { iface: String },
 
     #[error(
         "the kernel attached {iface} through netlink, not a bpf_link \

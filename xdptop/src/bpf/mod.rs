@@ -7,6 +7,7 @@ mod error;
 #[allow(unsafe_code)]
 mod libxdp;
 mod lock;
+mod observer;
 mod pins;
 mod reader;
 #[allow(unsafe_code)]
@@ -14,11 +15,11 @@ mod sys;
 mod talkers;
 mod watched;
 
-pub use attach::{Attached, Detached, detach, watch};
+pub use attach::{Attached, Detached, detach, watch, watches_foreign};
 pub use dispatcher::{LIBXDP_PACKAGES, RUN_PRIO, in_use as uses_dispatcher, libxdp_dir};
 pub use error::Error;
 pub use pins::{MapLayout, Pins, check_shared_map};
-pub use reader::{OwnSource, SharedSource, reading_from_per_cpu};
+pub use reader::{ForeignSource, OwnSource, reading_from_per_cpu};
 pub use talkers::{TalkerTables, kernel_memory as talkers_kernel_memory, table_sizes};
 pub use watched::Watched;
 
@@ -55,4 +56,34 @@ pub const IDLE_TALKERS_TABLE: u32 = 1024;
 /// The interface's index in this network namespace, if it exists.
 pub fn ifindex(name: &str) -> Option<u32> {
     nix::net::if_::if_nametoindex(name).ok()
+}
+
+/// The `BPF_ENABLE_STATS` fd, held for the rest of the run once enabled.
+static RUN_TIME_STATS: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::OnceLock::new();
+
+/// Turns on the kernel's run-time statistics of BPF programs until xdptop
+/// exits (the fd is closed with the process), for the observed programs'
+/// time per packet. Needs CAP_SYS_ADMIN: the error says so.
+pub fn enable_run_time_stats() -> Result<(), String> {
+    if RUN_TIME_STATS.get().is_some() {
+        return Ok(());
+    }
+    match sys::enable_run_time_stats() {
+        Ok(fd) => {
+            let _ = RUN_TIME_STATS.set(fd);
+            Ok(())
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(
+            "the run time per packet needs CAP_SYS_ADMIN (BPF_ENABLE_STATS): run xdptop as root"
+                .to_owned(),
+        ),
+        Err(e) => Err(format!(
+            "the run time per packet is unknown: enabling the kernel's BPF statistics failed: {e}"
+        )),
+    }
+}
+
+/// Whether [`enable_run_time_stats`] succeeded.
+pub fn run_time_stats_on() -> bool {
+    RUN_TIME_STATS.get().is_some()
 }

@@ -6,7 +6,7 @@ use std::{
         fd::{AsFd as _, OwnedFd},
         unix::fs::MetadataExt as _,
     },
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -17,10 +17,11 @@ use super::{
     Error,
     dispatcher::{Gone, Liveness},
     error::Doing as _,
+    observer::Follower,
     sys,
 };
 use crate::{
-    sample::{Detail, Mode, Reading},
+    sample::{Detail, Mode, NotObservable, Reading},
     sampler::CounterSource,
 };
 
@@ -42,6 +43,9 @@ pub struct OwnSource {
     shared: Option<SharedPinGuard>,
     /// Packets at the last read, to skip the link check while they move.
     last_packets: Option<u64>,
+    /// The verdicts of the interface's program (xdptop's own, or the
+    /// dispatcher it runs in).
+    verdicts: Follower,
 }
 
 impl OwnSource {
@@ -70,6 +74,7 @@ impl OwnSource {
         );
         let stats = PerCpuArray::try_from(Map::PerCpuArray(stats))
             .doing(|| "xdptop's stats map has an unexpected layout".into())?;
+        let verdicts = Follower::new(iface, super::ifindex(iface).unwrap_or(0));
         Ok(Self {
             iface: iface.to_owned(),
             mode,
@@ -78,6 +83,7 @@ impl OwnSource {
             epoch,
             shared,
             last_packets: None,
+            verdicts,
         })
     }
 }
@@ -185,7 +191,7 @@ impl CounterSource for OwnSource {
             .stats
             .get(&0, 0)
             .doing(|| "reading xdptop's per-CPU counters".into())?;
-        let reading = reading_from_per_cpu(&per_cpu, self.epoch);
+        let mut reading = reading_from_per_cpu(&per_cpu, self.epoch);
         // Only this interface's program writes this map, so counters that
         // moved prove it is still attached; a syscall per sample is saved
         // on a busy link. Still counters need the link to tell idle from
@@ -214,6 +220,8 @@ impl CounterSource for OwnSource {
         if let Some(shared) = &mut self.shared {
             shared.check();
         }
+        reading.actions = self.verdicts.read();
+        reading.run = self.verdicts.run_stats();
         Ok(reading)
     }
 }
@@ -234,54 +242,160 @@ pub fn reading_from_per_cpu(per_cpu: &[XdptopStats], epoch: u64) -> Reading {
             size_hist: total.size_hist,
             per_cpu_packets: per_cpu.iter().map(|s| s.packets).collect(),
         }),
+        actions: None,
+        run: None,
     }
 }
 
-/// Another loader's program is attached: read key 0 of the shared map.
-/// When the pin is replaced (the loader restarted), follow the new map.
-pub struct SharedSource {
+/// Another loader's program holds the interface. Its counts are read from
+/// the pinned shared map only while that program really updates it (the
+/// map's id is among the program's map ids); otherwise the interface is not
+/// observable, and each read says why. Re-checked whenever the interface's
+/// program or the pinned map changes (a loader restarted, a pin replaced).
+pub struct ForeignSource {
     iface: String,
+    ifindex: u32,
     path: PathBuf,
-    map: HashMap<MapData, u32, DataRec>,
-    epoch: u64,
+    prog_id: u32,
+    /// Id of the map pinned at `path` when the view was decided.
+    pinned: Option<u32>,
+    view: View,
 }
 
-impl SharedSource {
-    pub fn open(iface: &str, path: PathBuf) -> Result<Self, Error> {
-        let (map, epoch) = open_shared(&path)?;
+enum View {
+    /// xdptop's fexit observer counts the program's packets and bytes by
+    /// verdict: their sum is the interface's count.
+    Observed(Box<Follower>),
+    /// The program updates the pinned map: its key 0, under this epoch.
+    Shared {
+        map: HashMap<MapData, u32, DataRec>,
+        epoch: u64,
+    },
+    /// Nothing to read, and why (for the health, the log and the screen).
+    NotObservable(String),
+}
+
+impl ForeignSource {
+    pub fn open(iface: &str, ifindex: u32, prog_id: u32, path: PathBuf) -> Result<Self, Error> {
+        let (view, pinned) = decide(iface, ifindex, prog_id, &path)?;
         Ok(Self {
             iface: iface.to_owned(),
+            ifindex,
             path,
-            map,
-            epoch,
+            prog_id,
+            pinned,
+            view,
         })
     }
 
-    fn follow_pin(&mut self) -> Result<(), Error> {
-        let id = match MapInfo::from_pin(&self.path) {
-            Ok(info) => u64::from(info.id()),
-            Err(_) => {
-                return Err(Error::SharedMapGone {
-                    path: self.path.clone(),
-                });
-            }
+    /// What the operator is told when watching starts.
+    pub fn note(&self) -> String {
+        match &self.view {
+            View::Observed(_) => format!(
+                "{}: another loader's XDP program (id {}) is attached; watching it read-only: \
+                 xdptop observes its verdicts (fexit) and counts the interface's packets from \
+                 them, without touching the program",
+                self.iface, self.prog_id
+            ),
+            View::Shared { .. } => format!(
+                "{}: another loader's XDP program (id {}) is attached and updates {};                  watching it read-only (the shared counter, no breakdowns)",
+                self.iface,
+                self.prog_id,
+                self.path.display()
+            ),
+            View::NotObservable(_) => format!(
+                "{}: another loader's XDP program (id {}) is attached, and xdptop cannot \
+                 observe it (why: in the warning that follows)",
+                self.iface, self.prog_id
+            ),
+        }
+    }
+
+    fn recheck(&mut self, prog_id: u32) -> Result<(), Error> {
+        let old_epoch = match &self.view {
+            View::Shared { epoch, .. } => Some(*epoch),
+            View::NotObservable(_) | View::Observed(_) => None,
         };
-        if id != self.epoch {
-            super::pins::check_shared_map_at(&self.path)?;
-            let (map, epoch) = open_shared(&self.path)?;
+        if prog_id != self.prog_id {
             log::warn!(
-                "{}: {} now holds another map (id {epoch}); following it",
+                "{}: the XDP program changed (id {} -> {prog_id}); checking what it updates",
+                self.iface,
+                self.prog_id
+            );
+        }
+        let (view, now_pinned) = decide(&self.iface, self.ifindex, prog_id, &self.path)?;
+        if let View::Shared { epoch, .. } = &view
+            && old_epoch != Some(*epoch)
+        {
+            log::warn!(
+                "{}: XDP program {prog_id} updates the map now pinned at {} (map id {epoch}); \
+                 following it",
                 self.iface,
                 self.path.display()
             );
-            self.map = map;
-            self.epoch = epoch;
         }
+        self.prog_id = prog_id;
+        self.pinned = now_pinned;
+        self.view = view;
         Ok(())
     }
 }
 
-fn open_shared(path: &std::path::Path) -> Result<(HashMap<MapData, u32, DataRec>, u64), Error> {
+/// Whether program `prog_id` updates the map pinned at `path`: then that
+/// map is its counter; otherwise why the interface cannot be observed.
+fn decide(
+    iface: &str,
+    ifindex: u32,
+    prog_id: u32,
+    path: &Path,
+) -> Result<(View, Option<u32>), Error> {
+    let pinned = MapInfo::from_pin(path).ok().map(|m| m.id());
+    let follower = Follower::for_program(iface, ifindex, prog_id);
+    if follower.is_observing() {
+        return Ok((View::Observed(Box::new(follower)), pinned));
+    }
+    let info = match sys::prog_fd_by_id(prog_id).and_then(|fd| sys::prog_info(fd.as_fd())) {
+        Ok(info) => info,
+        Err(e) => {
+            let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                " (opening a program by id needs CAP_SYS_ADMIN: run xdptop as root)"
+            } else {
+                ""
+            };
+            let why = format!(
+                "cannot tell whether another loader's XDP program {prog_id} updates {}: \
+                 reading its maps failed: {e}{hint}",
+                path.display()
+            );
+            return Ok((View::NotObservable(why), pinned));
+        }
+    };
+    if let Some(id) = pinned
+        && info.map_ids.contains(&id)
+    {
+        super::pins::check_shared_map_at(path)?;
+        let (map, epoch) = open_shared(path)?;
+        return Ok((View::Shared { map, epoch }, pinned));
+    }
+    let map_words = match pinned {
+        Some(id) => format!("does not update {} (map id {id})", path.display()),
+        None => format!("pins no xdp_stats_map at {}", path.display()),
+    };
+    let observer = follower.why_not().unwrap_or("unknown").to_owned();
+    let why = format!(
+        "another loader's XDP program {prog_id} ({}) on {iface} {map_words}, so xdptop has no \
+         counts for it; verdicts cannot be observed either: {observer}",
+        info.name
+    );
+    Ok((View::NotObservable(why), pinned))
+}
+
+/// The epoch of observed counts: the follower keeps them going across
+/// program changes, so it never changes (map ids are 32-bit, so it is no
+/// map's).
+const OBSERVED_EPOCH: u64 = 1 << 32;
+
+fn open_shared(path: &Path) -> Result<(HashMap<MapData, u32, DataRec>, u64), Error> {
     let map = MapData::from_pin(path).doing(|| format!("opening {}", path.display()))?;
     let epoch = u64::from(
         map.info()
@@ -293,7 +407,7 @@ fn open_shared(path: &std::path::Path) -> Result<(HashMap<MapData, u32, DataRec>
     Ok((map, epoch))
 }
 
-impl CounterSource for SharedSource {
+impl CounterSource for ForeignSource {
     fn interface(&self) -> &str {
         &self.iface
     }
@@ -303,14 +417,56 @@ impl CounterSource for SharedSource {
     }
 
     fn read(&mut self) -> anyhow::Result<Reading> {
-        if super::ifindex(&self.iface).is_none() {
+        if super::ifindex(&self.iface) != Some(self.ifindex) {
             return Err(Error::InterfaceGone {
                 iface: self.iface.clone(),
             }
             .into());
         }
-        self.follow_pin()?;
-        let rec = match self.map.get(&0, 0) {
+        let prog_id = sys::xdp_prog_id(self.ifindex)
+            .doing(|| format!("asking which XDP program runs on {}", self.iface))?
+            .ok_or_else(|| Error::ForeignProgramGone {
+                iface: self.iface.clone(),
+            })?;
+        if let View::Observed(follower) = &mut self.view {
+            // The follower follows a changed program itself.
+            self.prog_id = prog_id;
+            let Some(totals) = follower.read() else {
+                let why = follower
+                    .why_not()
+                    .unwrap_or("reading the verdict observer's counters failed")
+                    .to_owned();
+                return Err(NotObservable(why).into());
+            };
+            let (packets, bytes) = totals.iter().fold((0u64, 0u64), |(p, b), c| {
+                (p.wrapping_add(c.packets), b.wrapping_add(c.bytes))
+            });
+            return Ok(Reading {
+                packets,
+                bytes,
+                epoch: OBSERVED_EPOCH,
+                detail: None,
+                actions: Some(totals),
+                run: follower.run_stats(),
+            });
+        }
+        let pinned = MapInfo::from_pin(&self.path).ok().map(|m| m.id());
+        // A removed pin is a lost map (below), not a reason to look again.
+        if prog_id != self.prog_id || pinned.is_some_and(|id| Some(id) != self.pinned) {
+            self.recheck(prog_id)?;
+        }
+        let (map, epoch) = match &self.view {
+            View::Shared { map, epoch } => (map, epoch),
+            View::NotObservable(why) => return Err(NotObservable(why.clone()).into()),
+            View::Observed(_) => unreachable!("handled above"),
+        };
+        if pinned.is_none() {
+            return Err(Error::SharedMapGone {
+                path: self.path.clone(),
+            }
+            .into());
+        }
+        let rec = match map.get(&0, 0) {
             Ok(rec) => rec,
             // Key 0 appears with the first packet on some loaders.
             Err(aya::maps::MapError::KeyNotFound) => DataRec::default(),
@@ -323,8 +479,10 @@ impl CounterSource for SharedSource {
         Ok(Reading {
             packets: rec.rx_packets,
             bytes: rec.rx_bytes,
-            epoch: self.epoch,
+            epoch: *epoch,
             detail: None,
+            actions: None,
+            run: None,
         })
     }
 }

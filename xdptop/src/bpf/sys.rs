@@ -191,3 +191,362 @@ pub fn lookup_batch<K: aya::Pod, V: aya::Pod>(
         first = false;
     }
 }
+
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+
+/// Opens a program by id (needs CAP_SYS_ADMIN).
+pub fn prog_fd_by_id(id: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    #[repr(C)]
+    struct Attr {
+        prog_id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    let mut attr = Attr {
+        prog_id: id,
+        next_id: 0,
+        open_flags: 0,
+    };
+    // SAFETY: Attr is the `prog_id`/`next_id`/`open_flags` member of union
+    // bpf_attr that BPF_PROG_GET_FD_BY_ID reads.
+    let fd = unsafe { bpf(BPF_PROG_GET_FD_BY_ID, &mut attr)? };
+    // SAFETY: on success the kernel returns a new fd that we now own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// What xdptop needs to know about a program: which maps it uses and where
+/// its main function is in its BTF (fexit's target).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub id: u32,
+    /// The kernel's copy of the name: at most 15 bytes.
+    pub name: String,
+    pub map_ids: Vec<u32>,
+    /// The program's BTF object, 0 if it was loaded without BTF.
+    pub btf_id: u32,
+    /// The BTF type id of the function at instruction 0 (the entry point),
+    /// from the program's `func_info`; `None` without BTF.
+    pub main_func: Option<u32>,
+    /// Cumulative run time and runs while `BPF_ENABLE_STATS` is on.
+    pub run_time_ns: u64,
+    pub run_cnt: u64,
+}
+
+/// `struct bpf_prog_info` (232 bytes on 6.18): offsets below are the UAPI's,
+/// stable since they were added; a larger buffer is accepted.
+#[repr(C, align(8))]
+struct RawProgInfo([u8; 256]);
+
+impl RawProgInfo {
+    fn u32_at(&self, off: usize) -> u32 {
+        u32::from_ne_bytes(self.0[off..off + 4].try_into().expect("4 bytes"))
+    }
+    fn u64_at(&self, off: usize) -> u64 {
+        u64::from_ne_bytes(self.0[off..off + 8].try_into().expect("8 bytes"))
+    }
+    fn set_u32(&mut self, off: usize, v: u32) {
+        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn set_u64(&mut self, off: usize, v: u64) {
+        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+}
+
+mod prog_info_off {
+    pub const ID: usize = 4;
+    pub const NR_MAP_IDS: usize = 52;
+    pub const MAP_IDS: usize = 56;
+    pub const NAME: usize = 64;
+    pub const BTF_ID: usize = 128;
+    pub const FUNC_INFO_REC_SIZE: usize = 132;
+    pub const FUNC_INFO: usize = 136;
+    pub const NR_FUNC_INFO: usize = 144;
+    pub const RUN_TIME_NS: usize = 192;
+    pub const RUN_CNT: usize = 200;
+}
+
+fn get_prog_info(fd: BorrowedFd<'_>, raw: &mut RawProgInfo) -> io::Result<()> {
+    let mut attr = InfoByFd {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: size_of::<RawProgInfo>() as u32,
+        info: raw.0.as_mut_ptr() as u64,
+    };
+    // SAFETY: InfoByFd is the `info` member of union bpf_attr; `info` points
+    // at a buffer of `info_len` bytes that outlives the call, and every
+    // pointer set in it points at a buffer of the count set beside it.
+    unsafe { bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)? };
+    Ok(())
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD on a program, with its map ids and func_info.
+pub fn prog_info(fd: BorrowedFd<'_>) -> io::Result<ProgInfo> {
+    use prog_info_off as o;
+    // First the counts, then the arrays.
+    let mut raw = RawProgInfo([0; 256]);
+    get_prog_info(fd, &mut raw)?;
+    let nr_maps = raw.u32_at(o::NR_MAP_IDS);
+    let nr_funcs = raw.u32_at(o::NR_FUNC_INFO);
+    let mut map_ids = vec![0u32; nr_maps as usize];
+    // struct bpf_func_info { __u32 insn_off; __u32 type_id; }
+    let mut funcs = vec![[0u32; 2]; nr_funcs as usize];
+    let mut raw = RawProgInfo([0; 256]);
+    raw.set_u32(o::NR_MAP_IDS, nr_maps);
+    raw.set_u64(o::MAP_IDS, map_ids.as_mut_ptr() as u64);
+    if nr_funcs > 0 {
+        raw.set_u32(o::NR_FUNC_INFO, nr_funcs);
+        raw.set_u32(o::FUNC_INFO_REC_SIZE, 8);
+        raw.set_u64(o::FUNC_INFO, funcs.as_mut_ptr() as u64);
+    }
+    get_prog_info(fd, &mut raw)?;
+    // The program cannot gain maps, but be exact about what was written.
+    map_ids.truncate(raw.u32_at(o::NR_MAP_IDS).min(nr_maps) as usize);
+    let name = &raw.0[o::NAME..o::NAME + 16];
+    let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(16)];
+    let btf_id = raw.u32_at(o::BTF_ID);
+    Ok(ProgInfo {
+        id: raw.u32_at(o::ID),
+        name: String::from_utf8_lossy(name).into_owned(),
+        map_ids,
+        btf_id,
+        main_func: (btf_id != 0)
+            .then(|| funcs.iter().find(|f| f[0] == 0).map(|f| f[1]))
+            .flatten(),
+        run_time_ns: raw.u64_at(o::RUN_TIME_NS),
+        run_cnt: raw.u64_at(o::RUN_CNT),
+    })
+}
+
+/// The id of the XDP program attached to `ifindex` in any mode (the one
+/// `ip link` shows), asked over rtnetlink: no capability needed.
+pub fn xdp_prog_id(ifindex: u32) -> io::Result<Option<u32>> {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    const RTM_GETLINK: u16 = 18;
+    const NLM_F_REQUEST: u16 = 1;
+    const IFLA_EXT_MASK: u16 = 29;
+    const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
+
+    #[repr(C)]
+    struct Request {
+        // struct nlmsghdr
+        len: u32,
+        kind: u16,
+        flags: u16,
+        seq: u32,
+        pid: u32,
+        // struct ifinfomsg
+        family: u8,
+        pad: u8,
+        if_type: u16,
+        index: i32,
+        if_flags: u32,
+        change: u32,
+        // struct rtattr + u32: IFLA_EXT_MASK
+        attr_len: u16,
+        attr_type: u16,
+        ext_mask: u32,
+    }
+    let req = Request {
+        len: size_of::<Request>() as u32,
+        kind: RTM_GETLINK,
+        flags: NLM_F_REQUEST,
+        seq: 1,
+        pid: 0,
+        family: libc::AF_UNSPEC as u8,
+        pad: 0,
+        if_type: 0,
+        index: ifindex as i32,
+        if_flags: 0,
+        change: 0,
+        attr_len: 8,
+        attr_type: IFLA_EXT_MASK,
+        ext_mask: RTEXT_FILTER_SKIP_STATS,
+    };
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `req` is a plain struct of `len` bytes, alive for the call; an
+    // unbound netlink socket sends to the kernel.
+    let sent = unsafe {
+        libc::send(
+            sock.as_raw_fd(),
+            &req as *const Request as *const libc::c_void,
+            size_of::<Request>(),
+            0,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 32 * 1024];
+    // SAFETY: `buf` is writable for its whole length, which is passed.
+    let got = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            0,
+        )
+    };
+    if got < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    parse_link_reply(&buf[..got as usize])
+}
+
+/// The XDP program id in an RTM_NEWLINK reply (or the errno of an
+/// NLMSG_ERROR): `IFLA_XDP_PROG_ID` when one program is attached, else the
+/// driver-mode or skb-mode one.
+fn parse_link_reply(mut msg: &[u8]) -> io::Result<Option<u32>> {
+    const RTM_NEWLINK: u16 = 16;
+    const NLMSG_ERROR: u16 = 2;
+    const IFLA_XDP: u16 = 43;
+    const IFLA_XDP_PROG_ID: u16 = 4;
+    const IFLA_XDP_DRV_PROG_ID: u16 = 5;
+    const IFLA_XDP_SKB_PROG_ID: u16 = 6;
+    const NLA_TYPE_MASK: u16 = 0x3fff;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed rtnetlink reply");
+    let u16_at = |b: &[u8], off: usize| {
+        b.get(off..off + 2)
+            .map(|x| u16::from_ne_bytes([x[0], x[1]]))
+    };
+    let u32_at = |b: &[u8], off: usize| {
+        b.get(off..off + 4)
+            .map(|x| u32::from_ne_bytes(x.try_into().expect("4 bytes")))
+    };
+    let align = |n: usize| (n + 3) & !3;
+    while msg.len() >= 16 {
+        let len = u32_at(msg, 0).ok_or_else(bad)? as usize;
+        let kind = u16_at(msg, 4).ok_or_else(bad)?;
+        if len < 16 || len > msg.len() {
+            return Err(bad());
+        }
+        let body = &msg[16..len];
+        match kind {
+            NLMSG_ERROR => {
+                let errno = u32_at(body, 0).ok_or_else(bad)? as i32;
+                return Err(io::Error::from_raw_os_error(-errno));
+            }
+            RTM_NEWLINK => {
+                // struct ifinfomsg (16 bytes), then the attributes.
+                let mut attrs = body.get(16..).ok_or_else(bad)?;
+                while attrs.len() >= 4 {
+                    let alen = u16_at(attrs, 0).ok_or_else(bad)? as usize;
+                    let atype = u16_at(attrs, 2).ok_or_else(bad)? & NLA_TYPE_MASK;
+                    if alen < 4 || alen > attrs.len() {
+                        return Err(bad());
+                    }
+                    if atype == IFLA_XDP {
+                        let mut nested = &attrs[4..alen];
+                        let mut ids = [None; 3];
+                        while nested.len() >= 4 {
+                            let nlen = u16_at(nested, 0).ok_or_else(bad)? as usize;
+                            let ntype = u16_at(nested, 2).ok_or_else(bad)? & NLA_TYPE_MASK;
+                            if nlen < 4 || nlen > nested.len() {
+                                return Err(bad());
+                            }
+                            let value = u32_at(&nested[..nlen], 4).filter(|&id| id != 0);
+                            match ntype {
+                                IFLA_XDP_PROG_ID => ids[0] = value,
+                                IFLA_XDP_DRV_PROG_ID => ids[1] = value,
+                                IFLA_XDP_SKB_PROG_ID => ids[2] = value,
+                                _ => {}
+                            }
+                            nested = nested.get(align(nlen)..).unwrap_or_default();
+                        }
+                        return Ok(ids[0].or(ids[1]).or(ids[2]));
+                    }
+                    attrs = attrs.get(align(alen)..).unwrap_or_default();
+                }
+                return Ok(None);
+            }
+            _ => {}
+        }
+        msg = msg.get(align(len)..).unwrap_or_default();
+    }
+    Err(bad())
+}
+
+/// Turns on the kernel's run-time statistics of BPF programs
+/// (`BPF_ENABLE_STATS` with `BPF_STATS_RUN_TIME`) for as long as the
+/// returned fd is open, as bpftop does; needs CAP_SYS_ADMIN. Programs then
+/// report `run_time_ns` and `run_cnt` in their info.
+pub fn enable_run_time_stats() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    const BPF_ENABLE_STATS: libc::c_long = 32;
+    #[repr(C)]
+    struct Attr {
+        kind: u32,
+    }
+    let mut attr = Attr { kind: 0 };
+    // SAFETY: Attr is the `enable_stats` member of union bpf_attr.
+    let fd = unsafe { bpf(BPF_ENABLE_STATS, &mut attr)? };
+    // SAFETY: on success the kernel returns a new fd that we now own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut a = ((4 + value.len()) as u16).to_ne_bytes().to_vec();
+        a.extend(kind.to_ne_bytes());
+        a.extend(value);
+        while !a.len().is_multiple_of(4) {
+            a.push(0);
+        }
+        a
+    }
+
+    fn newlink(attrs: &[u8]) -> Vec<u8> {
+        let mut m = ((32 + attrs.len()) as u32).to_ne_bytes().to_vec();
+        m.extend(16u16.to_ne_bytes());
+        m.extend([0u8; 10]);
+        m.extend([0u8; 16]);
+        m.extend(attrs);
+        m
+    }
+
+    #[test]
+    fn the_xdp_program_id_is_read_from_a_link_reply() {
+        let ifname = attr(3, b"veth0\0");
+        let single = [attr(1, &[1, 0, 0, 0]), attr(4, &42u32.to_ne_bytes())].concat();
+        let xdp = attr(43 | 0x8000, &single);
+        assert_eq!(
+            parse_link_reply(&newlink(&[ifname.clone(), xdp].concat())).expect("parsed"),
+            Some(42)
+        );
+        let multi = [attr(1, &[4, 0, 0, 0]), attr(6, &7u32.to_ne_bytes())].concat();
+        let xdp = attr(43, &multi);
+        assert_eq!(parse_link_reply(&newlink(&xdp)).expect("parsed"), Some(7));
+        let none = attr(43, &attr(1, &[0, 0, 0, 0]));
+        assert_eq!(
+            parse_link_reply(&newlink(&[ifname, none].concat())).expect("parsed"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_netlink_error_is_its_errno_and_garbage_is_refused() {
+        let mut err = 36u32.to_ne_bytes().to_vec();
+        err.extend(2u16.to_ne_bytes());
+        err.extend([0u8; 10]);
+        err.extend((-libc::ENODEV).to_ne_bytes());
+        err.extend([0u8; 16]);
+        let e = parse_link_reply(&err).expect_err("an errno");
+        assert_eq!(e.raw_os_error(), Some(libc::ENODEV));
+        assert!(parse_link_reply(&[1, 2, 3]).is_err());
+        assert!(parse_link_reply(&[0xff; 40]).is_err());
+    }
+}

@@ -14,7 +14,7 @@
 //! Every data point carries [`ATTR_INTERFACE`] and [`ATTR_MODE`]; Prometheus
 //! shows them as [`LABEL_INTERFACE`] and [`LABEL_MODE`].
 
-use crate::sample::{Health, Sample};
+use crate::sample::{ActionTotals, Counts, Health, Sample};
 
 /// Cumulative packets counted by the XDP program (the kernel counter).
 pub const PACKETS: &str = "xdp.packets";
@@ -104,6 +104,60 @@ pub const METRICS: [Metric; 5] = [
     },
 ];
 
+/// Cumulative packets by the verdict of the interface's XDP program (xdptop's
+/// fexit observer), one data point per verdict with [`ATTR_ACTION`].
+pub const ACTION_PACKETS: &str = "xdp.action.packets";
+/// Cumulative bytes by verdict, as [`ACTION_PACKETS`].
+pub const ACTION_BYTES: &str = "xdp.action.bytes";
+
+/// Which per-verdict number a metric carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionId {
+    Packets,
+    Bytes,
+}
+
+/// A per-verdict metric: a cumulative sum with one data point per verdict,
+/// exported only for interfaces whose samples carry verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActionMetric {
+    pub id: ActionId,
+    pub otel: &'static str,
+    pub unit: &'static str,
+    pub prometheus: &'static str,
+    pub description: &'static str,
+}
+
+/// The per-verdict metrics, after [`METRICS`] in requests and `/metrics`.
+pub const ACTION_METRICS: [ActionMetric; 2] = [
+    ActionMetric {
+        id: ActionId::Packets,
+        otel: ACTION_PACKETS,
+        unit: "{packet}",
+        prometheus: "xdp_xdp_action_packets_total",
+        description: "Packets by the verdict of the interface's XDP program, counted by xdptop's \
+                      fexit observer since it attached (cumulative).",
+    },
+    ActionMetric {
+        id: ActionId::Bytes,
+        otel: ACTION_BYTES,
+        unit: "By",
+        prometheus: "xdp_xdp_action_bytes_total",
+        description: "Bytes by the verdict of the interface's XDP program, counted by xdptop's \
+                      fexit observer since it attached (cumulative).",
+    },
+];
+
+impl ActionId {
+    /// The number of `c` this metric carries.
+    pub fn of(self, c: &Counts) -> u64 {
+        match self {
+            ActionId::Packets => c.packets,
+            ActionId::Bytes => c.bytes,
+        }
+    }
+}
+
 /// The table row of `id`.
 pub fn metric(id: Id) -> &'static Metric {
     METRICS
@@ -129,6 +183,8 @@ pub struct Values {
     pub bps: f64,
     /// The counters were readable (health ok).
     pub attached: bool,
+    /// Cumulative packets and bytes per verdict, where observed.
+    pub actions: Option<ActionTotals>,
 }
 
 impl Values {
@@ -139,6 +195,18 @@ impl Values {
             pps: s.pps,
             bps: s.bps,
             attached: s.health == Health::Ok,
+            actions: s.actions.map(|a| {
+                let mut totals = ActionTotals::default();
+                for (i, t) in totals.iter_mut().enumerate() {
+                    if let Some(x) = a.get(i) {
+                        *t = Counts {
+                            packets: x.packets,
+                            bytes: x.bytes,
+                        };
+                    }
+                }
+                totals
+            }),
         }
     }
 
@@ -156,6 +224,11 @@ impl Values {
 
 /// Data point attribute: the interface name (OTel semantic convention).
 pub const ATTR_INTERFACE: &str = "network.interface.name";
+/// Data point attribute of the per-verdict metrics: `pass`, `drop`, `tx`,
+/// `redirect` or `aborted` (`xdp_ebpf::action::NAMES`).
+pub const ATTR_ACTION: &str = "xdp.action";
+/// Its Prometheus label.
+pub const LABEL_ACTION: &str = "xdp_action";
 /// Data point attribute: native, skb or read-only.
 pub const ATTR_MODE: &str = "xdp.mode";
 /// Prometheus labels: the attribute names with `.` turned into `_`.
@@ -177,6 +250,7 @@ mod tests {
     fn labels_are_the_attributes_with_underscores() {
         assert_eq!(ATTR_INTERFACE.replace('.', "_"), LABEL_INTERFACE);
         assert_eq!(ATTR_MODE.replace('.', "_"), LABEL_MODE);
+        assert_eq!(ATTR_ACTION.replace('.', "_"), LABEL_ACTION);
     }
 
     #[test]

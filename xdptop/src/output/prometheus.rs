@@ -33,7 +33,9 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use super::names::{self, Kind, LABEL_HOST, LABEL_INTERFACE, LABEL_MODE, Value, Values};
+use super::names::{
+    self, Kind, LABEL_ACTION, LABEL_HOST, LABEL_INTERFACE, LABEL_MODE, Value, Values,
+};
 use crate::sampler::Tick;
 
 const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -102,6 +104,32 @@ impl Collector for TickCollector {
                     }
                     (Kind::Gauge, Value::Double(v)) => {
                         ConstGauge::new(v).encode(family.encode_family(&set)?)?
+                    }
+                }
+            }
+        }
+        // Per verdict, for the interfaces whose samples carry verdicts.
+        if snap.series.iter().any(|s| s.values.actions.is_some()) {
+            for m in &names::ACTION_METRICS {
+                let mut family = encoder.encode_descriptor(
+                    base(m.prometheus),
+                    m.description,
+                    None,
+                    MetricType::Counter,
+                )?;
+                for s in &snap.series {
+                    let Some(totals) = &s.values.actions else {
+                        continue;
+                    };
+                    for (i, c) in totals.iter().enumerate() {
+                        let [a, b, c2] = labels(s);
+                        let set = [
+                            a,
+                            b,
+                            c2,
+                            (LABEL_ACTION, xdp_ebpf::action::NAMES[i].to_owned()),
+                        ];
+                        ConstCounter::new(m.id.of(c)).encode(family.encode_family(&set)?)?;
                     }
                 }
             }

@@ -115,7 +115,10 @@ impl IfaceStats {
     /// first sample has none and adds nothing (what happened meanwhile is
     /// unknown, and must not be a spike).
     pub fn update(&mut self, sample: Sample) {
-        let lost = matches!(sample.health, Health::Lost { .. });
+        let lost = matches!(
+            sample.health,
+            Health::Lost { .. } | Health::NotObservable { .. }
+        );
         if let Some(delta) = &sample.delta {
             self.session_packets = self.session_packets.saturating_add(delta.packets);
             self.session_bytes = self.session_bytes.saturating_add(delta.bytes);
@@ -192,6 +195,8 @@ mod tests {
             health: Health::Ok,
             detail: None,
             talkers: None,
+            actions: None,
+            run_ns_per_packet: None,
             start_time_unix_nano: 0,
             delta: None,
         }
@@ -209,6 +214,8 @@ mod tests {
             bytes,
             epoch: 1,
             detail: None,
+            actions: None,
+            run: None,
         })
     }
 
@@ -272,6 +279,8 @@ mod tests {
                 bytes,
                 epoch: 2,
                 detail: None,
+                actions: None,
+                run: None,
             })
         };
         let samples = sampled(vec![
@@ -346,6 +355,8 @@ mod tests {
                 bytes,
                 epoch: 1,
                 detail: Some(detail(tcp, cpu0)),
+                actions: None,
+                run: None,
             })
         };
         let mut s = stats();
@@ -439,6 +450,8 @@ mod tests {
                             bytes: *bytes,
                             epoch: *epoch,
                             detail: None,
+                            actions: None,
+                            run: None,
                         }),
                         None => Err(anyhow::anyhow!("gone")),
                     })

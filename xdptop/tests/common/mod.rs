@@ -16,6 +16,18 @@ use xdp_lab::{Lab, TempBpffs, Traffic, poll, send};
 
 pub const XDPTOP: &str = env!("CARGO_BIN_EXE_xdptop");
 
+/// A lab test's timeout: `host` on the host; at least 60 s under qemu's
+/// emulation (`cargo xtask vmtest`), where attaching through libxdp's
+/// dispatcher and the verdict observer's fexit trampoline take seconds each
+/// on two busy emulated CPUs.
+pub fn lab_wait(host: Duration) -> Duration {
+    if xdp_lab::kernel::in_vm() {
+        host.max(Duration::from_secs(60))
+    } else {
+        host
+    }
+}
+
 /// Fails the test early, with a clear reason, when it cannot run here.
 pub fn require_root() {
     assert!(
@@ -418,6 +430,26 @@ pub fn xdp_loader_load(lab: &Lab, bpffs: &Path, iface: &str) {
         .output()
         .expect("xdp-loader must be installed (apt-get install xdp-tools)");
     assert!(out.status.success(), "xdp-loader: {}", stderr_of(&out));
+}
+
+/// Loads `object`'s `sec xdp` program on `iface` the legacy way, as an
+/// operator would: `ip link set dev IFACE xdpgeneric obj OBJECT sec xdp`.
+///
+/// iproute2 creates `xdp/globals` on the first bpffs it finds; `ip -n`
+/// remounts /sys, hiding /sys/fs/bpf, so it would pick whatever bpffs
+/// another test has mounted meanwhile (and fail when that test unmounts it,
+/// seen in a guest). So `ip` runs in a throw-away mount namespace with a
+/// fresh bpffs of its own on /sys/fs/bpf, which vanishes with it.
+pub fn ip_link_load_legacy(lab: &Lab, iface: &str, object: &str) {
+    let script = format!(
+        "mount -t bpf bpf /sys/fs/bpf && exec ip link set dev {iface} xdpgeneric obj {object} sec xdp"
+    );
+    let out = lab
+        .xdp_command("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare (util-linux)");
+    assert!(out.status.success(), "{script}: {}", stderr_of(&out));
 }
 
 pub fn stderr_of(out: &Output) -> String {

@@ -15,6 +15,8 @@ pub fn reading(packets: u64, bytes: u64) -> anyhow::Result<Reading> {
         bytes,
         epoch: 1,
         detail: None,
+        actions: None,
+        run: None,
     })
 }
 

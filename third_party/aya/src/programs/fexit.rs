@@ -1,12 +1,14 @@
 //! Fexit programs.
 
+use std::os::fd::BorrowedFd;
+
 use aya_obj::{
     btf::{Btf, BtfKind},
     generated::{bpf_attach_type::BPF_TRACE_FEXIT, bpf_prog_type::BPF_PROG_TYPE_TRACING},
 };
 
 use crate::programs::{
-    FdLink, FdLinkId, ProgramData, ProgramError, ProgramType, define_link_wrapper,
+    FdLink, FdLinkId, ProgramData, ProgramError, ProgramFd, ProgramType, define_link_wrapper,
     load_program_with_attach_type, utils::attach_raw_tracepoint,
 };
 
@@ -75,6 +77,30 @@ impl FExit {
     pub fn load(&mut self, fn_name: &str, btf: &Btf) -> Result<(), ProgramError> {
         let Self { data } = self;
         data.attach_btf_id = Some(btf.id_by_type_name_kind(fn_name, BtfKind::Func)?);
+        load_program_with_attach_type(BPF_PROG_TYPE_TRACING, BPF_TRACE_FEXIT, data)
+    }
+
+    /// Loads the program inside the kernel, to run when a function of
+    /// another, already loaded eBPF program returns.
+    ///
+    /// `program` is the target program and `btf_id` the BTF type id of the
+    /// `FUNC` to trace in that program's own BTF (the program must have been
+    /// loaded with BTF). For its entry point, that is the `type_id` of the
+    /// `func_info` record at instruction offset 0 (`bpf_prog_info`'s
+    /// `btf_id` and `func_info`); libbpf's `bpf_program__set_attach_target`
+    /// does the same from a function name. The target's fd is kept until
+    /// this program is unloaded. The verifier then types the traced
+    /// function's context argument as the kernel's context for the target's
+    /// program type (e.g. `struct xdp_buff *` for an XDP program).
+    pub fn load_for_program(
+        &mut self,
+        program: BorrowedFd<'_>,
+        btf_id: u32,
+    ) -> Result<(), ProgramError> {
+        let Self { data } = self;
+        let target = program.try_clone_to_owned()?;
+        data.attach_prog_fd = Some(ProgramFd(crate::MockableFd::from_fd(target)));
+        data.attach_btf_id = Some(btf_id);
         load_program_with_attach_type(BPF_PROG_TYPE_TRACING, BPF_TRACE_FEXIT, data)
     }
 

@@ -53,7 +53,8 @@ impl Protocol {
 /// than the spec's 10 s: a black-holed collector costs queue space, not time
 /// on the sampling path, but we want to notice sooner.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Samples held while the collector is away (about 80 bytes each); beyond
+/// Samples held while the collector is away (about 170 bytes each, with the
+/// per-verdict counts); beyond
 /// this the oldest are dropped and counted.
 pub const DEFAULT_QUEUE_SAMPLES: usize = 4096;
 /// At most one metrics request per this long when neither `--otlp-interval`

@@ -197,6 +197,7 @@ pub(super) fn test_point(t: u64) -> Point {
             pps: 0.0,
             bps: 0.0,
             attached: true,
+            actions: None,
         },
     }
 }

@@ -199,6 +199,13 @@ fn row(cols: &[(Col, u16)], index: usize, row: &IfaceStats, app: &App) -> Row<'s
             format!("✗ LOST: {reason}"),
             Style::new().fg(Color::Red).bold(),
         ),
+        Some(Health::NotObservable { reason }) => note_row(
+            cols,
+            row,
+            mode(),
+            format!("✗ NOT OBSERVABLE: {reason}"),
+            Style::new().fg(Color::Red).bold(),
+        ),
         Some(Health::Ok) => Row::new(cols.iter().map(|(c, w)| cell(*c, *w, row, app))),
     }
 }

@@ -48,6 +48,8 @@ fn readings(
                 bytes: packets * size,
                 epoch: 1,
                 detail: with_detail.then(|| detail(packets)),
+                actions: None,
+                run: None,
             })
         })
         .collect()

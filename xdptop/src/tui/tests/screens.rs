@@ -200,3 +200,87 @@ fn lost_rows_are_red_and_the_selection_is_highlighted() {
     let (x, y) = find("veth-lab0");
     assert!(!buf[(x, y)].modifier.contains(Modifier::REVERSED));
 }
+
+/// Issue 15: where xdptop observes the interface's program, the detail view
+/// shows its verdicts over the last period, the drop share, and the run time
+/// per packet, from the same samples as `--json`.
+#[test]
+fn detail_shows_the_verdicts_and_the_run_time_per_packet() {
+    use crate::{
+        sample::{ActionTotals, Counts, Mode, Reading, RunStats},
+        sampler::{FakeSource, Sampler},
+    };
+    let reading = |i: u64| {
+        let mut a = ActionTotals::default();
+        a[xdp_ebpf::action::PASS] = Counts {
+            packets: 900 * i,
+            bytes: 900 * i * 100,
+        };
+        a[xdp_ebpf::action::DROP] = Counts {
+            packets: 100 * i,
+            bytes: 100 * i * 500,
+        };
+        Ok(Reading {
+            packets: 1_000 * i,
+            bytes: 140_000 * i,
+            epoch: 1,
+            detail: None,
+            actions: Some(a),
+            run: Some(RunStats {
+                prog_id: 7,
+                run_time_ns: 48_000 * i,
+                run_cnt: 1_000 * i,
+            }),
+        })
+    };
+    let mut sampler = Sampler::new(vec![Box::new(FakeSource {
+        name: "fw0".into(),
+        mode: Mode::ReadOnly,
+        readings: (0..5).map(reading).collect(),
+    })]);
+    let mut app = App::new("lab-1", Duration::from_secs(1), &["fw0".to_owned()]);
+    for i in 0..5 {
+        app.on_tick(sampler.sample(
+            1_700_000_000 * fixture::SEC + i * fixture::SEC,
+            i * fixture::SEC,
+        ));
+    }
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("drop 100 pps (10.0 %)"), "{s}");
+    assert!(s.contains("48 ns/packet"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+/// Issue 15: an interface nothing can count is never a healthy idle row: it
+/// says so, and why, where the rates would be.
+#[test]
+fn a_row_that_cannot_be_observed_says_why() {
+    use crate::{
+        sample::{Mode, NotObservable},
+        sampler::{FakeSource, Sampler},
+    };
+    let not = || {
+        Err(anyhow::Error::new(NotObservable(
+            "another loader's XDP program 42 (xdp_fw) on fw0 does not update xdp_stats_map".into(),
+        )))
+    };
+    let mut sampler = Sampler::new(vec![Box::new(FakeSource {
+        name: "fw0".into(),
+        mode: Mode::ReadOnly,
+        readings: (0..3).map(|_| not()).collect(),
+    })]);
+    let mut app = App::new("lab-1", Duration::from_secs(1), &["fw0".to_owned()]);
+    for i in 0..3 {
+        app.on_tick(sampler.sample(i * fixture::SEC, i * fixture::SEC));
+    }
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("✗ NOT OBSERVABLE: another loader's XDP program 42"),
+        "{s}"
+    );
+    assert!(!s.contains(" ok "), "{s}");
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("✗ NOT OBSERVABLE"), "{s}");
+}

@@ -1,0 +1,307 @@
+//! The verdict observer: xdptop's fexit program (`xdp-ebpf/bpf/verdicts.bpf.c`)
+//! attached to the XDP program that runs on an interface, counting packets
+//! and bytes per verdict without reloading or replacing that program.
+//!
+//! It needs BPF trampolines (the development host's 6.18 has none), a target
+//! loaded with BTF, and CAP_SYS_ADMIN (to open the target by id) with
+//! CAP_BPF and CAP_PERFMON. [`Observer::attach`] says in words which one is
+//! missing: that text goes to the log, the dashboard row and the JSON
+//! `health` of an interface that cannot be observed.
+//!
+//! The observer is not pinned: it lives while xdptop runs.
+
+use std::os::fd::{AsFd as _, OwnedFd};
+
+use aya::{
+    EbpfLoader,
+    maps::{Map, MapData, PerCpuArray},
+    programs::{FExit, ProgramError},
+};
+use xdp_ebpf::Verdict;
+
+use super::sys;
+use crate::sample::{ActionTotals, Counts, RunStats};
+
+/// An fexit observer attached to one program.
+pub struct Observer {
+    target: u32,
+    /// Owns the program and its link: dropping it detaches the observer.
+    _ebpf: aya::Ebpf,
+    counts: PerCpuArray<MapData, Verdict>,
+}
+
+impl Observer {
+    /// Loads and attaches the observer to program `prog_id`; `Err` says why
+    /// it cannot, in words for the operator.
+    pub fn attach(prog_id: u32) -> Result<Self, Refusal> {
+        Self::try_attach(prog_id).map_err(|why| {
+            // These do not change while xdptop runs.
+            let permanent = why == no_trampolines() || why.starts_with(NEEDS_CAPS);
+            Refusal { why, permanent }
+        })
+    }
+
+    fn try_attach(prog_id: u32) -> Result<Self, String> {
+        let target = sys::prog_fd_by_id(prog_id).map_err(|e| match e.raw_os_error() {
+            Some(libc::EPERM) => format!(
+                "opening XDP program {prog_id} to observe it needs CAP_SYS_ADMIN (run xdptop as root)"
+            ),
+            Some(libc::ENOENT) => format!("XDP program {prog_id} is gone"),
+            _ => format!("opening XDP program {prog_id}: {e}"),
+        })?;
+        let info = sys::prog_info(target.as_fd())
+            .map_err(|e| format!("reading XDP program {prog_id}'s info: {e}"))?;
+        let Some(func) = info.main_func else {
+            return Err(format!(
+                "XDP program {prog_id} ({}) was loaded without BTF, which fexit needs to \
+                 observe it",
+                info.name
+            ));
+        };
+        // No target BTF: the observer has no CO-RE relocations (a test in
+        // xdp-ebpf checks), so the kernel's BTF need not be parsed.
+        let mut ebpf = EbpfLoader::with_btf(None)
+            .load(xdp_ebpf::verdicts_object())
+            .map_err(|e| format!("loading xdptop's verdict observer: {e}"))?;
+        let program: &mut FExit = ebpf
+            .program_mut(xdp_ebpf::VERDICTS_PROGRAM)
+            .ok_or("the embedded observer object has no program")?
+            .try_into()
+            .map_err(|e| format!("xdptop's observer is not an fexit program: {e}"))?;
+        program
+            .load_for_program(target.as_fd(), func)
+            .map_err(|e| refused(prog_id, &info.name, "load", &e))?;
+        program
+            .attach()
+            .map_err(|e| refused(prog_id, &info.name, "attach", &e))?;
+        let counts = match ebpf.take_map(xdp_ebpf::VERDICTS_MAP) {
+            Some(map @ Map::PerCpuArray(_)) => {
+                PerCpuArray::try_from(map).map_err(|e| format!("the observer's map: {e}"))?
+            }
+            _ => return Err("the embedded observer object has no verdicts map".into()),
+        };
+        Ok(Self {
+            target: prog_id,
+            _ebpf: ebpf,
+            counts,
+        })
+    }
+}
+
+impl Observer {
+    /// The observed program's id.
+    pub fn target(&self) -> u32 {
+        self.target
+    }
+
+    /// Cumulative counts since the observer was attached, summed over CPUs.
+    pub fn read(&self) -> Result<ActionTotals, aya::maps::MapError> {
+        let mut total = ActionTotals::default();
+        for (i, slot) in total.iter_mut().enumerate() {
+            for cpu in self.counts.get(&(i as u32), 0)?.iter() {
+                slot.packets = slot.packets.wrapping_add(cpu.packets);
+                slot.bytes = slot.bytes.wrapping_add(cpu.bytes);
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Keeps an observer on whatever XDP program runs on one interface: when
+/// that program changes (libxdp swaps its dispatcher when a program is added
+/// or removed, a loader restarts), the old observer's last counts are kept
+/// and a new one is attached to the new program, so the totals go on without
+/// a gap in what was counted or a step back.
+pub struct Follower {
+    iface: String,
+    ifindex: u32,
+    observer: Option<Observer>,
+    /// What the observers dropped so far had counted.
+    base: ActionTotals,
+    /// Why there is no observer now, and for which program.
+    why_not: Option<(u32, String)>,
+    /// The kernel or the process cannot run observers at all (no
+    /// trampolines, no capability): no point asking again.
+    never: bool,
+    /// The observed program, open for its run-time statistics.
+    target: Option<(u32, OwnedFd)>,
+}
+
+impl Follower {
+    /// Observes the program on `ifindex` now, if it can; [`Self::why_not`]
+    /// says why not.
+    pub fn new(iface: &str, ifindex: u32) -> Self {
+        match sys::xdp_prog_id(ifindex) {
+            Ok(Some(id)) => Self::for_program(iface, ifindex, id),
+            Ok(None) => Self::without(iface, ifindex, format!("no XDP program runs on {iface}")),
+            Err(e) => Self::without(
+                iface,
+                ifindex,
+                format!("asking which XDP program runs on {iface}: {e}"),
+            ),
+        }
+    }
+
+    /// Observes program `prog_id`, which runs on `ifindex`.
+    pub fn for_program(iface: &str, ifindex: u32, prog_id: u32) -> Self {
+        let mut f = Self::without(iface, ifindex, String::new());
+        f.why_not = None;
+        f.attach(prog_id);
+        f
+    }
+
+    fn without(iface: &str, ifindex: u32, why: String) -> Self {
+        Self {
+            iface: iface.to_owned(),
+            ifindex,
+            observer: None,
+            base: ActionTotals::default(),
+            why_not: Some((0, why)),
+            never: false,
+            target: None,
+        }
+    }
+
+    fn attach(&mut self, prog_id: u32) {
+        if super::run_time_stats_on() {
+            self.target = sys::prog_fd_by_id(prog_id).ok().map(|fd| (prog_id, fd));
+        }
+        // A refusal that holds for the whole run is found once, not per
+        // interface (a hundred interfaces on a kernel without trampolines).
+        static NEVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        if let Some(why) = NEVER.get() {
+            self.never = true;
+            self.why_not = Some((prog_id, why.clone()));
+            return;
+        }
+        match Observer::attach(prog_id) {
+            Ok(o) => {
+                log::info!(
+                    "{}: observing the verdicts of XDP program {prog_id} (fexit)",
+                    self.iface
+                );
+                self.observer = Some(o);
+                self.why_not = None;
+            }
+            Err(refusal) => {
+                let why = refusal.why;
+                if self.why_not.as_ref().is_none_or(|(_, w)| *w != why) {
+                    log::warn!("{}: verdicts not observable: {why}", self.iface);
+                }
+                self.never = refusal.permanent;
+                if refusal.permanent {
+                    let _ = NEVER.set(why.clone());
+                }
+                self.why_not = Some((prog_id, why));
+            }
+        }
+    }
+
+    /// Why no verdicts are observed, if so.
+    pub fn why_not(&self) -> Option<&str> {
+        self.why_not.as_ref().map(|(_, w)| w.as_str())
+    }
+
+    pub fn is_observing(&self) -> bool {
+        self.observer.is_some()
+    }
+
+    /// The verdict totals now, following a program change first; `None`
+    /// while nothing is observed.
+    pub fn read(&mut self) -> Option<ActionTotals> {
+        if self.never {
+            return None;
+        }
+        let now = sys::xdp_prog_id(self.ifindex).ok().flatten();
+        let current = self
+            .observer
+            .as_ref()
+            .map(Observer::target)
+            .or(self.why_not.as_ref().map(|(id, _)| *id));
+        if let Some(id) = now
+            && Some(id) != current
+        {
+            if let Some(old) = self.observer.take() {
+                // What the old one counted up to its detach is kept.
+                if let Ok(last) = old.read() {
+                    add(&mut self.base, &last);
+                }
+                log::info!(
+                    "{}: the XDP program changed (id {} -> {id}); observing the new one",
+                    self.iface,
+                    old.target
+                );
+            }
+            self.attach(id);
+        }
+        let counts = self.observer.as_ref()?.read().ok()?;
+        let mut total = self.base;
+        add(&mut total, &counts);
+        Some(total)
+    }
+}
+
+impl Follower {
+    /// The observed program's run time and runs so far, while the kernel's
+    /// BPF statistics are on.
+    pub fn run_stats(&self) -> Option<RunStats> {
+        let (prog_id, fd) = self.target.as_ref()?;
+        let info = sys::prog_info(fd.as_fd()).ok()?;
+        Some(RunStats {
+            prog_id: *prog_id,
+            run_time_ns: info.run_time_ns,
+            run_cnt: info.run_cnt,
+        })
+    }
+}
+
+fn add(into: &mut ActionTotals, more: &ActionTotals) {
+    for (a, b) in into.iter_mut().zip(more) {
+        *a = Counts {
+            packets: a.packets.wrapping_add(b.packets),
+            bytes: a.bytes.wrapping_add(b.bytes),
+        };
+    }
+}
+
+/// Why the kernel refused the observer, in the operator's words.
+fn refused(prog_id: u32, name: &str, step: &str, e: &ProgramError) -> String {
+    let errno = std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error)
+        .or(match e {
+            ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+            _ => None,
+        });
+    let full_caps = crate::privilege::has_sys_admin();
+    match errno {
+        // 524 is the kernel's ENOTSUPP; EPERM with every capability is what
+        // a kernel without trampolines answers for tracing programs (6.18
+        // here: `bpftool feature probe kernel` lists `tracing` as unavailable).
+        Some(524) | Some(libc::EOPNOTSUPP) => no_trampolines(),
+        Some(libc::EPERM) if full_caps => no_trampolines(),
+        Some(libc::EPERM) => format!("{NEEDS_CAPS} (run xdptop as root)"),
+        _ => format!(
+            "the kernel refused to {step} xdptop's fexit observer on XDP program {prog_id} \
+             ({name}): {}",
+            super::error::chain(e)
+        ),
+    }
+}
+
+const NEEDS_CAPS: &str = "observing verdicts needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN";
+
+/// Why an observer could not be attached.
+#[derive(Debug)]
+pub struct Refusal {
+    /// In the operator's words.
+    pub why: String,
+    /// Nothing will change it while xdptop runs (the kernel, capabilities).
+    pub permanent: bool,
+}
+
+fn no_trampolines() -> String {
+    "this kernel has no BPF trampolines, so fexit programs (which observe verdicts) cannot \
+     load: `bpftool feature probe kernel` lists program type `tracing` as unavailable"
+        .to_owned()
+}
