@@ -673,10 +673,6 @@ fn xdptop_env(lab: &Lab, bpffs: &Path, args: &[&str]) -> Output {
         .expect("running xdptop")
 }
 
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf8 path")
-}
-
 /// The stand-in firewall, built with clang into its own temp directory.
 struct Firewall(BpfObjects);
 

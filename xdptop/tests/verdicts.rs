@@ -10,11 +10,7 @@
 
 mod common;
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Output},
-    time::Duration,
-};
+use std::{path::Path, process::Output, time::Duration};
 
 use common::*;
 use serde_json::Value;
@@ -274,52 +270,15 @@ fn loader_ok(lab: &Lab, bpffs: &Path, args: &[&str]) {
     );
 }
 
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("utf8 path")
-}
-
 /// The stand-in firewall, built with clang into its own temp directory.
-struct Firewall {
-    dir: PathBuf,
-    object: PathBuf,
-}
+struct Firewall(BpfObjects);
 
 impl Firewall {
     fn build() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "xdptop-verdicts-{}-{}",
-            std::process::id(),
-            std::thread::current()
-                .name()
-                .unwrap_or("t")
-                .replace("::", "-")
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/udp_over_100_firewall.bpf.c");
-        let object = dir.join("udp_over_100_firewall.bpf.o");
-        // asm/types.h (from linux/bpf.h) is in the multiarch directory on
-        // Debian, which `-target bpf` does not search.
-        let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
-        let out = Command::new("clang")
-            .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-c"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&object)
-            .arg("-I")
-            .arg(&multiarch)
-            .output()
-            .expect("clang must be installed (apt-get install clang libbpf-dev)");
-        assert!(out.status.success(), "clang: {}", stderr_of(&out));
-        Firewall { dir, object }
+        Firewall(BpfObjects::build(&["udp_over_100_firewall"]))
     }
 
     fn path(&self) -> &str {
-        path_str(&self.object)
-    }
-}
-
-impl Drop for Firewall {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        path_str(&self.0.paths()[0])
     }
 }

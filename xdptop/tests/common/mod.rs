@@ -325,6 +325,11 @@ pub fn bpftool(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A path as the `&str` an argument list wants.
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
 /// Value `key` of a `__u32 -> __u64` array pinned at `pin`.
 pub fn array_u64(pin: &Path, key: u32) -> u64 {
     let key: Vec<String> = key.to_le_bytes().iter().map(u8::to_string).collect();
