@@ -15,6 +15,8 @@ use std::{
 };
 
 use anyhow::Context as _;
+
+use crate::traffic::checksum;
 use nix::{
     sched::{CloneFlags, setns},
     sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, send, socket},
@@ -138,17 +140,6 @@ pub fn arp() -> Vec<u8> {
     f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
     f.resize(14 + 28, 0);
     f
-}
-
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// Sends every frame once, in order, on `ifname` inside the network

@@ -298,6 +298,28 @@ impl CounterSource for FakeSource {
     }
 }
 
+/// A scripted reading of a program's verdicts: `pass` packets of 100
+/// bytes and `drop` packets of 500, for tests of everything downstream.
+pub fn verdict_reading(pass: u64, drop: u64) -> Reading {
+    let mut a = crate::sample::ActionTotals::default();
+    a[xdp_ebpf::action::PASS] = crate::sample::Counts {
+        packets: pass,
+        bytes: pass * 100,
+    };
+    a[xdp_ebpf::action::DROP] = crate::sample::Counts {
+        packets: drop,
+        bytes: drop * 500,
+    };
+    Reading {
+        packets: pass + drop,
+        bytes: pass * 100 + drop * 500,
+        epoch: 1,
+        detail: None,
+        actions: Some(a),
+        run: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,26 +386,7 @@ mod tests {
 
     #[test]
     fn verdicts_flow_into_the_sample_with_rates_and_a_baseline_after_a_loss() {
-        use crate::sample::{ActionTotals, Counts};
-        let with = |pass: u64, drop: u64| {
-            let mut a = ActionTotals::default();
-            a[xdp_ebpf::action::PASS] = Counts {
-                packets: pass,
-                bytes: pass * 100,
-            };
-            a[xdp_ebpf::action::DROP] = Counts {
-                packets: drop,
-                bytes: drop * 500,
-            };
-            Ok(Reading {
-                packets: pass + drop,
-                bytes: pass * 100 + drop * 500,
-                epoch: 1,
-                detail: None,
-                actions: Some(a),
-                run: None,
-            })
-        };
+        let with = |pass, drop| Ok(verdict_reading(pass, drop));
         let mut s = Sampler::new(vec![fake(
             "a",
             vec![

@@ -214,28 +214,10 @@ fn the_readme_mapping_tables_match_the_served_names() {
 #[test]
 fn verdicts_are_a_series_per_action() {
     use xdptop::{
-        sample::{ActionTotals, Counts, Mode, Reading},
-        sampler::{FakeSource, Sampler},
+        sample::Mode,
+        sampler::{FakeSource, Sampler, verdict_reading},
     };
-    let reading = |pass: u64, drop: u64| {
-        let mut a = ActionTotals::default();
-        a[xdp_ebpf::action::PASS] = Counts {
-            packets: pass,
-            bytes: pass * 100,
-        };
-        a[xdp_ebpf::action::DROP] = Counts {
-            packets: drop,
-            bytes: drop * 500,
-        };
-        Ok(Reading {
-            packets: pass + drop,
-            bytes: pass * 100 + drop * 500,
-            epoch: 1,
-            detail: None,
-            actions: Some(a),
-            run: None,
-        })
-    };
+    let reading = |pass, drop| Ok(verdict_reading(pass, drop));
     let mut sampler = Sampler::new(vec![Box::new(FakeSource {
         name: "fw0".into(),
         mode: Mode::ReadOnly,

@@ -239,12 +239,7 @@ fn reuse(pins: &Pins, iface: &str, ifindex: u32) -> Result<Option<Attached>, Err
             .doing(|| format!("removing {}", link_path.display()))?;
         return Ok(None);
     }
-    let stats_path = pins.stats(iface);
-    let stats = MapData::from_pin(&stats_path).map_err(|source| Error::UnreadableCounters {
-        iface: iface.to_owned(),
-        path: stats_path.clone(),
-        source: Box::new(source),
-    })?;
+    let stats = open_stats(pins, iface)?;
     let shared = shared_guard_for_prog(info.prog_id, pins);
     let source = OwnSource::new(iface, mode, link, stats, shared)?;
     Ok(Some(Attached {
@@ -478,6 +473,16 @@ static FOREIGN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 /// (programs are opened by id) while sampling.
 pub fn watches_foreign() -> bool {
     FOREIGN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// xdptop's pinned per-CPU stats map for `iface`.
+pub(super) fn open_stats(pins: &Pins, iface: &str) -> Result<MapData, Error> {
+    let path = pins.stats(iface);
+    MapData::from_pin(&path).map_err(|source| Error::UnreadableCounters {
+        iface: iface.to_owned(),
+        path,
+        source: Box::new(source),
+    })
 }
 
 /// Best effort: used on failure paths, where the first error matters more.

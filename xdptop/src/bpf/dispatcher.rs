@@ -249,12 +249,7 @@ fn open_source(
     found: Component,
     mode: Mode,
 ) -> Result<OwnSource, Error> {
-    let stats_path = pins.stats(iface);
-    let stats = MapData::from_pin(&stats_path).map_err(|source| Error::UnreadableCounters {
-        iface: iface.to_owned(),
-        path: stats_path.clone(),
-        source: Box::new(source),
-    })?;
+    let stats = super::attach::open_stats(pins, iface)?;
     let shared = MapData::from_pin(pins.shared_map())
         .ok()
         .and_then(|m| SharedPinGuard::new(m, pins.shared_map()).ok());
