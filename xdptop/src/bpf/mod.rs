@@ -16,10 +16,10 @@ mod talkers;
 mod watched;
 
 pub use attach::{Attached, Detached, detach, watch, watches_foreign};
-pub use dispatcher::{LIBXDP_PACKAGES, RUN_PRIO, in_use as uses_dispatcher, libxdp_dir};
+pub use dispatcher::in_use as uses_dispatcher;
 pub use error::Error;
 pub use pins::{MapLayout, Pins, check_shared_map};
-pub use reader::{ForeignSource, OwnSource, reading_from_per_cpu};
+pub use reader::{ForeignSource, OwnSource};
 pub use talkers::{TalkerTables, kernel_memory as talkers_kernel_memory, table_sizes};
 pub use watched::Watched;
 
@@ -38,7 +38,7 @@ pub enum AttachMode {
 pub struct WatchOptions {
     pub mode: AttachMode,
     /// Run priority in libxdp's dispatcher (`--priority`); `None` means
-    /// [`RUN_PRIO`], first in the chain. A single program has no chain, so
+    /// priority 0 (`dispatcher::RUN_PRIO`), first in the chain. A single program has no chain, so
     /// there it only earns a note.
     pub priority: Option<u32>,
     /// With `--talkers`: count sources and services while watching; a fresh
