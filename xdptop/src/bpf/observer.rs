@@ -10,7 +10,10 @@
 //!
 //! The observer is not pinned: it lives while xdptop runs.
 
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::{
+    os::fd::{AsFd as _, OwnedFd},
+    time::{Duration, Instant},
+};
 
 use aya::{
     EbpfLoader,
@@ -125,6 +128,10 @@ pub struct Follower {
     never: bool,
     /// The observed program, open for its run-time statistics.
     target: Option<(u32, OwnedFd)>,
+    /// After a refusal that may pass (EBUSY seen once in a 6.1 guest right
+    /// after libxdp built a dispatcher): when to ask again, and the wait
+    /// after that.
+    retry: Option<Retry>,
 }
 
 impl Follower {
@@ -159,6 +166,7 @@ impl Follower {
             why_not: Some((0, why)),
             never: false,
             target: None,
+            retry: None,
         }
     }
 
@@ -182,6 +190,7 @@ impl Follower {
                 );
                 self.observer = Some(o);
                 self.why_not = None;
+                self.retry = None;
             }
             Err(refusal) => {
                 let why = refusal.why;
@@ -191,6 +200,13 @@ impl Follower {
                 self.never = refusal.permanent;
                 if refusal.permanent {
                     let _ = NEVER.set(why.clone());
+                    self.retry = None;
+                } else {
+                    let same = self.why_not.as_ref().is_some_and(|(id, _)| *id == prog_id);
+                    self.retry = Some(Retry::after(
+                        Instant::now(),
+                        self.retry.filter(|_| same).map(|r| r.wait),
+                    ));
                 }
                 self.why_not = Some((prog_id, why));
             }
@@ -233,6 +249,11 @@ impl Follower {
                 );
             }
             self.attach(id);
+        } else if let Some(id) = now
+            && self.observer.is_none()
+            && self.retry.is_some_and(|r| r.due(Instant::now()))
+        {
+            self.attach(id);
         }
         let counts = self.observer.as_ref()?.read().ok()?;
         let mut total = self.base;
@@ -252,6 +273,33 @@ impl Follower {
             run_time_ns: info.run_time_ns,
             run_cnt: info.run_cnt,
         })
+    }
+}
+
+/// When to try a refused attach again: soon at first, then less often, so
+/// a lasting refusal costs a load attempt every half minute at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Retry {
+    at: Instant,
+    wait: Duration,
+}
+
+impl Retry {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(30);
+
+    /// The next try after a refusal at `now`, `last` being the wait before
+    /// this refusal (None for a first refusal).
+    fn after(now: Instant, last: Option<Duration>) -> Self {
+        let wait = last.map_or(Self::FIRST, |w| (w * 2).min(Self::MAX));
+        Self {
+            at: now + wait,
+            wait,
+        }
+    }
+
+    fn due(self, now: Instant) -> bool {
+        now >= self.at
     }
 }
 
@@ -304,4 +352,24 @@ fn no_trampolines() -> String {
     "this kernel has no BPF trampolines, so fexit programs (which observe verdicts) cannot \
      load: `bpftool feature probe kernel` lists program type `tracing` as unavailable"
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_attaches_are_retried_sooner_first_then_every_half_minute() {
+        let t0 = Instant::now();
+        let first = Retry::after(t0, None);
+        assert_eq!(first.wait, Duration::from_secs(1));
+        assert!(!first.due(t0));
+        assert!(first.due(t0 + Duration::from_secs(1)));
+        let waits: Vec<u64> =
+            std::iter::successors(Some(first), |r| Some(Retry::after(r.at, Some(r.wait))))
+                .take(8)
+                .map(|r| r.wait.as_secs())
+                .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
 }
