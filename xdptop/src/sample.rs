@@ -104,6 +104,16 @@ impl RunStats {
         let ns = cur.run_time_ns.checked_sub(prev.run_time_ns)?;
         Some(ns as f64 / runs as f64)
     }
+
+    /// The share of one CPU the program ran between two readings `period_s`
+    /// apart, in percent (bpftop's "Total CPU %"); 0 when it did not run.
+    pub fn cpu_percent(prev: &RunStats, cur: &RunStats, period_s: f64) -> Option<f64> {
+        if prev.prog_id != cur.prog_id || period_s <= 0.0 {
+            return None;
+        }
+        let ns = cur.run_time_ns.checked_sub(prev.run_time_ns)?;
+        Some(ns as f64 / (period_s * 1e9) * 100.0)
+    }
 }
 
 /// Cumulative packets and bytes per XDP action, indexed as
@@ -240,6 +250,11 @@ pub struct Sample {
     /// (no CAP_SYS_ADMIN to enable them, no packet in the period).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_ns_per_packet: Option<f64>,
+    /// The share of one CPU that program ran over the period, in percent
+    /// (200 = two whole CPUs); `None` when unknown (no CAP_SYS_ADMIN, the
+    /// first sample, the program changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_cpu_percent: Option<f64>,
     /// When the cumulative series these counters belong to began: the
     /// interface's first sample, moved to a later sample's time when the
     /// counters restarted (re-baselined). OTLP's start time.
@@ -453,6 +468,22 @@ mod tests {
         assert_eq!(RunStats::ns_per_run(&r(1, 100, 10), &r(1, 100, 10)), None);
         assert_eq!(RunStats::ns_per_run(&r(1, 100, 10), &r(2, 600, 20)), None);
         assert_eq!(RunStats::ns_per_run(&r(1, 100, 10), &r(1, 50, 20)), None);
+    }
+
+    #[test]
+    fn cpu_share_is_run_time_over_the_period() {
+        let r = |prog_id, run_time_ns| RunStats {
+            prog_id,
+            run_time_ns,
+            run_cnt: 0,
+        };
+        // 5 ms of run time in 0.5 s: 1 % of a CPU; idle: 0 %, not unknown.
+        let pct = RunStats::cpu_percent(&r(1, 1_000), &r(1, 5_001_000), 0.5);
+        assert!((pct.expect("known") - 1.0).abs() < 1e-9, "{pct:?}");
+        assert_eq!(RunStats::cpu_percent(&r(1, 7), &r(1, 7), 1.0), Some(0.0));
+        assert_eq!(RunStats::cpu_percent(&r(1, 7), &r(2, 9), 1.0), None);
+        assert_eq!(RunStats::cpu_percent(&r(1, 9), &r(1, 7), 1.0), None);
+        assert_eq!(RunStats::cpu_percent(&r(1, 7), &r(1, 9), 0.0), None);
     }
 
     #[test]

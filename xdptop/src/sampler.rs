@@ -201,10 +201,11 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64, talkers_top: usize) -
         .actions
         .as_ref()
         .map(|cur| Actions::from_totals(cur, prev_actions.as_ref(), rates.period_s));
-    let run_ns_per_packet = prev_run
-        .zip(reading.run)
-        .filter(|_| health == Health::Ok)
-        .and_then(|(p, c)| crate::sample::RunStats::ns_per_run(&p, &c));
+    let runs = prev_run.zip(reading.run).filter(|_| health == Health::Ok);
+    let run_ns_per_packet = runs.and_then(|(p, c)| crate::sample::RunStats::ns_per_run(&p, &c));
+    let run_cpu_percent = runs
+        .filter(|_| !rates.rebaselined)
+        .and_then(|(p, c)| crate::sample::RunStats::cpu_percent(&p, &c, rates.period_s));
     // A restart's increase is unknown: no delta, and a new series begins.
     let delta = delta.filter(|_| !rates.rebaselined);
     let start = match t.start_time_unix_nano {
@@ -240,6 +241,7 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64, talkers_top: usize) -
         talkers,
         actions,
         run_ns_per_packet,
+        run_cpu_percent,
         start_time_unix_nano: start,
         delta,
     }

@@ -552,6 +552,7 @@ fn cap_bpf_and_cap_net_admin_alone_are_enough() {
     assert_eq!(last["talkers"][0]["packets"], 100, "{last}");
     assert_eq!(last["services"][0]["packets"], 100, "{last}");
     assert!(last["run_ns_per_packet"].is_null(), "{last}");
+    assert!(last["run_cpu_percent"].is_null(), "{last}");
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let out = child.wait_with_output().expect("wait");
@@ -581,6 +582,13 @@ fn the_run_time_per_packet_is_measured_while_xdptop_runs() {
     let v = run.wait_for(iface, wait(), |v| !v["run_ns_per_packet"].is_null());
     let ns = v["run_ns_per_packet"].as_f64().expect("a number");
     assert!(ns > 0.0 && ns < 1e6, "{ns} ns per packet: {v}");
+    // The same period's CPU share: the program ran, and within one CPU
+    // per CPU of the host.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cpu = v["run_cpu_percent"]
+        .as_f64()
+        .expect("a CPU share with the run time");
+    assert!(cpu > 0.0 && cpu <= 100.0 * cpus, "{cpu} % of a CPU: {v}");
     assert!(run.stop().success());
     // Idle periods have no runs: no figure rather than a made-up one.
     let lines = run.all_lines();

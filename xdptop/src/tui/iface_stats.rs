@@ -197,6 +197,7 @@ mod tests {
             talkers: None,
             actions: None,
             run_ns_per_packet: None,
+            run_cpu_percent: None,
             start_time_unix_nano: 0,
             delta: None,
         }
