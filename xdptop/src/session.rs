@@ -109,8 +109,9 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
     };
     // Before attaching: the observers open their programs for the run
     // time only while the statistics are on.
-    if let Err(why) = bpf::enable_run_time_stats() {
-        log::info!("{why}");
+    let run_time_unknown = bpf::enable_run_time_stats().err();
+    if let Some(e) = &run_time_unknown {
+        log::info!("{}", e.why);
     }
     let sources = attach_all(config, &kernel, &mut outputs)?;
     // libxdp changes a dispatcher only with CAP_SYS_ADMIN (it opens
@@ -141,7 +142,16 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         drop(events_tx);
         run_headless(config, engine, commands_tx, &commands)
     } else {
-        run_dashboard(config, engine, commands_tx, commands, events, events_tx)
+        let run_time_unknown = run_time_unknown.map(|e| e.short);
+        run_dashboard(
+            config,
+            engine,
+            commands_tx,
+            commands,
+            events,
+            events_tx,
+            run_time_unknown,
+        )
     }
 }
 
@@ -204,6 +214,7 @@ fn run_dashboard(
     commands: mpsc::Receiver<Command>,
     events: mpsc::Receiver<tui::Event>,
     events_tx: mpsc::Sender<tui::Event>,
+    run_time_unknown: Option<&'static str>,
 ) -> anyhow::Result<()> {
     let reports = events_tx.clone();
     let sampling = engine.spawn(config.interval, commands, move |report| {
@@ -217,6 +228,7 @@ fn run_dashboard(
         host: crate::host::name(),
         interval: config.interval,
         interfaces: config.interfaces.clone(),
+        run_time_unknown,
     };
     let mut control = EngineControl(commands_tx);
     let result = tui::run(options, events, events_tx, &mut control);

@@ -64,7 +64,7 @@ static RUN_TIME_STATS: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::On
 /// Turns on the kernel's run-time statistics of BPF programs until xdptop
 /// exits (the fd is closed with the process), for the observed programs'
 /// time per packet. Needs CAP_SYS_ADMIN: the error says so.
-pub fn enable_run_time_stats() -> Result<(), String> {
+pub fn enable_run_time_stats() -> Result<(), RunTimeUnknown> {
     if RUN_TIME_STATS.get().is_some() {
         return Ok(());
     }
@@ -73,14 +73,29 @@ pub fn enable_run_time_stats() -> Result<(), String> {
             let _ = RUN_TIME_STATS.set(fd);
             Ok(())
         }
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(
-            "the run time per packet needs CAP_SYS_ADMIN (BPF_ENABLE_STATS): run xdptop as root"
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(RunTimeUnknown {
+            short: "needs CAP_SYS_ADMIN",
+            why: "the run time per packet needs CAP_SYS_ADMIN (BPF_ENABLE_STATS): run xdptop \
+                  as root"
                 .to_owned(),
-        ),
-        Err(e) => Err(format!(
-            "the run time per packet is unknown: enabling the kernel's BPF statistics failed: {e}"
-        )),
+        }),
+        Err(e) => Err(RunTimeUnknown {
+            short: "unknown",
+            why: format!(
+                "the run time per packet is unknown: enabling the kernel's BPF statistics \
+                 failed: {e}"
+            ),
+        }),
     }
+}
+
+/// Why the run time per packet is unknown for the whole run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunTimeUnknown {
+    /// In a few words, for a dashboard cell ("needs CAP_SYS_ADMIN").
+    pub short: &'static str,
+    /// The sentence for the log.
+    pub why: String,
 }
 
 /// Whether [`enable_run_time_stats`] succeeded.

@@ -218,6 +218,11 @@ impl Follower {
         self.why_not.as_ref().map(|(_, w)| w.as_str())
     }
 
+    /// Refused for a reason that may pass: [`Self::read`] tries again.
+    pub fn may_retry(&self) -> bool {
+        !self.never && self.observer.is_none() && self.retry.is_some()
+    }
+
     pub fn is_observing(&self) -> bool {
         self.observer.is_some()
     }

@@ -271,8 +271,10 @@ enum View {
         map: HashMap<MapData, u32, DataRec>,
         epoch: u64,
     },
-    /// Nothing to read, and why (for the health, the log and the screen).
-    NotObservable(String),
+    /// Nothing to read, and why (for the health, the log and the screen);
+    /// with the observer that was refused for a reason that may pass, which
+    /// tries again on its own schedule.
+    NotObservable(String, Option<Box<Follower>>),
 }
 
 impl ForeignSource {
@@ -303,7 +305,7 @@ impl ForeignSource {
                 self.prog_id,
                 self.path.display()
             ),
-            View::NotObservable(_) => format!(
+            View::NotObservable(..) => format!(
                 "{}: another loader's XDP program (id {}) is attached, and xdptop cannot \
                  observe it (why: in the warning that follows)",
                 self.iface, self.prog_id
@@ -314,7 +316,7 @@ impl ForeignSource {
     fn recheck(&mut self, prog_id: u32) -> Result<(), Error> {
         let old_epoch = match &self.view {
             View::Shared { epoch, .. } => Some(*epoch),
-            View::NotObservable(_) | View::Observed(_) => None,
+            View::NotObservable(..) | View::Observed(_) => None,
         };
         if prog_id != self.prog_id {
             log::warn!(
@@ -367,7 +369,7 @@ fn decide(
                  reading its maps failed: {e}{hint}",
                 path.display()
             );
-            return Ok((View::NotObservable(why), pinned));
+            return Ok((View::NotObservable(why, None), pinned));
         }
     };
     if let Some(id) = pinned
@@ -387,7 +389,8 @@ fn decide(
          counts for it; verdicts cannot be observed either: {observer}",
         info.name
     );
-    Ok((View::NotObservable(why), pinned))
+    let retry = Some(Box::new(follower)).filter(|f| f.may_retry());
+    Ok((View::NotObservable(why, retry), pinned))
 }
 
 /// The epoch of observed counts: the follower keeps them going across
@@ -428,6 +431,16 @@ impl CounterSource for ForeignSource {
             .ok_or_else(|| Error::ForeignProgramGone {
                 iface: self.iface.clone(),
             })?;
+        // A refused observer that may attach now (its follower retries on
+        // a schedule): from then on the interface is observed.
+        if prog_id == self.prog_id
+            && let View::NotObservable(_, Some(follower)) = &mut self.view
+            && follower.read().is_some()
+            && let View::NotObservable(_, Some(follower)) =
+                std::mem::replace(&mut self.view, View::NotObservable(String::new(), None))
+        {
+            self.view = View::Observed(follower);
+        }
         if let View::Observed(follower) = &mut self.view {
             // The follower follows a changed program itself.
             self.prog_id = prog_id;
@@ -457,7 +470,7 @@ impl CounterSource for ForeignSource {
         }
         let (map, epoch) = match &self.view {
             View::Shared { map, epoch } => (map, epoch),
-            View::NotObservable(why) => return Err(NotObservable(why.clone()).into()),
+            View::NotObservable(why, _) => return Err(NotObservable(why.clone()).into()),
             View::Observed(_) => unreachable!("handled above"),
         };
         if pinned.is_none() {

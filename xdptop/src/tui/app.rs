@@ -72,6 +72,8 @@ pub struct App {
     pub ticks: u64,
     /// Whether the user reset the view since start (for wording).
     pub was_reset: bool,
+    /// See [`crate::tui::Options::run_time_unknown`].
+    pub run_time_unknown: Option<&'static str>,
     history: usize,
 }
 
@@ -96,6 +98,7 @@ impl App {
             export: None,
             message: None,
             ticks: 0,
+            run_time_unknown: None,
             was_reset: false,
             history,
         }

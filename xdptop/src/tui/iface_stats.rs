@@ -4,7 +4,7 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use crate::sample::{Detail, Health, Sample};
+use crate::sample::{Actions, Detail, Health, Sample};
 
 /// How far back the sparklines and charts can look.
 const HISTORY_SPAN: Duration = Duration::from_secs(600);
@@ -75,6 +75,46 @@ impl History {
     }
 }
 
+/// Packets/s per verdict (indexed as [`xdp_ebpf::action`]), oldest first,
+/// for the verdict sparklines; empty until a sample has verdicts.
+#[derive(Clone, Debug)]
+pub struct VerdictHistory {
+    cap: usize,
+    pps: [VecDeque<f64>; xdp_ebpf::action::COUNT],
+}
+
+impl VerdictHistory {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            pps: Default::default(),
+        }
+    }
+
+    /// Zero rates for a lost sample (`None`) keep the time axis even.
+    fn push(&mut self, actions: Option<&Actions>) {
+        for (i, ring) in self.pps.iter_mut().enumerate() {
+            if ring.len() == self.cap {
+                ring.pop_front();
+            }
+            ring.push_back(
+                actions
+                    .and_then(|a| a.get(i))
+                    .map_or(0.0, |x| finite(x.pps)),
+            );
+        }
+    }
+
+    fn clear(&mut self) {
+        self.pps.iter_mut().for_each(VecDeque::clear);
+    }
+
+    /// Packets/s of verdict `i`, oldest first.
+    pub fn pps(&self, i: usize) -> Option<&VecDeque<f64>> {
+        self.pps.get(i)
+    }
+}
+
 /// One interface as the view sees it.
 #[derive(Clone, Debug)]
 pub struct IfaceStats {
@@ -91,6 +131,8 @@ pub struct IfaceStats {
     pub history: History,
     /// Breakdowns since the view was reset; `None` until a sample has them.
     pub session_detail: Option<Detail>,
+    /// Per-verdict rates; `None` until a sample has verdicts.
+    pub verdicts: Option<VerdictHistory>,
 }
 
 impl IfaceStats {
@@ -105,6 +147,7 @@ impl IfaceStats {
             peak_bps: 0.0,
             history: History::new(history),
             session_detail: None,
+            verdicts: None,
         }
     }
 
@@ -144,6 +187,15 @@ impl IfaceStats {
         // Lost samples do go in, as zeros, to keep the time axis even.
         if lost || sample.period_s > 0.0 {
             self.history.push(pps, bps);
+            let cap = self.history.capacity();
+            match (&sample.actions, &mut self.verdicts) {
+                (Some(a), v) => v
+                    .get_or_insert_with(|| VerdictHistory::new(cap))
+                    .push(Some(a)),
+                // Verdicts were seen before: a gap, as zeros.
+                (None, Some(v)) => v.push(None),
+                (None, None) => {}
+            }
         }
         self.last = Some(sample);
     }
@@ -157,6 +209,9 @@ impl IfaceStats {
         self.peak_pps = 0.0;
         self.peak_bps = 0.0;
         self.history.clear();
+        if let Some(v) = &mut self.verdicts {
+            v.clear();
+        }
         self.session_detail = self.session_detail.as_ref().map(|d| Detail {
             per_cpu_packets: vec![0; d.per_cpu_packets.len()],
             ..Detail::default()

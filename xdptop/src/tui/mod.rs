@@ -57,6 +57,9 @@ pub struct Options {
     pub interval: Duration,
     /// Rows in order, shown before the first sample arrives.
     pub interfaces: Vec<String>,
+    /// Why no run time per packet can be known this run, in a few words
+    /// ("needs CAP_SYS_ADMIN"), shown where the figure would be.
+    pub run_time_unknown: Option<&'static str>,
 }
 
 /// Kernel-side actions the dashboard asks for; implemented by the caller.

@@ -84,6 +84,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     ensure_terminal()?;
     let mut app = App::new(options.host, options.interval, &options.interfaces);
+    app.run_time_unknown = options.run_time_unknown;
 
     let stop = Arc::new(AtomicBool::new(false));
     let signalled = Arc::new(AtomicBool::new(false));

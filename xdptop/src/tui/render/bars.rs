@@ -17,8 +17,19 @@ const EIGHTHS: [char; 8] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '�
 /// largest of them. Zero is a blank, any traffic at least the lowest bar.
 pub fn spark(values: &VecDeque<f64>, width: usize) -> String {
     let shown = values.len().min(width);
+    let max = values
+        .iter()
+        .skip(values.len() - shown)
+        .copied()
+        .fold(0.0_f64, f64::max);
+    spark_scaled(values, width, max)
+}
+
+/// [`spark`] on a given scale: `max` is a full bar (values above it too), so
+/// several sparklines can share one scale.
+pub fn spark_scaled(values: &VecDeque<f64>, width: usize, max: f64) -> String {
+    let shown = values.len().min(width);
     let recent = values.iter().skip(values.len() - shown);
-    let max = recent.clone().copied().fold(0.0_f64, f64::max);
     let mut out = " ".repeat(width - shown);
     for v in recent {
         out.push(if *v > 0.0 && max > 0.0 {
@@ -90,6 +101,9 @@ mod tests {
         assert_eq!(spark(&v, 2), "▄█");
         assert_eq!(spark(&v, 0), "");
         assert_eq!(spark(&VecDeque::new(), 3), "   ");
+        // On a shared scale a small series stays small.
+        assert_eq!(spark_scaled(&v, 4, 80.0), " ▁▁▁");
+        assert_eq!(spark_scaled(&v, 4, 4.0), " ▂██");
     }
 
     #[test]

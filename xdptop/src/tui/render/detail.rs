@@ -13,15 +13,17 @@ use ratatui::{
     widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Wrap},
 };
 
-use super::bars;
+use super::{bars, verdicts};
 use crate::{
     format::{self, RateUnit},
-    sample::{Detail, Health, Mode, Sample},
+    sample::{Detail, Health, Mode},
     tui::{app::App, iface_stats::IfaceStats},
 };
 
 /// Rows the breakdown panels need: 4 network + 1 heading + 4 transport.
 const BREAKDOWN_HEIGHT: u16 = 11;
+/// Below this the charts give way to the verdicts panel's one-line form.
+const MIN_CHART_HEIGHT: u16 = 12;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let Some(row) = app.selected_row() else {
@@ -34,14 +36,27 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     } else {
         4
     };
-    let verdicts = row.last.as_ref().and_then(verdicts_line);
-    let [summary, charts, breakdowns] = Layout::vertical([
-        Constraint::Length(2 + u16::from(verdicts.is_some())),
+    let has_verdicts = row.last.as_ref().is_some_and(|s| s.actions.is_some());
+    // The panel when the charts keep room for a readable curve; one line
+    // on small terminals.
+    let panel =
+        has_verdicts && area.height >= 2 + verdicts::PANEL_HEIGHT + MIN_CHART_HEIGHT + breakdown_h;
+    let line = if has_verdicts && !panel {
+        row.last.as_ref().and_then(|s| verdicts::line(s, app))
+    } else {
+        None
+    };
+    let [summary, panel_area, charts, breakdowns] = Layout::vertical([
+        Constraint::Length(2 + u16::from(line.is_some())),
+        Constraint::Length(if panel { verdicts::PANEL_HEIGHT } else { 0 }),
         Constraint::Min(0),
         Constraint::Length(breakdown_h),
     ])
     .areas(area);
-    render_summary(f, app, row, verdicts, summary);
+    render_summary(f, app, row, line, summary);
+    if panel {
+        verdicts::render_panel(f, app, row, panel_area);
+    }
     render_charts(f, app, row, charts);
     match detail {
         Some(d) => render_breakdowns(f, d, breakdowns),
@@ -88,52 +103,6 @@ struct Series<'a> {
 
 fn has_detail(row: &IfaceStats) -> bool {
     row.last.as_ref().is_some_and(|s| s.mode != Mode::ReadOnly)
-}
-
-/// The verdicts of the interface's XDP program over the last period (from
-/// xdptop's fexit observer) and its run time per packet, when known:
-/// ` verdicts  48 ns/packet · pass 900 pps (90.0 %) · drop 100 pps (10.0 %) · tx 0 pps · …`.
-fn verdicts_line(s: &Sample) -> Option<Line<'static>> {
-    let a = s.actions.as_ref()?;
-    let total: f64 = (0..xdp_ebpf::action::COUNT)
-        .filter_map(|i| a.get(i))
-        .map(|x| x.pps)
-        .sum();
-    let share = |pps: f64| {
-        if total > 0.0 && pps > 0.0 {
-            format!(" ({:.1} %)", pps * 100.0 / total)
-        } else {
-            String::new()
-        }
-    };
-    let mut spans = vec![
-        Span::styled(" verdicts ", Style::new().bold()),
-        Span::raw(match s.run_ns_per_packet {
-            Some(ns) => format!(" {ns:.0} ns/packet ·"),
-            None => " - ns/packet ·".to_owned(),
-        }),
-    ];
-    for (i, name) in [
-        (xdp_ebpf::action::PASS, "pass"),
-        (xdp_ebpf::action::DROP, "drop"),
-        (xdp_ebpf::action::TX, "tx"),
-        (xdp_ebpf::action::REDIRECT, "redirect"),
-        (xdp_ebpf::action::ABORTED, "aborted"),
-    ] {
-        let Some(x) = a.get(i) else { continue };
-        let text = format!(" {name} {}{}", format::pps(x.pps), share(x.pps));
-        let style = match i {
-            xdp_ebpf::action::DROP | xdp_ebpf::action::ABORTED if x.pps > 0.0 => {
-                Style::new().fg(Color::Red)
-            }
-            _ => Style::new(),
-        };
-        spans.push(Span::styled(text, style));
-        if i != xdp_ebpf::action::ABORTED {
-            spans.push(Span::raw(" ·"));
-        }
-    }
-    Some(Line::from(spans))
 }
 
 fn render_summary(
@@ -334,7 +303,14 @@ fn cpu_lines(per_cpu: &[u64], area: Rect) -> Vec<Line<'static>> {
 }
 
 fn render_no_detail(f: &mut Frame, row: &IfaceStats, area: Rect) {
-    let text = match row.last.as_ref().map(|s| s.mode) {
+    let last = row.last.as_ref();
+    let text = match last.map(|s| s.mode) {
+        Some(Mode::ReadOnly) if last.is_some_and(|s| s.actions.is_some()) => format!(
+            "{} runs another loader's program: xdptop counts its packets by verdict with an \
+             fexit observer, without touching it, so there is no protocol, size or per-CPU \
+             breakdown.",
+            row.name
+        ),
         Some(Mode::ReadOnly) => format!(
             "{} runs another loader's program: only the shared xdp_stats_map is readable \
              (packets and bytes), so there is no protocol, size or per-CPU breakdown.",

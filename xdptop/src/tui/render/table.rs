@@ -22,6 +22,7 @@ enum Col {
     Mode,
     Pps,
     Rate,
+    Verdict,
     PpsSpark,
     Packets,
     Bytes,
@@ -32,11 +33,12 @@ enum Col {
 }
 
 /// Display order.
-const COLUMNS: [Col; 11] = [
+const COLUMNS: [Col; 12] = [
     Col::Iface,
     Col::Mode,
     Col::Pps,
     Col::Rate,
+    Col::Verdict,
     Col::PpsSpark,
     Col::Packets,
     Col::Bytes,
@@ -46,12 +48,14 @@ const COLUMNS: [Col; 11] = [
     Col::RateSpark,
 ];
 
-/// Order of importance: what stays on a narrow terminal.
-const PRIORITY: [Col; 11] = [
+/// Order of importance: what stays on a narrow terminal. The verdict
+/// column is there only while some interface's verdicts are observed.
+const PRIORITY: [Col; 12] = [
     Col::Iface,
     Col::Pps,
     Col::Mode,
     Col::Rate,
+    Col::Verdict,
     Col::PpsSpark,
     Col::Packets,
     Col::Bytes,
@@ -73,6 +77,8 @@ fn min_width(col: Col, iface_w: u16) -> u16 {
         Col::Packets => 7,
         Col::Bytes => 8,
         Col::Avg => 6,
+        // `redirect 100.0%`
+        Col::Verdict => 15,
         Col::PpsSpark | Col::RateSpark => SPARK_MIN,
     }
 }
@@ -84,6 +90,7 @@ fn title(col: Col, app: &App) -> String {
         Col::Mode => "MODE".into(),
         Col::Pps => "PPS".into(),
         Col::Rate => unit,
+        Col::Verdict => "VERDICT".into(),
         Col::PpsSpark => "PPS HISTORY".into(),
         Col::Packets => "PACKETS".into(),
         Col::Bytes => "BYTES".into(),
@@ -95,10 +102,13 @@ fn title(col: Col, app: &App) -> String {
 }
 
 /// The columns that fit in `width` and their widths.
-fn layout(width: u16, iface_w: u16) -> Vec<(Col, u16)> {
+fn layout(width: u16, iface_w: u16, verdicts: bool) -> Vec<(Col, u16)> {
     let mut used = 0u16;
     let mut cols = Vec::new();
-    for col in PRIORITY {
+    for col in PRIORITY
+        .into_iter()
+        .filter(|c| verdicts || *c != Col::Verdict)
+    {
         let w = min_width(col, iface_w);
         let gap = u16::from(!cols.is_empty());
         if used.saturating_add(gap + w) > width {
@@ -149,6 +159,10 @@ fn cell(col: Col, w: u16, row: &IfaceStats, app: &App) -> Cell<'static> {
         ),
         Col::PeakPps => right(format::pps(row.peak_pps)),
         Col::PeakRate => right(format::rate(row.peak_bps, app.unit)),
+        Col::Verdict => {
+            let (text, style) = super::verdicts::cell(sample);
+            right(text).style(style)
+        }
     }
 }
 
@@ -233,7 +247,8 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
 
 fn render_table(f: &mut Frame, app: &App, area: Rect) {
     // On a very short terminal the rows matter more than the frame.
-    let block = if area.height > 4 {
+    let framed = area.height > 4 || usize::from(area.height) >= app.rows().len() + 3;
+    let block = if framed {
         Block::bordered().title(format!(" Interfaces · totals {} ", app.session_label()))
     } else {
         Block::new()
@@ -247,7 +262,10 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
         .unwrap_or(0)
         .clamp(5, 15) as u16;
     // One cell for the selection mark.
-    let cols = layout(inner.width.saturating_sub(1), iface_w);
+    let verdicts = rows
+        .iter()
+        .any(|r| r.last.as_ref().is_some_and(|s| s.actions.is_some()));
+    let cols = layout(inner.width.saturating_sub(1), iface_w, verdicts);
     let header = Row::new(cols.iter().map(|(c, _)| {
         let t = title(*c, app);
         match c {
@@ -283,14 +301,20 @@ mod tests {
     #[test]
     fn columns_give_way_in_order_and_sparklines_take_the_rest() {
         let names = |cols: &[(Col, u16)]| cols.iter().map(|(c, _)| *c).collect::<Vec<_>>();
-        let narrow = layout(40, 5);
+        let narrow = layout(40, 5, true);
         assert_eq!(names(&narrow), [Col::Iface, Col::Mode, Col::Pps, Col::Rate]);
         // Rates outrank the mode on a very narrow terminal.
-        assert_eq!(names(&layout(19, 9)), [Col::Iface, Col::Pps]);
-        let wide = layout(200, 5);
+        assert_eq!(names(&layout(19, 9, false)), [Col::Iface, Col::Pps]);
+        let wide = layout(200, 5, true);
         assert_eq!(wide.len(), COLUMNS.len());
         let total: u16 = wide.iter().map(|(_, w)| w).sum::<u16>() + (wide.len() as u16 - 1);
         assert_eq!(total, 200);
-        assert!(layout(0, 5).is_empty());
+        assert!(layout(0, 5, true).is_empty());
+        // Verdicts come right after the rates, and only where observed.
+        assert_eq!(
+            names(&layout(60, 5, true)),
+            [Col::Iface, Col::Mode, Col::Pps, Col::Rate, Col::Verdict]
+        );
+        assert!(!names(&layout(200, 5, false)).contains(&Col::Verdict));
     }
 }

@@ -201,35 +201,35 @@ fn lost_rows_are_red_and_the_selection_is_highlighted() {
     assert!(!buf[(x, y)].modifier.contains(Modifier::REVERSED));
 }
 
-/// Issue 15: where xdptop observes the interface's program, the detail view
-/// shows its verdicts over the last period, the drop share, and the run time
-/// per packet, from the same samples as `--json`.
-#[test]
-fn detail_shows_the_verdicts_and_the_run_time_per_packet() {
+/// An interface whose program xdptop observes: 900 kpps pass, drops rising
+/// by 50 kpps per second, 48 ns per packet; `run` false: no run time known.
+fn verdicts_app(run: bool) -> App {
     use crate::{
         sample::{ActionTotals, Counts, Mode, Reading, RunStats},
         sampler::{FakeSource, Sampler},
     };
     let reading = |i: u64| {
+        let drops = 50_000 * i * (i + 1) / 2;
         let mut a = ActionTotals::default();
         a[xdp_ebpf::action::PASS] = Counts {
-            packets: 900 * i,
-            bytes: 900 * i * 100,
+            packets: 900_000 * i,
+            bytes: 900_000 * i * 100,
         };
         a[xdp_ebpf::action::DROP] = Counts {
-            packets: 100 * i,
-            bytes: 100 * i * 500,
+            packets: drops,
+            bytes: drops * 500,
         };
+        let packets = 900_000 * i + drops;
         Ok(Reading {
-            packets: 1_000 * i,
-            bytes: 140_000 * i,
+            packets,
+            bytes: 900_000 * i * 100 + drops * 500,
             epoch: 1,
             detail: None,
             actions: Some(a),
-            run: Some(RunStats {
+            run: run.then_some(RunStats {
                 prog_id: 7,
-                run_time_ns: 48_000 * i,
-                run_cnt: 1_000 * i,
+                run_time_ns: 48 * packets,
+                run_cnt: packets,
             }),
         })
     };
@@ -245,11 +245,69 @@ fn detail_shows_the_verdicts_and_the_run_time_per_packet() {
             i * fixture::SEC,
         ));
     }
+    app
+}
+
+/// Issue 15: where xdptop observes the interface's program, the detail view
+/// shows its verdicts over the last period with their shares and
+/// sparklines, and the program's run time per packet and CPU share, from
+/// the same samples as `--json`.
+#[test]
+fn detail_shows_the_verdicts_and_the_run_time_per_packet() {
+    let mut app = verdicts_app(true);
     press(&mut app, KeyCode::Enter);
     let s = screen(&app, 120, 40);
-    assert!(s.contains("drop 100 pps (10.0 %)"), "{s}");
-    assert!(s.contains("48 ns/packet"), "{s}");
+    // 200 kpps of 1.1 Mpps dropped in the last second; 48 ns × 1.1 M.
+    assert!(s.contains("Verdicts · 48 ns/packet · 5.3 % CPU"), "{s}");
+    assert!(s.contains("drop       200 kpps  18.2 %"), "{s}");
     insta::assert_snapshot!(s);
+}
+
+/// On a small terminal the verdicts fold into one line above the charts.
+#[test]
+fn detail_80x24_folds_the_verdicts_into_a_line() {
+    let mut app = verdicts_app(true);
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains(
+            "verdicts  48 ns/packet · 5.3 % CPU · pass 900 kpps 81.8% · drop 200 kpps 18.2%"
+        ),
+        "{s}"
+    );
+    insta::assert_snapshot!(s);
+}
+
+/// The overview's VERDICT column: the drop share of each observed
+/// interface; absent when no interface's verdicts are observed.
+#[test]
+fn the_overview_shows_the_drop_share() {
+    let app = verdicts_app(true);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("VERDICT"), "{s}");
+    assert!(s.contains("drop 18.2%"), "{s}");
+    insta::assert_snapshot!(s);
+    let plain = screen(&fixture::app(), 120, 40);
+    assert!(!plain.contains("VERDICT"), "{plain}");
+}
+
+/// Without CAP_SYS_ADMIN the kernel's statistics stay off: the run time
+/// says what it needs instead of a blank.
+#[test]
+fn the_run_time_says_it_needs_cap_sys_admin() {
+    let mut app = verdicts_app(false);
+    app.run_time_unknown = Some("needs CAP_SYS_ADMIN");
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("Verdicts · ns/packet needs CAP_SYS_ADMIN "),
+        "{s}"
+    );
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("verdicts  ns/packet needs CAP_SYS_ADMIN ·"),
+        "{s}"
+    );
 }
 
 /// Issue 15: an interface nothing can count is never a healthy idle row: it
