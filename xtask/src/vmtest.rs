@@ -224,6 +224,43 @@ struct Binary {
 
 /// `cargo test -p xdptop --no-run --test NAME...` on the host; the
 /// executables from its JSON messages.
+/// Runs `exe args` as root in a guest booted with `kernel` (6.1 or 6.12),
+/// as vmtest runs a test binary; returns what it printed, or an error with
+/// its output when it failed.
+pub fn run_in_guest(kernel: &str, exe: &Path, args: &[String]) -> anyhow::Result<String> {
+    let &(name, package) = KERNELS
+        .iter()
+        .find(|(k, _)| *k == kernel)
+        .with_context(|| format!("no kernel {kernel} in vmtest's list"))?;
+    let root = workspace_root();
+    let tools = Tools::find(&root)?;
+    let kernel = Kernel::find(name, package)?;
+    let binary = Binary {
+        name: exe
+            .file_name()
+            .map_or_else(|| "command".into(), |n| n.to_string_lossy().into_owned()),
+        exe: exe.to_path_buf(),
+        dir: root.clone(),
+    };
+    let stop = crate::exec::stop_flag()?;
+    let mut report = run_guest(&root, &tools, &kernel, &[binary], args, &stop)?;
+    if let Some(why) = report.unfinished {
+        bail!("{why}");
+    }
+    let result = report.binaries.pop().context("no result from the guest")?;
+    if result.rc != Some(0) {
+        bail!(
+            "`{} {}` failed in the {} guest (exit {:?}):\n{}",
+            exe.display(),
+            args.join(" "),
+            report.release,
+            result.rc,
+            result.log
+        );
+    }
+    Ok(result.log)
+}
+
 fn build(root: &Path, tests: &[&str]) -> anyhow::Result<Vec<Binary>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -510,6 +547,8 @@ fn shell_quote(s: &str) -> String {
 /// One test binary's outcome in a guest.
 struct BinaryResult {
     name: String,
+    /// Everything it printed.
+    log: String,
     rc: Option<i32>,
     /// From libtest's `test result:` line: passed, failed, ignored.
     counts: Option<(usize, usize, usize)>,
@@ -564,7 +603,9 @@ impl Report {
                         skipped.push(format!("{}::{}", b.name, rest.trim_start_matches(": ")));
                     }
                 }
-                parse_log(&b.name, &log, rc)
+                let mut result = parse_log(&b.name, &log, rc);
+                result.log = log;
+                result
             })
             .collect();
         Report {
@@ -714,6 +755,7 @@ fn parse_log(name: &str, log: &str, rc: Option<i32>) -> BinaryResult {
         .unwrap_or_default();
     BinaryResult {
         name: name.to_owned(),
+        log: String::new(),
         rc,
         counts,
         failed,

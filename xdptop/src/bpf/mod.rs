@@ -18,6 +18,7 @@ mod watched;
 pub use attach::{Attached, Detached, detach, watch, watches_foreign};
 pub use dispatcher::in_use as uses_dispatcher;
 pub use error::Error;
+pub use observer::Observer;
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{ForeignSource, OwnSource};
 pub use talkers::{TalkerTables, kernel_memory as talkers_kernel_memory, table_sizes};

@@ -3,6 +3,7 @@
 //! Candidates run side by side in one run, so other load hits them alike.
 
 mod many;
+mod observer;
 mod otlp;
 mod proc;
 mod program;
@@ -38,6 +39,9 @@ enum Bench {
     Many,
     /// Top talkers: sampling cost at 1k/10k/100k entries, kernel memory.
     Talkers,
+    /// What the verdict observer (fexit) adds per packet; in the 6.1/6.12
+    /// guests when this kernel has no BPF trampolines.
+    Observer,
 }
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
@@ -72,6 +76,9 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     };
     if selected(Bench::Program) {
         report("program", program::run(&opts.program));
+    }
+    if selected(Bench::Observer) {
+        report("observer", observer::run(&opts.program));
     }
     if let Some(bins) = &bins {
         if selected(Bench::Otlp) {

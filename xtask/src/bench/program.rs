@@ -19,10 +19,10 @@ use super::{Table, quantile, verdict};
 pub struct Params {
     /// Runs per measurement (BPF_PROG_TEST_RUN repeat).
     #[arg(long, default_value_t = 5_000_000)]
-    repeat: u32,
+    pub repeat: u32,
     /// Measurements per program; the median is reported.
     #[arg(long, default_value_t = 7)]
-    rounds: usize,
+    pub rounds: usize,
 }
 
 /// xdptop's program may cost at most this much more than the seed's.
@@ -229,7 +229,7 @@ fn short(label: &str) -> &str {
 }
 
 /// Ethernet + IPv4 + UDP, 64 bytes: the smallest frame on a wire.
-fn udp_frame_64() -> Vec<u8> {
+pub fn udp_frame_64() -> Vec<u8> {
     let mut f = Vec::with_capacity(64);
     f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00]);
     let total_len: u16 = 64 - 14;
