@@ -43,15 +43,39 @@ fn actions(v: &Value) -> Vec<(u64, u64)> {
 }
 
 /// Sends the small and the large packets; waits for a sample that has
-/// them all; checks every verdict's increase exactly against `before`.
+/// them all; checks every verdict's increase exactly against `before`:
+/// the firewall drops the large ones.
 fn send_and_check(run: &Running, lab: &Lab, iface: &str, before: &Value) -> Value {
+    send_and_check_with(run, lab, iface, before, true)
+}
+
+/// [`send_and_check`]; without the firewall (`firewall` false) every
+/// packet passes.
+fn send_and_check_with(
+    run: &Running,
+    lab: &Lab,
+    iface: &str,
+    before: &Value,
+    firewall: bool,
+) -> Value {
     udp(lab, 0, N_SMALL, SMALL);
     udp(lab, 0, N_LARGE, LARGE);
+    let small = (N_SMALL, N_SMALL * frame_len(SMALL));
+    let large = (N_LARGE, N_LARGE * frame_len(LARGE));
+    let mut want = vec![(0, 0); xdp_ebpf::action::COUNT];
+    if firewall {
+        want[xdp_ebpf::action::PASS] = small;
+        want[xdp_ebpf::action::DROP] = large;
+    } else {
+        want[xdp_ebpf::action::PASS] = (small.0 + large.0, small.1 + large.1);
+    }
     let base = actions(before);
     let v = run.wait_for(iface, WAIT, |v| {
         let now = actions(v);
-        now[xdp_ebpf::action::PASS].0 - base[xdp_ebpf::action::PASS].0 >= N_SMALL
-            && now[xdp_ebpf::action::DROP].0 - base[xdp_ebpf::action::DROP].0 >= N_LARGE
+        now[xdp_ebpf::action::PASS].0 - base[xdp_ebpf::action::PASS].0
+            >= want[xdp_ebpf::action::PASS].0
+            && now[xdp_ebpf::action::DROP].0 - base[xdp_ebpf::action::DROP].0
+                >= want[xdp_ebpf::action::DROP].0
     });
     let now = actions(&v);
     let grew: Vec<(u64, u64)> = now
@@ -59,9 +83,6 @@ fn send_and_check(run: &Running, lab: &Lab, iface: &str, before: &Value) -> Valu
         .zip(&base)
         .map(|(n, b)| (n.0 - b.0, n.1 - b.1))
         .collect();
-    let mut want = vec![(0, 0); xdp_ebpf::action::COUNT];
-    want[xdp_ebpf::action::PASS] = (N_SMALL, N_SMALL * frame_len(SMALL));
-    want[xdp_ebpf::action::DROP] = (N_LARGE, N_LARGE * frame_len(LARGE));
     assert_eq!(
         grew, want,
         "per verdict (aborted, drop, pass, tx, redirect): {v}"
@@ -202,15 +223,11 @@ fn a_libxdp_chains_verdicts_are_counted_exactly() {
     );
     let swapped = xdp_prog_id(&lab, &iface).expect("the new dispatcher");
     assert_ne!(swapped, dispatcher, "libxdp made a new dispatcher");
-    let followed = format!("observing the verdicts of XDP program {swapped}");
-    xdp_lab::poll(WAIT, Duration::from_millis(100), || {
-        err.extend(run.stderr_lines());
-        err.iter()
-            .any(|l| l.contains(&followed))
-            .then_some(())
-            .ok_or(())
-    })
-    .unwrap_or_else(|()| panic!("the observer did not follow the new dispatcher: {err:?}"));
+    wait_for_log(
+        &run,
+        &mut err,
+        &format!("observing the verdicts of XDP program {swapped}"),
+    );
     let before = run.wait_for(&iface, WAIT, healthy);
     assert!(
         actions(&before)
@@ -252,6 +269,108 @@ fn a_libxdp_chains_verdicts_are_counted_exactly() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     loader_ok(&lab, bpffs, &["unload", &iface, "--all"]);
     assert_eq!(xdp_prog_id(&lab, &iface), None);
+}
+
+/// On an interface without XDP, xdptop makes libxdp's dispatcher with its
+/// counter as the only program. libxdp (1.3) then runs that program in
+/// place of the dispatcher's main function (freplace), where the kernel
+/// takes no fexit (EBUSY): xdptop observes the program that replaces it.
+/// When the firewall joins and leaves, libxdp swaps the dispatcher twice,
+/// between that form and a real chain; the verdicts stay exact throughout.
+#[test]
+fn the_verdicts_of_the_dispatcher_xdptop_makes_are_counted_exactly() {
+    require_root();
+    if skip_without_trampolines() {
+        return;
+    }
+    let fw = Firewall::build();
+    let (bpffs, lab) = setup("vown", 1);
+    let iface = lab.links[0].xdp_if.clone();
+    let bpffs = bpffs.path();
+    let mut run = Running::start(&lab, bpffs, &["--interval", "200ms", &iface]);
+    let first = run.wait_for(&iface, WAIT, |v| healthy(v) && !v["actions"].is_null());
+    let dispatcher = xdp_prog_id(&lab, &iface).expect("xdptop's dispatcher");
+    let mut err = run.stderr_lines();
+    let observing = |id: u64| format!("observing the verdicts of XDP program {id}");
+    assert!(
+        err.iter().any(|l| l.contains(&observing(dispatcher)))
+            && err
+                .iter()
+                .any(|l| l.contains("in place of its main function")),
+        "the lone component is observed for the dispatcher: {err:?}"
+    );
+    let alone = send_and_check_with(&run, &lab, &iface, &first, false);
+
+    // The firewall joins: a real chain, observed at the dispatcher.
+    loader_ok(
+        &lab,
+        bpffs,
+        &["load", "-p", path_str(bpffs), &iface, fw.path()],
+    );
+    let chain = xdp_prog_id(&lab, &iface).expect("the new dispatcher");
+    assert_ne!(chain, dispatcher, "libxdp made a new dispatcher");
+    wait_for_log(&run, &mut err, &observing(chain));
+    let before = run.wait_for(&iface, WAIT, healthy);
+    let with_fw = send_and_check(&run, &lab, &iface, &before);
+
+    // The firewall leaves: xdptop's counter alone again, a third dispatcher.
+    let fw_id = component_id(&lab, bpffs, &iface, "xdp_fw");
+    loader_ok(&lab, bpffs, &["unload", &iface, "--id", &fw_id.to_string()]);
+    let last = xdp_prog_id(&lab, &iface).expect("the third dispatcher");
+    assert_ne!(last, chain, "libxdp made a new dispatcher");
+    wait_for_log(&run, &mut err, &observing(last));
+    let before = run.wait_for(&iface, WAIT, healthy);
+    let end = send_and_check_with(&run, &lab, &iface, &before, false);
+    // Nothing went back across the swaps.
+    for (later, earlier) in [(&with_fw, &alone), (&end, &with_fw)] {
+        assert!(
+            actions(later)
+                .iter()
+                .zip(actions(earlier))
+                .all(|(l, e)| l.0 >= e.0 && l.1 >= e.1),
+            "{earlier} then {later}"
+        );
+    }
+    assert!(run.stop().success());
+    let out = lab
+        .xdp_command(XDPTOP)
+        .env("LIBXDP_BPFFS", bpffs)
+        .arg("--pin-dir")
+        .arg(bpffs)
+        .args(["--detach", &iface])
+        .output()
+        .expect("xdptop --detach");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(xdp_prog_id(&lab, &iface), None);
+}
+
+/// Waits until xdptop's log has a line with `want`, keeping what it read.
+fn wait_for_log(run: &Running, err: &mut Vec<String>, want: &str) {
+    xdp_lab::poll(WAIT, Duration::from_millis(100), || {
+        err.extend(run.stderr_lines());
+        err.iter().any(|l| l.contains(want)).then_some(()).ok_or(())
+    })
+    .unwrap_or_else(|()| panic!("no log line with {want:?}: {err:?}"));
+}
+
+/// The id of component `name` in the dispatcher on `iface`, from
+/// `xdp-loader status` (` =>  PRIO  NAME  ID  TAG  ACTIONS`).
+fn component_id(lab: &Lab, bpffs: &Path, iface: &str, name: &str) -> u32 {
+    let out = lab
+        .xdp_command("xdp-loader")
+        .env("LIBXDP_BPFFS", bpffs)
+        .args(["status", iface])
+        .output()
+        .expect("xdp-loader status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("=>"))
+        .find_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == name)?;
+            words.get(at + 1)?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no component {name} on {iface}: {text}"))
 }
 
 /// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.

@@ -27,7 +27,8 @@ use crate::sample::{ActionTotals, Counts, RunStats};
 
 /// An fexit observer attached to one program.
 pub struct Observer {
-    target: u32,
+    /// The program it stands for: the one on the interface.
+    program: u32,
     /// Owns the program and its link: dropping it detaches the observer.
     _ebpf: aya::Ebpf,
     counts: PerCpuArray<MapData, Verdict>,
@@ -45,56 +46,116 @@ impl Observer {
     }
 
     fn try_attach(prog_id: u32) -> Result<Self, String> {
-        let target = sys::prog_fd_by_id(prog_id).map_err(|e| match e.raw_os_error() {
-            Some(libc::EPERM) => format!(
-                "opening XDP program {prog_id} to observe it needs CAP_SYS_ADMIN (run xdptop as root)"
-            ),
-            Some(libc::ENOENT) => format!("XDP program {prog_id} is gone"),
-            _ => format!("opening XDP program {prog_id}: {e}"),
-        })?;
-        let info = sys::prog_info(target.as_fd())
-            .map_err(|e| format!("reading XDP program {prog_id}'s info: {e}"))?;
-        let Some(func) = info.main_func else {
-            return Err(format!(
-                "XDP program {prog_id} ({}) was loaded without BTF, which fexit needs to \
-                 observe it",
-                info.name
-            ));
-        };
+        let (target, info, func) = open_target(prog_id)?;
+        match Self::load(prog_id, prog_id, target.as_fd(), &info.name, func) {
+            Err(Busy(why)) => {
+                // libxdp (1.3 at least) runs a lone component by replacing
+                // the dispatcher's main function with it (freplace): that
+                // function's trampoline then takes no fexit (EBUSY). The
+                // component returns the interface's verdicts: observe it.
+                let Some(ext) = replacement_of(prog_id, func) else {
+                    return Err(why);
+                };
+                let (ext_fd, ext_info, ext_func) = open_target(ext)?;
+                let o = Self::load(prog_id, ext, ext_fd.as_fd(), &ext_info.name, ext_func)
+                    .map_err(|Busy(w)| w)?;
+                log::info!(
+                    "XDP program {prog_id} ({}) runs program {ext} ({}) in place of its main \
+                     function (a libxdp dispatcher with one program): observing that one",
+                    info.name,
+                    ext_info.name
+                );
+                Ok(o)
+            }
+            other => other.map_err(|Busy(w)| w),
+        }
+    }
+
+    /// The observer on function `func` of `target` (program `target_id`:
+    /// `program`, or the extension that replaces `program`'s main function),
+    /// standing for program `program`; `Err(Busy)` carries the reason.
+    fn load(
+        program: u32,
+        target_id: u32,
+        target: std::os::fd::BorrowedFd<'_>,
+        name: &str,
+        func: u32,
+    ) -> Result<Self, Busy> {
         // No target BTF: the observer has no CO-RE relocations (a test in
         // xdp-ebpf checks), so the kernel's BTF need not be parsed.
         let mut ebpf = EbpfLoader::with_btf(None)
             .load(xdp_ebpf::verdicts_object())
-            .map_err(|e| format!("loading xdptop's verdict observer: {e}"))?;
-        let program: &mut FExit = ebpf
+            .map_err(|e| Busy(format!("loading xdptop's verdict observer: {e}")))?;
+        let program_mut: &mut FExit = ebpf
             .program_mut(xdp_ebpf::VERDICTS_PROGRAM)
-            .ok_or("the embedded observer object has no program")?
+            .ok_or_else(|| Busy("the embedded observer object has no program".into()))?
             .try_into()
-            .map_err(|e| format!("xdptop's observer is not an fexit program: {e}"))?;
-        program
-            .load_for_program(target.as_fd(), func)
-            .map_err(|e| refused(prog_id, &info.name, "load", &e))?;
-        program
+            .map_err(|e| Busy(format!("xdptop's observer is not an fexit program: {e}")))?;
+        program_mut
+            .load_for_program(target, func)
+            .map_err(|e| Busy(refused(target_id, name, "load", &e)))?;
+        program_mut
             .attach()
-            .map_err(|e| refused(prog_id, &info.name, "attach", &e))?;
+            .map_err(|e| Busy(refused(target_id, name, "attach", &e)))?;
         let counts = match ebpf.take_map(xdp_ebpf::VERDICTS_MAP) {
             Some(map @ Map::PerCpuArray(_)) => {
-                PerCpuArray::try_from(map).map_err(|e| format!("the observer's map: {e}"))?
+                PerCpuArray::try_from(map).map_err(|e| Busy(format!("the observer's map: {e}")))?
             }
-            _ => return Err("the embedded observer object has no verdicts map".into()),
+            _ => {
+                return Err(Busy(
+                    "the embedded observer object has no verdicts map".into(),
+                ));
+            }
         };
         Ok(Self {
-            target: prog_id,
+            program,
             _ebpf: ebpf,
             counts,
         })
     }
 }
 
+/// A refusal's words (the kernel's EBUSY among them).
+struct Busy(String);
+
+/// Opens program `prog_id` with its info and the BTF id of its main
+/// function, or says why it cannot be observed.
+fn open_target(prog_id: u32) -> Result<(OwnedFd, sys::ProgInfo, u32), String> {
+    let target = sys::prog_fd_by_id(prog_id).map_err(|e| match e.raw_os_error() {
+        Some(libc::EPERM) => format!(
+            "opening XDP program {prog_id} to observe it needs CAP_SYS_ADMIN (run xdptop as root)"
+        ),
+        Some(libc::ENOENT) => format!("XDP program {prog_id} is gone"),
+        _ => format!("opening XDP program {prog_id}: {e}"),
+    })?;
+    let info = sys::prog_info(target.as_fd())
+        .map_err(|e| format!("reading XDP program {prog_id}'s info: {e}"))?;
+    let Some(func) = info.main_func else {
+        return Err(format!(
+            "XDP program {prog_id} ({}) was loaded without BTF, which fexit needs to observe it",
+            info.name
+        ));
+    };
+    Ok((target, info, func))
+}
+
+/// The extension program (freplace) that replaces function `func` of
+/// program `prog_id`, from the kernel's tracing links.
+fn replacement_of(prog_id: u32, func: u32) -> Option<u32> {
+    sys::links()
+        .filter_map(|fd| sys::link_info(fd.as_fd()).ok())
+        .find(|l| {
+            l.link_type == sys::LINK_TYPE_TRACING
+                && l.target_prog == prog_id
+                && l.target_btf_id == func
+        })
+        .map(|l| l.prog_id)
+}
+
 impl Observer {
-    /// The observed program's id.
-    pub fn target(&self) -> u32 {
-        self.target
+    /// The program it stands for: the one on the interface.
+    pub fn program(&self) -> u32 {
+        self.program
     }
 
     /// Cumulative counts since the observer was attached, summed over CPUs.
@@ -237,7 +298,7 @@ impl Follower {
         let current = self
             .observer
             .as_ref()
-            .map(Observer::target)
+            .map(Observer::program)
             .or(self.why_not.as_ref().map(|(id, _)| *id));
         if let Some(id) = now
             && Some(id) != current
@@ -250,7 +311,7 @@ impl Follower {
                 log::info!(
                     "{}: the XDP program changed (id {} -> {id}); observing the new one",
                     self.iface,
-                    old.target
+                    old.program
                 );
             }
             self.attach(id);

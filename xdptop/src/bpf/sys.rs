@@ -13,6 +13,8 @@ const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_LINK_DETACH: libc::c_long = 34;
 /// `BPF_LINK_TYPE_XDP`.
 pub const LINK_TYPE_XDP: u32 = 6;
+/// `BPF_LINK_TYPE_TRACING`: fentry/fexit and freplace links.
+pub const LINK_TYPE_TRACING: u32 = 2;
 
 /// # Safety
 /// `attr` must be the `union bpf_attr` member that `cmd` expects.
@@ -43,6 +45,10 @@ pub struct LinkInfo {
     /// For XDP links: the interface, or 0 once the link was detached or its
     /// interface deleted.
     pub ifindex: u32,
+    /// For tracing links: the program and the BTF id of its function that
+    /// the link's program is attached to (0 for a kernel function).
+    pub target_prog: u32,
+    pub target_btf_id: u32,
 }
 
 #[repr(C)]
@@ -68,12 +74,55 @@ pub fn link_info(fd: BorrowedFd<'_>) -> io::Result<LinkInfo> {
     // points at a buffer of `info_len` bytes that outlives the call.
     unsafe { bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)? };
     let word = |off: usize| u32::from_ne_bytes(raw.0[off..off + 4].try_into().expect("4 bytes"));
-    // type, id, prog_id, then the per-type union at offset 16.
+    // type, id, prog_id, then the per-type union at offset 16: `xdp`
+    // starts with the ifindex, `tracing` with the attach type, then the
+    // target object and BTF ids.
     Ok(LinkInfo {
         link_type: word(0),
         id: word(4),
         prog_id: word(8),
         ifindex: word(16),
+        target_prog: word(20),
+        target_btf_id: word(24),
+    })
+}
+
+/// Every bpf_link in the system, open (BPF_LINK_GET_NEXT_ID and
+/// BPF_LINK_GET_FD_BY_ID, CAP_SYS_ADMIN); links that go away meanwhile
+/// are skipped.
+pub fn links() -> impl Iterator<Item = std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    const BPF_LINK_GET_FD_BY_ID: libc::c_long = 30;
+    const BPF_LINK_GET_NEXT_ID: libc::c_long = 31;
+    #[repr(C)]
+    struct Attr {
+        id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    let mut id = 0u32;
+    std::iter::from_fn(move || {
+        loop {
+            let mut attr = Attr {
+                id,
+                next_id: 0,
+                open_flags: 0,
+            };
+            // SAFETY: Attr is the `start_id`/`next_id`/`open_flags` member
+            // of union bpf_attr.
+            unsafe { bpf(BPF_LINK_GET_NEXT_ID, &mut attr) }.ok()?;
+            id = attr.next_id;
+            let mut open = Attr {
+                id,
+                next_id: 0,
+                open_flags: 0,
+            };
+            // SAFETY: Attr is the `link_id`/`next_id`/`open_flags` member.
+            if let Ok(fd) = unsafe { bpf(BPF_LINK_GET_FD_BY_ID, &mut open) } {
+                // SAFETY: on success the kernel returns a new fd we own.
+                return Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) });
+            }
+        }
     })
 }
 
