@@ -62,6 +62,20 @@ fn assert_same(line: &Value, points: &HashMap<(String, u64), Vec<LoggedPoint>>) 
                 "{metric} at {t}: collector has {have}, xdptop printed {want}"
             );
         }
+    } // Issue 15: the run time per packet, exactly where the line has one.
+    let run = points.get(&("xdp.program.run_time_per_packet".to_owned(), t));
+    match line["run_ns_per_packet"].as_f64() {
+        Some(want) => {
+            let got = run.unwrap_or_else(|| panic!("no run time point at {t} for {line}"));
+            assert!(
+                got.iter().all(|p| p.value_f64() == want && p.unit == "ns"),
+                "{got:?} {line}"
+            );
+        }
+        None => assert!(
+            run.is_none(),
+            "a run time at {t} xdptop did not print: {run:?}"
+        ),
     }
 }
 
@@ -115,6 +129,14 @@ fn the_collector_receives_exactly_what_xdptop_printed() {
     assert_eq!(p.value_f64(), 700.0);
     let b = &by_key[&("xdp.bytes".to_owned(), last_t)][0];
     assert_eq!(b.value_f64(), (700 * frame_len(100)) as f64);
+    // As root the run time is known while packets flow: some arrived.
+    if lines.iter().any(|l| l["run_ns_per_packet"].is_f64()) {
+        assert!(
+            by_key
+                .keys()
+                .any(|(m, _)| m == "xdp.program.run_time_per_packet")
+        );
+    }
     // Nothing was exported that xdptop did not print.
     let printed: std::collections::HashSet<u64> = lines
         .iter()
