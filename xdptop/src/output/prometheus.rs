@@ -10,7 +10,10 @@
 //! The names, units and help texts are [`names::METRICS`]; the README and
 //! `compose/README.md` show the same table.
 //!
-//! Labels: `network_interface_name`, `xdp_mode`, `host_name`. The collector
+//! Labels: `network_interface_name`, `xdp_mode`, `host_name` (and
+//! `xdp_action` on the per-verdict series, `source_address` or
+//! `network_transport` + `destination_port` on the talker series, as the
+//! collector makes of those attributes). The collector
 //! path adds `job`/`instance` (from `service.name`/`service.instance.id`),
 //! `otel_scope_*` and its const label `env`; on the direct path Prometheus
 //! sets `job`/`instance` from its scrape config.
