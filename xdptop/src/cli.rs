@@ -86,6 +86,14 @@ pub struct Cli {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub talkers: Option<i128>,
 
+    /// Export the N heaviest sources and services of each interface over
+    /// OTLP and /metrics (packets/s and bits/s gauges; 1 to 100). Turns
+    /// talker counting on (top N, or --talkers M if that is more); needs
+    /// --otlp or --prometheus. Every new source is a new series: keep N
+    /// small (see the README, "Exporting talkers").
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub talkers_export: Option<i128>,
+
     /// Entries of the sources table when --talkers loads the program
     /// (services get N/8, at least 64); least recently seen sources are
     /// evicted when it is full. About 100 bytes of kernel memory per source
@@ -130,6 +138,7 @@ Examples:
   xdptop --otlp localhost:4317 --headless eth0
   xdptop --prometheus 127.0.0.1:9464 --headless eth0
   xdptop --headless --json --talkers 10 eth0
+  xdptop --headless --prometheus 127.0.0.1:9464 --talkers-export 5 eth0
   xdptop --detach eth0";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

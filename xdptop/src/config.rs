@@ -15,6 +15,9 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// Most sources and services `--talkers` lists.
 pub const MAX_TALKERS: usize = 1000;
+/// Most sources and services `--talkers-export` sends per interface and
+/// sample: each is a series in Prometheus.
+pub const MAX_TALKERS_EXPORT: usize = 100;
 /// Bounds of `--talkers-table`.
 pub const MIN_TALKERS_TABLE: u32 = 16;
 pub const MAX_TALKERS_TABLE: u32 = 1 << 22;
@@ -48,6 +51,9 @@ pub struct Config {
     pub verbose: u8,
     /// `--talkers N`: list and count talkers.
     pub talkers: Option<TalkersConfig>,
+    /// `--talkers-export N`: sources and services exported per interface
+    /// (counting is then on: `talkers` is set, with `top` at least N).
+    pub talkers_export: Option<usize>,
 }
 
 /// `--talkers N` and `--talkers-table`.
@@ -105,10 +111,14 @@ impl Config {
             Some(n) if n >= 1 && n <= MAX_TALKERS as i128 => Some(n as usize),
             Some(n) => bail!("--talkers must be 1 to {MAX_TALKERS} (got {n})"),
         };
+        let talkers_export = talkers_export(&cli)?;
         let table = match cli.talkers_table {
             None => crate::bpf::DEFAULT_TALKERS_TABLE,
-            Some(_) if talkers.is_none() => {
-                bail!("--talkers-table sizes the tables --talkers reads: add --talkers N")
+            Some(_) if talkers.is_none() && talkers_export.is_none() => {
+                bail!(
+                    "--talkers-table sizes the tables --talkers reads: add --talkers N (or \
+                     --talkers-export N)"
+                )
             }
             Some(n) if n >= i128::from(MIN_TALKERS_TABLE) && n <= i128::from(MAX_TALKERS_TABLE) => {
                 n as u32
@@ -117,13 +127,19 @@ impl Config {
                 "--talkers-table must be {MIN_TALKERS_TABLE} to {MAX_TALKERS_TABLE} entries (got {n})"
             ),
         };
-        let talkers = talkers.map(|top| TalkersConfig { top, table });
+        let listed = talkers.is_some();
+        // --talkers-export N alone counts the top N; with --talkers M, the
+        // top max(N, M), listed in full in the JSON lines.
+        let talkers = talkers
+            .max(talkers_export)
+            .map(|top| TalkersConfig { top, table });
         // Counting costs the program time per packet: only with a consumer.
         // The --json lines are the only one so far.
-        if talkers.is_some() && !cli.json && !cli.detach {
+        if listed && !cli.json && !cli.detach {
             bail!(
-                "--talkers lists the talkers in the --json lines (the dashboard and the \
-                 exporters do not show them yet): add --headless --json"
+                "--talkers lists the talkers in the --json lines (the dashboard does not \
+                 show them yet; --talkers-export N sends them to --otlp/--prometheus): add \
+                 --headless --json"
             );
         }
         let action = if cli.detach {
@@ -157,6 +173,12 @@ impl Config {
         } else {
             None
         };
+        if talkers_export.is_some() && otlp.is_none() && prometheus.is_none() {
+            bail!(
+                "--talkers-export sends the top talkers to the exporters: add --otlp ENDPOINT \
+                 or --prometheus ADDR (or use --talkers N --headless --json to print them)"
+            );
+        }
         Ok(Self {
             action,
             interfaces,
@@ -171,8 +193,26 @@ impl Config {
             pin_dir: cli.pin_dir,
             verbose: cli.verbose,
             talkers,
+            talkers_export,
         })
     }
+}
+
+/// `--talkers-export N`, checked.
+fn talkers_export(cli: &Cli) -> anyhow::Result<Option<usize>> {
+    let n = match cli.talkers_export {
+        None => return Ok(None),
+        Some(n) if n >= 1 && n <= MAX_TALKERS_EXPORT as i128 => n as usize,
+        Some(n) => bail!(
+            "--talkers-export must be 1 to {MAX_TALKERS_EXPORT} (got {n}): each source and \
+             service exported is a series of its own; --talkers N lists up to {MAX_TALKERS} \
+             in the --json lines"
+        ),
+    };
+    if cli.detach {
+        bail!("--detach only detaches and exits: drop --talkers-export");
+    }
+    Ok(Some(n))
 }
 
 fn attach_mode(m: ModeArg) -> AttachMode {
@@ -307,6 +347,119 @@ mod tests {
             (
                 &["--detach", "--talkers", "5", "eth0"],
                 "--detach only detaches and exits: drop --talkers",
+            ),
+        ] {
+            let err = format!("{:#}", parse(args).expect_err("invalid"));
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn talkers_export_flags() {
+        let table = crate::bpf::DEFAULT_TALKERS_TABLE;
+        // Alone, it turns counting on for the top N; no JSON needed.
+        let c = parse(&[
+            "--prometheus",
+            "127.0.0.1:9464",
+            "--talkers-export",
+            "5",
+            "eth0",
+        ])
+        .expect("valid");
+        assert_eq!(c.talkers_export, Some(5));
+        assert_eq!(c.talkers, Some(TalkersConfig { top: 5, table }));
+        // With --talkers, the longer list is counted; the JSON lines list it.
+        for (listed, exported, top) in [("10", "3", 10), ("3", "10", 10)] {
+            let c = parse(&[
+                "--headless",
+                "--json",
+                "--otlp",
+                "localhost:4317",
+                "--talkers",
+                listed,
+                "--talkers-export",
+                exported,
+                "eth0",
+            ])
+            .expect("valid");
+            assert_eq!(c.talkers, Some(TalkersConfig { top, table }));
+            assert_eq!(c.talkers_export, Some(exported.parse().expect("n")));
+        }
+        // --talkers-table sizes the tables it counts in too.
+        let c = parse(&[
+            "--prometheus",
+            "127.0.0.1:0",
+            "--talkers-export",
+            "100",
+            "--talkers-table",
+            "1024",
+            "eth0",
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.talkers,
+            Some(TalkersConfig {
+                top: 100,
+                table: 1024
+            })
+        );
+        // OTLP from the environment counts as an exporter.
+        let cli = Cli::try_parse_from(["xdptop", "--talkers-export", "2", "eth0"]).expect("clap");
+        let env = |k: &str| (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "localhost:4317".into());
+        let c = Config::from_cli_env(cli, &env).expect("valid");
+        assert_eq!(c.talkers_export, Some(2));
+        assert!(c.otlp.is_some());
+        for (args, want) in [
+            (
+                &[
+                    "--prometheus",
+                    "127.0.0.1:0",
+                    "--talkers-export",
+                    "0",
+                    "eth0",
+                ][..],
+                "--talkers-export must be 1 to 100 (got 0)",
+            ),
+            (
+                &[
+                    "--prometheus",
+                    "127.0.0.1:0",
+                    "--talkers-export",
+                    "101",
+                    "eth0",
+                ],
+                "--talkers-export must be 1 to 100 (got 101)",
+            ),
+            (
+                &[
+                    "--prometheus",
+                    "127.0.0.1:0",
+                    "--talkers-export",
+                    "-1",
+                    "eth0",
+                ],
+                "--talkers-export must be 1 to 100 (got -1)",
+            ),
+            (
+                &["--talkers-export", "5", "eth0"],
+                "--talkers-export sends the top talkers to the exporters: add --otlp ENDPOINT \
+                 or --prometheus ADDR",
+            ),
+            (
+                &[
+                    "--headless",
+                    "--json",
+                    "--talkers",
+                    "5",
+                    "--talkers-export",
+                    "5",
+                    "eth0",
+                ],
+                "add --otlp ENDPOINT or --prometheus ADDR",
+            ),
+            (
+                &["--detach", "--talkers-export", "5", "eth0"],
+                "--detach only detaches and exits: drop --talkers-export",
             ),
         ] {
             let err = format!("{:#}", parse(args).expect_err("invalid"));

@@ -96,7 +96,7 @@ pub const FILES: [(&str, &str); 5] = [
     (
         "/sys/fs/bpf/xdptop/",
         "xdptop's own per-interface maps (IFACE/stats; IFACE/config, IFACE/talkers and \
-         IFACE/services for --talkers) and the pinned links that keep its program attached \
+         IFACE/services for --talkers and --talkers-export) and the pinned links that keep its program attached \
          after it exits; --detach IFACE removes them.",
     ),
     (

@@ -708,3 +708,90 @@ fn grpc_carries_the_auth_headers_and_a_refusal_is_clear() {
             .all(|m| m.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer wrong"))
     );
 }
+
+/// Issues 15 and 16 through the real exporter to a real collector: the
+/// run-time gauge where a sample knows it, and with `with_talkers(2)` (as
+/// `--talkers-export 2` sets) a gauge point per listed source and service,
+/// the top 2 only, with the OTel attribute names.
+#[test]
+fn run_time_and_top_talkers_reach_the_collector() {
+    let rotel = Rotel::start();
+    let (exporter, _status) = start(&unpaced(config(&rotel.grpc_endpoint(), Protocol::Grpc)));
+    let exporter = exporter.with_talkers(2);
+    let (first, second) = support::ticks::talkers_and_run_time();
+    exporter.export(&first);
+    exporter.export(&second);
+    let t = second.samples[0].time_unix_nano;
+    // 2 × 5 interface points, 1 run time, 2 × (2 sources + 2 services).
+    rotel.wait_points(Duration::from_secs(15), |p| p.len() >= 10 + 1 + 8);
+    std::thread::sleep(Duration::from_millis(300));
+    let points = rotel.points();
+    let of = |metric: &str| -> Vec<&LoggedPoint> {
+        points.iter().filter(|p| p.metric == metric).collect()
+    };
+    let run = of(names::RUN_TIME_PER_PACKET);
+    assert_eq!(run.len(), 1, "only the sample that knows it: {run:?}");
+    assert_eq!(
+        (run[0].unit.as_str(), run[0].data_type.as_str()),
+        ("ns", "Gauge")
+    );
+    assert_eq!((run[0].time_unix_nano, run[0].value_f64()), (t, 40.0));
+    assert_eq!(run[0].attr(names::ATTR_INTERFACE), Some("veth-t"));
+
+    let sources = |metric: &str| -> Vec<(String, f64)> {
+        of(metric)
+            .iter()
+            .map(|p| {
+                assert_eq!(p.data_type, "Gauge", "{metric}");
+                assert_eq!(p.time_unix_nano, t);
+                assert_eq!(p.attr(names::ATTR_INTERFACE), Some("veth-t"));
+                assert_eq!(p.attr(names::ATTR_MODE), Some("native"));
+                (
+                    p.attr(names::ATTR_SOURCE)
+                        .expect("source.address")
+                        .to_owned(),
+                    p.value_f64(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        sources(names::TALKER_PACKET_RATE),
+        [
+            ("198.18.0.10".to_owned(), 250.0),
+            ("2001:2::10".to_owned(), 200.0)
+        ]
+    );
+    assert_eq!(
+        sources(names::TALKER_BIT_RATE),
+        [
+            ("198.18.0.10".to_owned(), 200_000.0),
+            ("2001:2::10".to_owned(), 160_000.0)
+        ]
+    );
+    assert_eq!(of(names::TALKER_PACKET_RATE)[0].unit, "{packet}/s");
+    assert_eq!(of(names::TALKER_BIT_RATE)[0].unit, "bit/s");
+    let services: Vec<(String, String, f64)> = of(names::SERVICE_PACKET_RATE)
+        .iter()
+        .map(|p| {
+            (
+                p.attr(names::ATTR_TRANSPORT).expect("transport").to_owned(),
+                p.attr(names::ATTR_PORT).expect("port").to_owned(),
+                p.value_f64(),
+            )
+        })
+        .collect();
+    // The port is an integer attribute, as OTel's destination.port is.
+    assert_eq!(
+        services,
+        [
+            ("udp".to_owned(), "Int(53)".to_owned(), 300.0),
+            ("tcp".to_owned(), "Int(443)".to_owned(), 150.0)
+        ]
+    );
+    assert_eq!(of(names::SERVICE_BIT_RATE).len(), 2);
+    // The interface's own metrics are unchanged beside them.
+    assert_mirrors(&points, &[&first.samples[0], &second.samples[0]]);
+    let fin = exporter.shutdown(Duration::from_secs(5));
+    assert_eq!((fin.exported, fin.dropped), (2, 0), "{fin:?}");
+}

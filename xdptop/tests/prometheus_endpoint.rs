@@ -168,19 +168,10 @@ fn the_readme_mapping_tables_match_the_served_names() {
         prometheus: &'static str,
         unit: &'static str,
     }
-    use xdptop::output::names::{ACTION_METRICS, METRICS};
     for file in ["compose/README.md", "README.md"] {
         let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
         let readme = std::fs::read_to_string(path).expect(file);
-        let rows = METRICS
-            .iter()
-            .map(|m| (m.otel, m.prometheus, m.unit))
-            .chain(
-                ACTION_METRICS
-                    .iter()
-                    .map(|m| (m.otel, m.prometheus, m.unit)),
-            );
-        for (otel, prometheus, unit) in rows {
+        for (otel, prometheus, unit) in xdptop::output::names::all_metrics() {
             let m = Row {
                 otel,
                 prometheus,
@@ -248,4 +239,83 @@ fn verdicts_are_a_series_per_action() {
         "{}",
         r.body
     );
+}
+
+/// Issues 15 and 16: the run-time gauge where a sample knows it, and with
+/// `--talkers-export N` a series per listed source and service (the top N
+/// only), labelled as the collector labels `source.address`,
+/// `network.transport` and `destination.port`.
+#[test]
+fn run_time_and_top_talkers_are_gauges() {
+    let (first, second) = ticks::talkers_and_run_time();
+    let series = |ep: &PrometheusEndpoint| {
+        let r = http::get(ep.local_addr(), "/metrics", &[]).expect("GET /metrics");
+        assert_eq!(r.status, 200);
+        r.body
+    };
+    let iface = r#"network_interface_name="veth-t",xdp_mode="native",host_name="h""#;
+    // Without --talkers-export: the run time, no talkers.
+    let ep = PrometheusEndpoint::start_with_host(local(), "h").expect("start");
+    ep.update(&first);
+    let body = series(&ep);
+    assert!(
+        !body.contains("run_time"),
+        "unknown on the first sample: {body}"
+    );
+    ep.update(&second);
+    let body = series(&ep);
+    let run = format!("xdp_xdp_program_run_time_per_packet_nanoseconds{{{iface}}} 40.0");
+    assert!(samples(&body).contains(&run.as_str()), "{body}");
+    assert!(
+        body.contains("# TYPE xdp_xdp_program_run_time_per_packet_nanoseconds gauge\n"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("talker") && !body.contains("service"),
+        "{body}"
+    );
+
+    let ep = PrometheusEndpoint::start_with_host(local(), "h")
+        .expect("start")
+        .with_talkers(2);
+    ep.update(&second);
+    let body = series(&ep);
+    let talkers: Vec<&str> = samples(&body)
+        .into_iter()
+        .filter(|l| l.contains("talker") || l.contains("service"))
+        .collect();
+    let want = [
+        format!(
+            r#"xdp_xdp_service_bit_rate_per_second{{{iface},network_transport="tcp",destination_port="443"}} 120000.0"#
+        ),
+        format!(
+            r#"xdp_xdp_service_bit_rate_per_second{{{iface},network_transport="udp",destination_port="53"}} 240000.0"#
+        ),
+        format!(
+            r#"xdp_xdp_service_packet_rate_per_second{{{iface},network_transport="tcp",destination_port="443"}} 150.0"#
+        ),
+        format!(
+            r#"xdp_xdp_service_packet_rate_per_second{{{iface},network_transport="udp",destination_port="53"}} 300.0"#
+        ),
+        format!(
+            r#"xdp_xdp_talker_bit_rate_per_second{{{iface},source_address="198.18.0.10"}} 200000.0"#
+        ),
+        format!(
+            r#"xdp_xdp_talker_bit_rate_per_second{{{iface},source_address="2001:2::10"}} 160000.0"#
+        ),
+        format!(
+            r#"xdp_xdp_talker_packet_rate_per_second{{{iface},source_address="198.18.0.10"}} 250.0"#
+        ),
+        format!(
+            r#"xdp_xdp_talker_packet_rate_per_second{{{iface},source_address="2001:2::10"}} 200.0"#
+        ),
+    ];
+    assert_eq!(talkers, want, "{body}");
+    assert!(
+        body.contains("# TYPE xdp_xdp_talker_packet_rate_per_second gauge\n"),
+        "{body}"
+    );
+    // A sample without talkers (the first) serves none.
+    ep.update(&first);
+    assert!(!series(&ep).contains("talker"));
 }

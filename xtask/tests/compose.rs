@@ -525,6 +525,62 @@ fn dashboard_shows_gauges_rates_totals_and_the_seed_query() {
         "rate() of the byte counter"
     );
     assert!(has("xdp_xdp_attached_ratio{"), "attached panel");
+    // Issue 15: verdicts per action (rate of the per-verdict counter, one
+    // series per xdp_action) and the program's run time per packet.
+    assert!(
+        exprs
+            .iter()
+            .any(|e| e.contains("rate(xdp_xdp_action_packets_total{") && e.contains("xdp_action)")),
+        "verdicts panel: per-action rate()"
+    );
+    assert!(
+        has("xdp_xdp_program_run_time_per_packet_nanoseconds{"),
+        "run-time panel"
+    );
+    // Issue 16: the top talkers, when exported.
+    assert!(
+        has("xdp_xdp_talker_packet_rate_per_second{"),
+        "sources panel"
+    );
+    assert!(
+        has("xdp_xdp_service_packet_rate_per_second{"),
+        "services panel"
+    );
+    let unit_of = |needle: &str| {
+        d["panels"]
+            .as_array()
+            .expect("panels")
+            .iter()
+            .find(|p| {
+                p["targets"][0]["expr"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(needle))
+            })
+            .map(|p| p["fieldConfig"]["defaults"]["unit"].clone())
+    };
+    assert_eq!(
+        unit_of("xdp_xdp_program_run_time_per_packet_nanoseconds"),
+        Some(Json::from("ns"))
+    );
+    assert_eq!(
+        unit_of("xdp_xdp_action_packets_total"),
+        Some(Json::from("pps"))
+    );
+    // Panels do not overlap.
+    let mut cells = BTreeSet::new();
+    for p in d["panels"].as_array().expect("panels") {
+        let g = &p["gridPos"];
+        let n = |k: &str| g[k].as_u64().expect("gridPos");
+        for x in n("x")..n("x") + n("w") {
+            for y in n("y")..n("y") + n("h") {
+                assert!(
+                    cells.insert((x, y)),
+                    "{} overlaps another panel",
+                    p["title"]
+                );
+            }
+        }
+    }
     assert!(
         exprs
             .iter()
@@ -780,9 +836,63 @@ fn alert_rules_are_well_formed() {
             "Traffic spike".to_owned(),
             "Traffic stopped".to_owned(),
             "XDP program gone".to_owned(),
+            "XDP drops above threshold".to_owned(),
             "xdptop stopped reporting".to_owned(),
         ])
     );
+}
+
+/// Issue 15: the drops rule is the share of dropped packets by the
+/// per-verdict counter, with its threshold, window and pending period in
+/// the header table like the other rules' constants, each once.
+#[test]
+fn the_drops_rule_is_parameterised_like_the_others() {
+    let text = read("grafana/provisioning/alerting/xdptop-rules.yaml");
+    let r = rules();
+    let rule = seq(&r["groups"])
+        .into_iter()
+        .flat_map(|g| seq(&g["rules"]))
+        .find(|r| as_str(&r["uid"]) == "xdptop-xdp-drops")
+        .expect("the drops rule");
+    let a = seq(&rule["data"])
+        .into_iter()
+        .find(|d| as_str(&d["refId"]) == "A")
+        .expect("query A");
+    let expr = as_str(&a["model"]["expr"]);
+    assert!(
+        expr.contains(r#"xdp_xdp_action_packets_total{xdp_action="drop"}[2m]"#),
+        "{expr}"
+    );
+    assert!(
+        expr.contains("rate(xdp_xdp_action_packets_total[2m])"),
+        "{expr}"
+    );
+    assert!(expr.starts_with("100 * "), "a percentage: {expr}");
+    let c = seq(&rule["data"])
+        .into_iter()
+        .find(|d| as_str(&d["refId"]) == "C")
+        .expect("condition C");
+    assert_eq!(as_str(&c["model"]["type"]), "threshold");
+    let eval = &c["model"]["conditions"][0]["evaluator"];
+    assert_eq!(as_str(&eval["type"]), "gt");
+    assert_eq!(eval["params"][0], Yaml::from(10));
+    assert_eq!(as_str(&rule["for"]), "5m");
+    // The header table names each constant where it lives.
+    for row in [
+        "| drop share above        | 10 %  | xdptop-xdp-drops, C: gt 10 ",
+        "| drop-share window       | 2m    | xdptop-xdp-drops, A: [2m] (twice)",
+        "| drops for               | 5m    | xdptop-xdp-drops, for ",
+    ] {
+        assert!(text.contains(row), "header table lacks {row:?}");
+    }
+    // ... and the annotations do not repeat them (one place to change).
+    for key in ["summary", "description"] {
+        let a = as_str(&rule["annotations"][key]);
+        assert!(
+            !a.contains("10%") && !a.contains("10 %") && !a.contains("5 min"),
+            "{a}"
+        );
+    }
 }
 
 #[test]

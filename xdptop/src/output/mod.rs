@@ -43,12 +43,14 @@ impl Outputs {
     ) -> anyhow::Result<Self> {
         let mut outputs = Self::default();
         if let Some(cfg) = &config.otlp {
-            let exporter =
-                otlp::Exporter::start(cfg, on_status).context("starting the OTLP exporter")?;
+            let exporter = otlp::Exporter::start(cfg, on_status)
+                .context("starting the OTLP exporter")?
+                .with_talkers(config.talkers_export.unwrap_or(0));
             outputs.push(Box::new(exporter));
         }
         if let Some(addr) = config.prometheus {
-            let ep = prometheus::PrometheusEndpoint::start(addr)?;
+            let ep = prometheus::PrometheusEndpoint::start(addr)?
+                .with_talkers(config.talkers_export.unwrap_or(0));
             log::info!(
                 "serving Prometheus metrics on http://{}/metrics",
                 ep.local_addr()

@@ -27,6 +27,11 @@ pub const BIT_RATE: &str = "xdp.bit.rate";
 /// 1 while the interface's counters are readable, 0 when lost.
 pub const ATTACHED: &str = "xdp.attached";
 
+/// The observed XDP program's mean run time per packet over the period
+/// (`run_ns_per_packet`), from the kernel's BPF statistics; a gauge, sent
+/// only for samples where it is known.
+pub const RUN_TIME_PER_PACKET: &str = "xdp.program.run_time_per_packet";
+
 /// Which number of a sample a metric carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Id {
@@ -158,6 +163,217 @@ impl ActionId {
     }
 }
 
+/// A gauge that not every sample carries (its data point is left out where
+/// the sample has no value), described like a [`Metric`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptionalGauge {
+    pub otel: &'static str,
+    pub unit: &'static str,
+    pub prometheus: &'static str,
+    pub description: &'static str,
+}
+
+/// The run-time gauge, after the per-verdict metrics in requests and
+/// `/metrics`. The collector's translator spells the unit `ns` as
+/// `_nanoseconds`.
+pub const RUN_TIME: OptionalGauge = OptionalGauge {
+    otel: RUN_TIME_PER_PACKET,
+    unit: "ns",
+    prometheus: "xdp_xdp_program_run_time_per_packet_nanoseconds",
+    description: "Mean run time per packet of the interface's XDP program over the last sample \
+                  period, from the kernel's BPF statistics (run_time_ns / run_cnt); absent \
+                  when unknown.",
+};
+
+/// `--talkers-export N`: the packets/s of each of the N heaviest sources of
+/// an interface, attribute [`ATTR_SOURCE`].
+pub const TALKER_PACKET_RATE: &str = "xdp.talker.packet.rate";
+/// Bits/s of each of the N heaviest sources.
+pub const TALKER_BIT_RATE: &str = "xdp.talker.bit.rate";
+/// Packets/s of each of the N heaviest services, attributes
+/// [`ATTR_TRANSPORT`] and [`ATTR_PORT`].
+pub const SERVICE_PACKET_RATE: &str = "xdp.service.packet.rate";
+/// Bits/s of each of the N heaviest services.
+pub const SERVICE_BIT_RATE: &str = "xdp.service.bit.rate";
+
+/// Sources or services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    Sources,
+    Services,
+}
+
+/// Which rate of a talker a metric carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rate {
+    Packets,
+    Bits,
+}
+
+/// A per-talker metric: a gauge with one data point per listed source (or
+/// service) of a sample. Rates only, no cumulative sums: a talker's count
+/// restarts from zero whenever the kernel's LRU table evicts it, at a
+/// moment no sample sees, and a talker's series comes and goes as it
+/// enters and leaves the top N, so a counter would show false resets (or
+/// hide real ones) to Prometheus' `rate()`. The rates are the very numbers
+/// the JSON `talkers`/`services` carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TalkerMetric {
+    pub listing: Listing,
+    pub rate: Rate,
+    pub otel: &'static str,
+    pub unit: &'static str,
+    pub prometheus: &'static str,
+    pub description: &'static str,
+}
+
+/// The per-talker metrics, after the run-time gauge, only with
+/// `--talkers-export N`.
+pub const TALKER_METRICS: [TalkerMetric; 4] = [
+    TalkerMetric {
+        listing: Listing::Sources,
+        rate: Rate::Packets,
+        otel: TALKER_PACKET_RATE,
+        unit: "{packet}/s",
+        prometheus: "xdp_xdp_talker_packet_rate_per_second",
+        description: "Packets per second from one of the interface's N heaviest sources over the \
+                      last sample period (--talkers-export N).",
+    },
+    TalkerMetric {
+        listing: Listing::Sources,
+        rate: Rate::Bits,
+        otel: TALKER_BIT_RATE,
+        unit: "bit/s",
+        prometheus: "xdp_xdp_talker_bit_rate_per_second",
+        description: "Bits per second from one of the interface's N heaviest sources over the \
+                      last sample period (--talkers-export N).",
+    },
+    TalkerMetric {
+        listing: Listing::Services,
+        rate: Rate::Packets,
+        otel: SERVICE_PACKET_RATE,
+        unit: "{packet}/s",
+        prometheus: "xdp_xdp_service_packet_rate_per_second",
+        description: "Packets per second to one of the interface's N heaviest services \
+                      (transport protocol and destination port) over the last sample period \
+                      (--talkers-export N).",
+    },
+    TalkerMetric {
+        listing: Listing::Services,
+        rate: Rate::Bits,
+        otel: SERVICE_BIT_RATE,
+        unit: "bit/s",
+        prometheus: "xdp_xdp_service_bit_rate_per_second",
+        description: "Bits per second to one of the interface's N heaviest services over the \
+                      last sample period (--talkers-export N).",
+    },
+];
+
+/// An attribute value of a talker's data point.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttrValue {
+    Str(String),
+    Int(i64),
+}
+
+impl std::fmt::Display for AttrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttrValue::Str(s) => f.write_str(s),
+            AttrValue::Int(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+/// One listed source or service: its attributes and rates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TalkerEntry {
+    pub attrs: Vec<(&'static str, AttrValue)>,
+    pub pps: f64,
+    pub bps: f64,
+}
+
+/// The first `n` sources and services of a sample (heaviest first), as
+/// both outputs keep them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TalkerValues {
+    pub sources: Vec<TalkerEntry>,
+    pub services: Vec<TalkerEntry>,
+}
+
+impl TalkerValues {
+    /// The top `n` of `s`'s talkers; `None` without talkers or for `n` 0.
+    pub fn of(s: &Sample, n: usize) -> Option<Self> {
+        let t = s.talkers.as_ref().filter(|_| n > 0)?;
+        Some(Self {
+            sources: t
+                .talkers
+                .iter()
+                .take(n)
+                .map(|x| TalkerEntry {
+                    attrs: vec![(ATTR_SOURCE, AttrValue::Str(x.source.to_string()))],
+                    pps: x.pps,
+                    bps: x.bps,
+                })
+                .collect(),
+            services: t
+                .services
+                .iter()
+                .take(n)
+                .map(|x| TalkerEntry {
+                    attrs: vec![
+                        (ATTR_TRANSPORT, AttrValue::Str(x.protocol.clone())),
+                        (ATTR_PORT, AttrValue::Int(i64::from(x.port))),
+                    ],
+                    pps: x.pps,
+                    bps: x.bps,
+                })
+                .collect(),
+        })
+    }
+
+    pub fn entries(&self, listing: Listing) -> &[TalkerEntry] {
+        match listing {
+            Listing::Sources => &self.sources,
+            Listing::Services => &self.services,
+        }
+    }
+
+    /// Data points this adds to a request (for batch sizing).
+    pub fn data_points(&self) -> usize {
+        2 * (self.sources.len() + self.services.len())
+    }
+}
+
+impl TalkerMetric {
+    pub fn value(&self, e: &TalkerEntry) -> f64 {
+        match self.rate {
+            Rate::Packets => e.pps,
+            Rate::Bits => e.bps,
+        }
+    }
+}
+
+/// `(OTel name, Prometheus series, unit)` of every metric xdptop can
+/// export, in order: the table the READMEs must show.
+pub fn all_metrics() -> Vec<(&'static str, &'static str, &'static str)> {
+    METRICS
+        .iter()
+        .map(|m| (m.otel, m.prometheus, m.unit))
+        .chain(
+            ACTION_METRICS
+                .iter()
+                .map(|m| (m.otel, m.prometheus, m.unit)),
+        )
+        .chain([(RUN_TIME.otel, RUN_TIME.prometheus, RUN_TIME.unit)])
+        .chain(
+            TALKER_METRICS
+                .iter()
+                .map(|m| (m.otel, m.prometheus, m.unit)),
+        )
+        .collect()
+}
+
 /// The table row of `id`.
 pub fn metric(id: Id) -> &'static Metric {
     METRICS
@@ -185,6 +401,8 @@ pub struct Values {
     pub attached: bool,
     /// Cumulative packets and bytes per verdict, where observed.
     pub actions: Option<ActionTotals>,
+    /// The program's run time per packet (ns), where known.
+    pub run_ns_per_packet: Option<f64>,
 }
 
 impl Values {
@@ -207,6 +425,7 @@ impl Values {
                 }
                 totals
             }),
+            run_ns_per_packet: s.run_ns_per_packet,
         }
     }
 
@@ -229,6 +448,18 @@ pub const ATTR_INTERFACE: &str = "network.interface.name";
 pub const ATTR_ACTION: &str = "xdp.action";
 /// Its Prometheus label.
 pub const LABEL_ACTION: &str = "xdp_action";
+/// Data point attribute of the per-source metrics: the IPv4 or IPv6
+/// address (OTel semantic convention `source.address`).
+pub const ATTR_SOURCE: &str = "source.address";
+/// Data point attributes of the per-service metrics: `tcp`, `udp`, `icmp`,
+/// `icmpv6`, `sctp`, … or the protocol number (`network.transport`), and the
+/// destination port, an integer (0 for protocols without ports).
+pub const ATTR_TRANSPORT: &str = "network.transport";
+pub const ATTR_PORT: &str = "destination.port";
+/// Their Prometheus labels.
+pub const LABEL_SOURCE: &str = "source_address";
+pub const LABEL_TRANSPORT: &str = "network_transport";
+pub const LABEL_PORT: &str = "destination_port";
 /// Data point attribute: native, skb or read-only.
 pub const ATTR_MODE: &str = "xdp.mode";
 /// Prometheus labels: the attribute names with `.` turned into `_`.
@@ -251,6 +482,24 @@ mod tests {
         assert_eq!(ATTR_INTERFACE.replace('.', "_"), LABEL_INTERFACE);
         assert_eq!(ATTR_MODE.replace('.', "_"), LABEL_MODE);
         assert_eq!(ATTR_ACTION.replace('.', "_"), LABEL_ACTION);
+        assert_eq!(ATTR_SOURCE.replace('.', "_"), LABEL_SOURCE);
+        assert_eq!(ATTR_TRANSPORT.replace('.', "_"), LABEL_TRANSPORT);
+        assert_eq!(ATTR_PORT.replace('.', "_"), LABEL_PORT);
+    }
+
+    #[test]
+    fn every_name_is_unique() {
+        let all = all_metrics();
+        let otel: std::collections::BTreeSet<_> = all.iter().map(|m| m.0).collect();
+        let prom: std::collections::BTreeSet<_> = all.iter().map(|m| m.1).collect();
+        assert_eq!((otel.len(), prom.len()), (all.len(), all.len()), "{all:?}");
+        for (o, p, _) in all {
+            // The collector's translation: namespace, dots to underscores.
+            assert!(
+                p.starts_with(&format!("xdp_{}", o.replace('.', "_"))),
+                "{o} {p}"
+            );
+        }
     }
 
     #[test]

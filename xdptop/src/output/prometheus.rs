@@ -10,7 +10,10 @@
 //! The names, units and help texts are [`names::METRICS`]; the README and
 //! `compose/README.md` show the same table.
 //!
-//! Labels: `network_interface_name`, `xdp_mode`, `host_name`. The collector
+//! Labels: `network_interface_name`, `xdp_mode`, `host_name` (and
+//! `xdp_action` on the per-verdict series, `source_address` or
+//! `network_transport` + `destination_port` on the talker series, as the
+//! collector makes of those attributes). The collector
 //! path adds `job`/`instance` (from `service.name`/`service.instance.id`),
 //! `otel_scope_*` and its const label `env`; on the direct path Prometheus
 //! sets `job`/`instance` from its scrape config.
@@ -34,7 +37,7 @@ use prometheus_client::{
 };
 
 use super::names::{
-    self, Kind, LABEL_ACTION, LABEL_HOST, LABEL_INTERFACE, LABEL_MODE, Value, Values,
+    self, Kind, LABEL_ACTION, LABEL_HOST, LABEL_INTERFACE, LABEL_MODE, TalkerValues, Value, Values,
 };
 use crate::sampler::Tick;
 
@@ -46,6 +49,8 @@ struct Series {
     interface: Arc<str>,
     mode: &'static str,
     values: Values,
+    /// With `--talkers-export N`: the top N sources and services.
+    talkers: Option<TalkerValues>,
 }
 
 /// What the next scrape reports. Replaced whole on every update.
@@ -134,6 +139,47 @@ impl Collector for TickCollector {
                 }
             }
         }
+        // The run time, where known.
+        if snap
+            .series
+            .iter()
+            .any(|s| s.values.run_ns_per_packet.is_some())
+        {
+            let m = &names::RUN_TIME;
+            let mut family =
+                encoder.encode_descriptor(m.prometheus, m.description, None, MetricType::Gauge)?;
+            for s in &snap.series {
+                if let Some(ns) = s.values.run_ns_per_packet {
+                    ConstGauge::new(ns).encode(family.encode_family(&labels(s))?)?;
+                }
+            }
+        }
+        // Per source and per service, with --talkers-export.
+        for m in &names::TALKER_METRICS {
+            let listed = |s: &Series| -> usize {
+                s.talkers.as_ref().map_or(0, |t| t.entries(m.listing).len())
+            };
+            if !snap.series.iter().any(|s| listed(s) > 0) {
+                continue;
+            }
+            let mut family =
+                encoder.encode_descriptor(m.prometheus, m.description, None, MetricType::Gauge)?;
+            for s in &snap.series {
+                let Some(t) = &s.talkers else { continue };
+                for e in t.entries(m.listing) {
+                    let mut set: Vec<(String, String)> = labels(s)
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect();
+                    set.extend(
+                        e.attrs
+                            .iter()
+                            .map(|(k, v)| (k.replace('.', "_"), v.to_string())),
+                    );
+                    ConstGauge::new(m.value(e)).encode(family.encode_family(&set)?)?;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -144,6 +190,8 @@ pub struct PrometheusEndpoint {
     server: Arc<tiny_http::Server>,
     local_addr: SocketAddr,
     thread: Option<thread::JoinHandle<()>>,
+    /// `--talkers-export N`: sources and services served per interface.
+    talkers: usize,
 }
 
 impl std::fmt::Debug for PrometheusEndpoint {
@@ -196,7 +244,15 @@ impl PrometheusEndpoint {
             server,
             local_addr,
             thread: Some(thread),
+            talkers: 0,
         })
+    }
+
+    /// Serves the top `n` sources and services of each sample that lists
+    /// talkers (`--talkers-export N`; 0, the default: none).
+    pub fn with_talkers(mut self, n: usize) -> Self {
+        self.talkers = n;
+        self
     }
 
     /// The address actually bound (useful with port 0).
@@ -214,6 +270,7 @@ impl PrometheusEndpoint {
                 interface: Arc::clone(&s.interface),
                 mode: s.mode.as_str(),
                 values: Values::of(s),
+                talkers: TalkerValues::of(s, self.talkers),
             })
             .collect();
         let snap = Arc::new(Snapshot { series });

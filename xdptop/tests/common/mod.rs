@@ -460,3 +460,36 @@ pub fn ip_link_load_legacy(lab: &Lab, iface: &str, object: &str) {
 pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Five lab sources, 198.18.0.10 to .14, sending UDP in the proportions
+/// 5:4:3:2:1 (`rounds` rounds, interleaved so that every period ranks them
+/// in that order), the even ones to port 53, the odd ones to port 443, raw
+/// on lab link 0 at `rate` packets/s. Returns (source, packets) heaviest
+/// first, for the talker exports' lab tests.
+pub fn five_talkers(lab: &Lab, rounds: usize, rate: u64) -> Vec<(String, u64)> {
+    use xdp_lab::frames;
+    let dst = lab.links[0].xdp_ip;
+    let src = |i: usize| std::net::Ipv4Addr::new(198, 18, 0, 10 + i as u8);
+    let frame = |i: usize| {
+        let port = if i.is_multiple_of(2) { 53 } else { 443 };
+        frames::ipv4(src(i), dst, frames::IPPROTO_UDP, port, 32)
+    };
+    let mut all = Vec::with_capacity(rounds * 15);
+    for _ in 0..rounds {
+        for (i, n) in [5, 4, 3, 2, 1].into_iter().enumerate() {
+            all.extend(std::iter::repeat_n(frame(i), n));
+        }
+    }
+    let ns = lab.gen_netns().expect("generator namespace");
+    let sent = frames::send_frames(
+        &ns,
+        &lab.links[0].gen_if,
+        all.iter().map(Vec::as_slice),
+        rate,
+    )
+    .expect("sending frames");
+    assert_eq!(sent, all.len() as u64);
+    (0..5)
+        .map(|i| (src(i).to_string(), (5 - i as u64) * rounds as u64))
+        .collect()
+}

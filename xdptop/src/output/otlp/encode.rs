@@ -21,11 +21,12 @@ use opentelemetry_proto::tonic::{
     trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind},
 };
 
-use crate::output::names::{self, Kind, Value, Values};
+use crate::output::names::{self, AttrValue, Kind, TalkerValues, Value, Values};
 use crate::sample::{Mode, Sample};
 
-/// One Sample as queued for export: the numbers only, about 170 bytes
-/// (`point_stays_small` checks).
+/// One Sample as queued for export: the numbers only, about 190 bytes
+/// (`point_stays_small` checks), plus, with `--talkers-export N`, the top N
+/// sources and services on the heap.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Point {
     pub time_unix_nano: u64,
@@ -33,17 +34,31 @@ pub(crate) struct Point {
     pub interface: Arc<str>,
     pub mode: Mode,
     pub values: Values,
+    pub talkers: Option<Arc<TalkerValues>>,
 }
 
 impl Point {
-    pub fn new(s: &Sample) -> Self {
+    /// `s` with its `talkers` top (0: none) sources and services.
+    pub fn new(s: &Sample, talkers: usize) -> Self {
         Self {
             time_unix_nano: s.time_unix_nano,
             start_time_unix_nano: s.start_time_unix_nano,
             interface: Arc::clone(&s.interface),
             mode: s.mode,
             values: Values::of(s),
+            talkers: TalkerValues::of(s, talkers).map(Arc::new),
         }
+    }
+
+    /// Data points this point puts in a request.
+    pub fn data_points(&self) -> usize {
+        names::METRICS.len()
+            + self
+                .values
+                .actions
+                .map_or(0, |a| a.len() * names::ACTION_METRICS.len())
+            + usize::from(self.values.run_ns_per_packet.is_some())
+            + self.talkers.as_ref().map_or(0, |t| t.data_points())
     }
 }
 
@@ -67,6 +82,13 @@ fn kv(key: &str, value: any_value::Value) -> KeyValue {
 
 fn kv_str(key: &str, value: &str) -> KeyValue {
     kv(key, any_value::Value::StringValue(value.to_owned()))
+}
+
+fn kv_attr(key: &str, value: &AttrValue) -> KeyValue {
+    match value {
+        AttrValue::Str(s) => kv_str(key, s),
+        AttrValue::Int(i) => kv(key, any_value::Value::IntValue(*i)),
+    }
 }
 
 pub(crate) fn resource(attrs: &[(String, String)]) -> Resource {
@@ -168,6 +190,49 @@ pub(crate) fn metrics_request(
             });
         }
     }
+    // The run time, where known.
+    let run: Vec<NumberDataPoint> = points
+        .iter()
+        .filter_map(|p| {
+            let ns = p.values.run_ns_per_packet?;
+            Some(dp(p, 0, number(Value::Double(ns))))
+        })
+        .collect();
+    if !run.is_empty() {
+        let m = &names::RUN_TIME;
+        metrics.push(Metric {
+            name: m.otel.to_owned(),
+            unit: m.unit.to_owned(),
+            description: m.description.to_owned(),
+            data: Some(metric::Data::Gauge(Gauge { data_points: run })),
+            ..Default::default()
+        });
+    }
+    // With --talkers-export: one data point per listed source or service.
+    for m in &names::TALKER_METRICS {
+        let data_points: Vec<NumberDataPoint> = points
+            .iter()
+            .filter_map(|p| Some((p, p.talkers.as_ref()?)))
+            .flat_map(|(p, t)| {
+                t.entries(m.listing).iter().map(move |e| {
+                    let mut point = dp(p, 0, number(Value::Double(m.value(e))));
+                    point
+                        .attributes
+                        .extend(e.attrs.iter().map(|(k, v)| kv_attr(k, v)));
+                    point
+                })
+            })
+            .collect();
+        if !data_points.is_empty() {
+            metrics.push(Metric {
+                name: m.otel.to_owned(),
+                unit: m.unit.to_owned(),
+                description: m.description.to_owned(),
+                data: Some(metric::Data::Gauge(Gauge { data_points })),
+                ..Default::default()
+            });
+        }
+    }
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(resource.clone()),
@@ -229,7 +294,9 @@ mod tests {
                 bps: 1200.0,
                 attached: true,
                 actions: None,
+                run_ns_per_packet: None,
             },
+            talkers: None,
         }
     }
 
@@ -338,10 +405,176 @@ mod tests {
         );
     }
 
+    fn attr_of(d: &NumberDataPoint, k: &str) -> Option<any_value::Value> {
+        d.attributes
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.clone()?.value)
+    }
+
+    fn str_of(s: &str) -> Option<any_value::Value> {
+        Some(any_value::Value::StringValue(s.to_owned()))
+    }
+
+    #[test]
+    fn the_run_time_is_a_gauge_only_where_known() {
+        let mut known = point("fw0", 10, 15);
+        known.values.run_ns_per_packet = Some(41.25);
+        let req = metrics_request(&resource(&[]), &[point("a", 10, 1), known]);
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        assert_eq!(metrics.len(), names::METRICS.len() + 1);
+        let m = &metrics[names::METRICS.len()];
+        assert_eq!(
+            (m.name.as_str(), m.unit.as_str()),
+            ("xdp.program.run_time_per_packet", "ns")
+        );
+        let Some(metric::Data::Gauge(g)) = &m.data else {
+            panic!("the run time is a gauge")
+        };
+        assert_eq!(g.data_points.len(), 1, "only the sample that knows it");
+        let d = &g.data_points[0];
+        assert_eq!(d.value, Some(number_data_point::Value::AsDouble(41.25)));
+        assert_eq!(d.time_unix_nano, 10);
+        assert_eq!(attr_of(d, names::ATTR_INTERFACE), str_of("fw0"));
+    }
+
+    /// A sample of the real sampler with talkers: three sources and two
+    /// services, heaviest first.
+    fn sample_with_talkers() -> Sample {
+        use crate::talkers::{Other, Service, Table, Talker, Talkers};
+        let mut s = crate::sampler::Sampler::new(vec![Box::new(crate::sampler::FakeSource {
+            name: "veth-t".into(),
+            mode: Mode::Native,
+            readings: [Ok(crate::sample::Reading {
+                packets: 60,
+                bytes: 6000,
+                epoch: 1,
+                ..Default::default()
+            })]
+            .into_iter()
+            .collect(),
+        })])
+        .sample(10, 0)
+        .samples
+        .remove(0);
+        let talker = |ip: &str, pps: f64| Talker {
+            source: ip.parse().expect("ip"),
+            packets: pps as u64,
+            bytes: pps as u64 * 100,
+            pps,
+            bps: pps * 800.0,
+        };
+        let service = |protocol: &str, port, pps: f64| Service {
+            protocol: protocol.into(),
+            port,
+            packets: pps as u64,
+            bytes: pps as u64 * 100,
+            pps,
+            bps: pps * 800.0,
+        };
+        s.talkers = Some(Talkers {
+            talkers: vec![
+                talker("198.18.0.10", 30.0),
+                talker("2001:2::10", 20.0),
+                talker("198.18.0.12", 10.0),
+            ],
+            talkers_other: Other::default(),
+            services: vec![service("udp", 53, 40.0), service("icmp", 0, 20.0)],
+            services_other: Other::default(),
+            talkers_table: Table::default(),
+        });
+        s
+    }
+
+    #[test]
+    fn talkers_are_gauges_per_source_and_service_top_n_only() {
+        let s = sample_with_talkers();
+        // Without --talkers-export, nothing of them.
+        let plain = metrics_request(&resource(&[]), &[Point::new(&s, 0)]);
+        assert_eq!(
+            plain.resource_metrics[0].scope_metrics[0].metrics.len(),
+            names::METRICS.len()
+        );
+        let p = Point::new(&s, 2);
+        assert_eq!(p.data_points(), names::METRICS.len() + 2 * (2 + 2));
+        let req = metrics_request(&resource(&[]), &[p]);
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let talkers: Vec<&Metric> = metrics[names::METRICS.len()..].iter().collect();
+        let got: Vec<(&str, &str)> = talkers
+            .iter()
+            .map(|m| (m.name.as_str(), m.unit.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("xdp.talker.packet.rate", "{packet}/s"),
+                ("xdp.talker.bit.rate", "bit/s"),
+                ("xdp.service.packet.rate", "{packet}/s"),
+                ("xdp.service.bit.rate", "bit/s"),
+            ]
+        );
+        let points = |i: usize| {
+            let Some(metric::Data::Gauge(g)) = &talkers[i].data else {
+                panic!("talker metrics are gauges")
+            };
+            g.data_points.clone()
+        };
+        let sources: Vec<_> = points(0)
+            .iter()
+            .map(|d| {
+                assert_eq!(attr_of(d, names::ATTR_INTERFACE), str_of("veth-t"));
+                assert_eq!(attr_of(d, names::ATTR_MODE), str_of("native"));
+                assert_eq!(d.start_time_unix_nano, 0, "a gauge");
+                (attr_of(d, names::ATTR_SOURCE), d.value)
+            })
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                (str_of("198.18.0.10"), Some(number(Value::Double(30.0)))),
+                (str_of("2001:2::10"), Some(number(Value::Double(20.0)))),
+            ],
+            "the top 2 of 3, heaviest first"
+        );
+        let bits: Vec<_> = points(1).iter().map(|d| d.value).collect();
+        assert_eq!(
+            bits,
+            [
+                Some(number(Value::Double(24_000.0))),
+                Some(number(Value::Double(16_000.0)))
+            ]
+        );
+        let services: Vec<_> = points(2)
+            .iter()
+            .map(|d| {
+                (
+                    attr_of(d, names::ATTR_TRANSPORT),
+                    attr_of(d, names::ATTR_PORT),
+                    d.value,
+                )
+            })
+            .collect();
+        assert_eq!(
+            services,
+            [
+                (
+                    str_of("udp"),
+                    Some(any_value::Value::IntValue(53)),
+                    Some(number(Value::Double(40.0)))
+                ),
+                (
+                    str_of("icmp"),
+                    Some(any_value::Value::IntValue(0)),
+                    Some(number(Value::Double(20.0)))
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn point_stays_small() {
         // 4096 of them are held while the collector is away.
-        assert!(size_of::<Point>() <= 176, "{}", size_of::<Point>());
+        assert!(size_of::<Point>() <= 200, "{}", size_of::<Point>());
     }
 
     #[test]

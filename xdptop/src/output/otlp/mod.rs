@@ -62,6 +62,8 @@ pub struct Exporter {
     stop: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
     /// The task's final status, sent when it ends.
     done: std::sync::mpsc::Receiver<ExportStatus>,
+    /// `--talkers-export N`: sources and services exported per sample.
+    talkers: usize,
 }
 
 impl Exporter {
@@ -114,7 +116,15 @@ impl Exporter {
             runtime: Some(runtime),
             stop,
             done,
+            talkers: 0,
         })
+    }
+
+    /// Exports the top `n` sources and services of each sample that lists
+    /// talkers (`--talkers-export N`; 0, the default: none).
+    pub fn with_talkers(mut self, n: usize) -> Self {
+        self.talkers = n;
+        self
     }
 
     /// e.g. `otlp grpc http://localhost:4317`.
@@ -130,7 +140,11 @@ impl Exporter {
     pub fn export(&self, tick: &Tick) {
         // The sample carries its series' start: the sampler decided once
         // whether the counters restarted.
-        let points = tick.samples.iter().map(Point::new).collect();
+        let points = tick
+            .samples
+            .iter()
+            .map(|s| Point::new(s, self.talkers))
+            .collect();
         self.shared.push_points(points);
     }
 

@@ -22,6 +22,26 @@ use super::encode::{Event, Point};
 /// Samples per request: a backlog after an outage goes out in a few
 /// requests of bounded size (well under gRPC's 4 MiB default limit).
 pub(crate) const BATCH: usize = 1024;
+/// Data points per request: a batch stops before it would pass this (but
+/// takes at least one sample), so that samples carrying many talkers
+/// (`--talkers-export`) make smaller batches, not larger requests. 1024
+/// samples of the interface metrics and verdicts alone stay below it;
+/// at about 70 encoded bytes a point, a request stays near 1 MiB.
+pub(crate) const MAX_DATA_POINTS: usize = 16_384;
+
+/// How many of `points` (oldest first) fit in one request.
+fn fitting<'a>(points: impl Iterator<Item = &'a Point>, max: usize) -> usize {
+    let mut n = 0;
+    let mut dps = 0;
+    for p in points.take(max) {
+        dps += p.data_points();
+        if n > 0 && dps > MAX_DATA_POINTS {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
 /// Events kept while the collector is away.
 const EVENT_CAPACITY: usize = 64;
 
@@ -148,17 +168,19 @@ impl Shared {
         self.lock().points.len()
     }
 
-    /// The oldest `max` points and all events.
+    /// The oldest `max` points (fewer if they would pass
+    /// [`MAX_DATA_POINTS`]) and all events.
     pub(super) fn take(&self, max: usize) -> (Vec<Point>, Vec<Event>) {
         let mut q = self.lock();
-        let n = q.points.len().min(max);
+        let n = fitting(q.points.iter(), max);
         (q.points.drain(..n).collect(), q.events.drain(..).collect())
     }
 
-    /// The newest `max` points and all events (for the last push).
+    /// The newest `max` points (fewer if they would pass
+    /// [`MAX_DATA_POINTS`]) and all events (for the last push).
     pub(super) fn take_newest(&self, max: usize) -> (Vec<Point>, Vec<Event>) {
         let mut q = self.lock();
-        let n = q.points.len().min(max);
+        let n = fitting(q.points.iter().rev(), max);
         let from = q.points.len() - n;
         (
             q.points.drain(from..).collect(),
@@ -198,7 +220,9 @@ pub(super) fn test_point(t: u64) -> Point {
             bps: 0.0,
             attached: true,
             actions: None,
+            run_ns_per_packet: None,
         },
+        talkers: None,
     }
 }
 
@@ -299,6 +323,41 @@ mod tests {
             "full: no drop for want of a wake"
         );
         assert_eq!(q.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn samples_with_many_talkers_make_smaller_batches() {
+        use crate::output::names::{AttrValue, TalkerEntry, TalkerValues};
+        let entry = TalkerEntry {
+            attrs: vec![("source.address", AttrValue::Str("198.18.0.1".into()))],
+            pps: 1.0,
+            bps: 8.0,
+        };
+        // 100 sources and 100 services: 400 talker points + 5 per sample.
+        let heavy = |t| {
+            let mut x = p(t);
+            x.talkers = Some(std::sync::Arc::new(TalkerValues {
+                sources: vec![entry.clone(); 100],
+                services: vec![entry.clone(); 100],
+            }));
+            x
+        };
+        assert_eq!(heavy(0).data_points(), 405);
+        let q = Shared::new(4096, Duration::ZERO);
+        q.push_points((0..100).map(heavy).collect());
+        let per_batch = MAX_DATA_POINTS / 405;
+        let (batch, _) = q.take(BATCH);
+        assert_eq!(batch.len(), per_batch);
+        assert!(batch.iter().map(Point::data_points).sum::<usize>() <= MAX_DATA_POINTS);
+        let (last, _) = q.take_newest(BATCH);
+        assert_eq!(
+            times(&last),
+            (100 - per_batch as u64..100).collect::<Vec<_>>()
+        );
+        // Plain samples: a full batch fits.
+        q.take(BATCH);
+        q.push_points((0..2000).map(p).collect());
+        assert_eq!(q.take(BATCH).0.len(), BATCH);
     }
 
     #[test]
