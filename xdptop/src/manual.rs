@@ -5,9 +5,11 @@
 //! tests below tie each table to its source).
 
 /// The dashboard's keys, as the `?` overlay shows them.
-pub const KEYS: [(&str, &str); 9] = [
-    ("↑ ↓  j k", "select an interface"),
+pub const KEYS: [(&str, &str); 11] = [
+    ("↑ ↓  j k", "select an interface (a source in talkers)"),
     ("enter / esc", "open / close its detail view"),
+    ("t / esc", "its top sources and services (--talkers N)"),
+    ("s", "sort the talkers by pps, bit/s or packets"),
     ("r", "reset the view: totals, peaks, history"),
     ("d", "detach xdptop from the interface (asks y/n)"),
     ("a", "attach xdptop again"),

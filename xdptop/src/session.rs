@@ -217,6 +217,7 @@ fn run_dashboard(
         host: crate::host::name(),
         interval: config.interval,
         interfaces: config.interfaces.clone(),
+        talkers: config.talkers.map(|t| t.top),
     };
     let mut control = EngineControl(commands_tx);
     let result = tui::run(options, events, events_tx, &mut control);

@@ -3,13 +3,17 @@
 //! state changes plus, for kernel actions, a [`Command`] for the caller.
 
 use std::{
+    net::IpAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::iface_stats::{IfaceStats, history_len};
+use super::{
+    iface_stats::{IfaceStats, history_len},
+    talkers::{self, SortBy},
+};
 use crate::{
     format::RateUnit,
     sample::{Health, Mode},
@@ -25,6 +29,8 @@ pub const MESSAGE_TTL: Duration = Duration::from_secs(5);
 pub enum View {
     Overview,
     Detail,
+    /// The selected interface's top talkers (`t`).
+    Talkers,
 }
 
 /// A box drawn over the view that takes the keys.
@@ -73,6 +79,12 @@ pub struct App {
     /// Whether the user reset the view since start (for wording).
     pub was_reset: bool,
     history: usize,
+    /// `--talkers N`: how many talkers the samples list; `None`: not counted.
+    pub talkers_top: Option<usize>,
+    /// How the talkers view orders its lists (`s`).
+    pub talker_sort: SortBy,
+    /// The source selected in the talkers view (`None`: the top one).
+    pub talker_selected: Option<IpAddr>,
 }
 
 impl App {
@@ -98,7 +110,22 @@ impl App {
             ticks: 0,
             was_reset: false,
             history,
+            talkers_top: None,
+            talker_sort: SortBy::default(),
+            talker_selected: None,
         }
+    }
+
+    /// Talkers are counted: the samples list the `top` heaviest.
+    pub fn with_talkers(mut self, top: Option<usize>) -> Self {
+        self.talkers_top = top;
+        self
+    }
+
+    /// The selected row's talkers in view order, if its sample has them.
+    pub fn sorted_talkers(&self) -> Option<Vec<&crate::talkers::Talker>> {
+        let t = self.selected_row()?.last.as_ref()?.talkers.as_ref()?;
+        Some(talkers::sorted_sources(t, self.talker_sort))
     }
 
     /// The rows to draw: frozen while paused, live otherwise.
@@ -222,13 +249,41 @@ impl App {
         }
     }
 
+    /// Keys of the talkers view; false if `code` is not one of them.
+    fn talkers_key(&mut self, code: KeyCode) -> bool {
+        let step = match code {
+            KeyCode::Down | KeyCode::Char('j') => 1,
+            KeyCode::Up | KeyCode::Char('k') => -1,
+            KeyCode::Home | KeyCode::Char('g') => isize::MIN,
+            KeyCode::End | KeyCode::Char('G') => isize::MAX,
+            KeyCode::Char('s') => {
+                self.talker_sort = self.talker_sort.next();
+                return true;
+            }
+            _ => return false,
+        };
+        if let Some(list) = self.sorted_talkers() {
+            let moved = talkers::step(&list, self.talker_selected, step);
+            self.talker_selected = moved;
+        }
+        true
+    }
+
     fn view_key(&mut self, code: KeyCode, now: Instant) -> Option<Command> {
+        if self.view == View::Talkers && self.talkers_key(code) {
+            return None;
+        }
         // Rows shown, not rows known: while paused, new interfaces wait.
         let last = self.rows().len().saturating_sub(1);
         match code {
             KeyCode::Char('q') => return Some(Command::Quit),
             KeyCode::Char('?') => self.overlay = Some(Overlay::Help),
             KeyCode::Esc => self.view = View::Overview,
+            KeyCode::Char('t') if self.view == View::Talkers => self.view = View::Overview,
+            KeyCode::Char('t') if !self.rows().is_empty() => {
+                self.view = View::Talkers;
+                self.talker_selected = None;
+            }
             KeyCode::Enter if !self.rows().is_empty() => self.view = View::Detail,
             KeyCode::Down | KeyCode::Char('j') => {
                 self.selected = (self.selected + 1).min(last);

@@ -4,6 +4,7 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
+use super::talkers::TalkerHistory;
 use crate::sample::{Detail, Health, Sample};
 
 /// How far back the sparklines and charts can look.
@@ -91,6 +92,8 @@ pub struct IfaceStats {
     pub history: History,
     /// Breakdowns since the view was reset; `None` until a sample has them.
     pub session_detail: Option<Detail>,
+    /// Packets/s history of each listed talker (`--talkers`).
+    pub talker_history: TalkerHistory,
 }
 
 impl IfaceStats {
@@ -105,6 +108,7 @@ impl IfaceStats {
             peak_bps: 0.0,
             history: History::new(history),
             session_detail: None,
+            talker_history: TalkerHistory::default(),
         }
     }
 
@@ -145,6 +149,11 @@ impl IfaceStats {
         if lost || sample.period_s > 0.0 {
             self.history.push(pps, bps);
         }
+        match &sample.talkers {
+            Some(t) if sample.period_s > 0.0 => self.talker_history.update(t),
+            Some(_) => {}
+            None => self.talker_history.clear(),
+        }
         self.last = Some(sample);
     }
 
@@ -157,6 +166,7 @@ impl IfaceStats {
         self.peak_pps = 0.0;
         self.peak_bps = 0.0;
         self.history.clear();
+        self.talker_history.clear();
         self.session_detail = self.session_detail.as_ref().map(|d| Detail {
             per_cpu_packets: vec![0; d.per_cpu_packets.len()],
             ..Detail::default()

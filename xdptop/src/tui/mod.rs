@@ -18,6 +18,7 @@
 pub mod app;
 pub mod iface_stats;
 mod render;
+pub mod talkers;
 mod terminal;
 pub mod ui;
 
@@ -57,6 +58,8 @@ pub struct Options {
     pub interval: Duration,
     /// Rows in order, shown before the first sample arrives.
     pub interfaces: Vec<String>,
+    /// `--talkers N`: the samples list the N heaviest talkers.
+    pub talkers: Option<usize>,
 }
 
 /// Kernel-side actions the dashboard asks for; implemented by the caller.

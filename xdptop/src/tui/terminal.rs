@@ -83,7 +83,8 @@ pub fn run(
     control: &mut dyn Control,
 ) -> anyhow::Result<()> {
     ensure_terminal()?;
-    let mut app = App::new(options.host, options.interval, &options.interfaces);
+    let mut app =
+        App::new(options.host, options.interval, &options.interfaces).with_talkers(options.talkers);
 
     let stop = Arc::new(AtomicBool::new(false));
     let signalled = Arc::new(AtomicBool::new(false));

@@ -8,3 +8,4 @@ pub mod footer;
 pub mod header;
 pub mod help;
 pub mod table;
+pub mod talkers;
