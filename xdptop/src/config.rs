@@ -118,12 +118,12 @@ impl Config {
             ),
         };
         let talkers = talkers.map(|top| TalkersConfig { top, table });
-        // Counting costs the program time per packet: only with a consumer.
-        // The --json lines are the only one so far.
-        if talkers.is_some() && !cli.json && !cli.detach {
+        // Counting costs the program time per packet: only with a consumer,
+        // the dashboard's talkers view or the --json lines.
+        if talkers.is_some() && cli.headless && !cli.json && !cli.detach {
             bail!(
-                "--talkers lists the talkers in the --json lines (the dashboard and the \
-                 exporters do not show them yet): add --headless --json"
+                "--talkers --headless needs --json: the talkers are shown in the --json lines \
+                 or in the dashboard's talkers view (t), and the exporters do not take them yet"
             );
         }
         let action = if cli.detach {
@@ -287,9 +287,18 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(c.talkers, Some(TalkersConfig { top: 3, table: 16 }));
+        // The dashboard's talkers view is a consumer too.
+        let c = parse(&["--talkers", "5", "eth0"]).expect("valid");
+        assert_eq!(c.talkers.map(|t| t.top), Some(5));
+        assert!(!c.headless);
         for (args, want) in [
             (
-                &["--talkers", "0", "eth0"][..],
+                &["--headless", "--talkers", "5", "eth0"][..],
+                "--talkers --headless needs --json: the talkers are shown in the --json lines \
+                 or in the dashboard's talkers view (t), and the exporters do not take them yet",
+            ),
+            (
+                &["--talkers", "0", "eth0"],
                 "--talkers must be 1 to 1000 (got 0)",
             ),
             (
