@@ -15,6 +15,9 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// Most sources and services `--talkers` lists.
 pub const MAX_TALKERS: usize = 1000;
+/// Sources and services the dashboard's talkers view lists when it
+/// switches counting on at run time (no `--talkers`).
+pub const DASHBOARD_TALKERS: usize = 10;
 /// Bounds of `--talkers-table`.
 pub const MIN_TALKERS_TABLE: u32 = 16;
 pub const MAX_TALKERS_TABLE: u32 = 1 << 22;

@@ -58,17 +58,20 @@ pub enum Detached {
 pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached, Error> {
     let tables = options.talkers_table.unwrap_or(super::IDLE_TALKERS_TABLE);
     let mut attached = watch_program(pins, iface, options, tables)?;
-    let Some(want) = options.talkers_table else {
-        return Ok(attached);
-    };
-    if attached.mode == Mode::ReadOnly {
-        log::warn!(
-            "{iface}: no talkers: they are counted by xdptop's own program, and another \
-             loader's program holds {iface}"
-        );
+    let counting = options.talkers_table.is_some();
+    if !counting && !options.talkers_on_demand {
         return Ok(attached);
     }
-    match TalkerTables::open(pins, iface) {
+    if attached.mode == Mode::ReadOnly {
+        if counting {
+            log::warn!(
+                "{iface}: no talkers: they are counted by xdptop's own program, and another \
+                 loader's program holds {iface}"
+            );
+        }
+        return Ok(attached);
+    }
+    match TalkerTables::open(pins, iface, counting) {
         // The interface is still watched; only the talkers are missing.
         Err(e) => log::warn!(
             "{iface}: no talkers: {}",
@@ -82,7 +85,9 @@ pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached
         ),
         Ok(Some(tables)) => {
             let capacity = tables.capacity();
-            if capacity < want {
+            if let Some(want) = options.talkers_table
+                && capacity < want
+            {
                 log::warn!(
                     "{iface}: the talkers table of the program attached there holds {capacity} \
                      sources, fewer than --talkers-table {want} (it was loaded without \
@@ -92,9 +97,11 @@ pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached
                      the shared xdp_stats_map keeps its counts)"
                 );
             }
-            attached
-                .note
-                .push_str(&format!("; counting talkers ({capacity} sources at most)"));
+            if counting {
+                attached
+                    .note
+                    .push_str(&format!("; counting talkers ({capacity} sources at most)"));
+            }
             attached.source = Box::new(WithTalkers {
                 inner: attached.source,
                 tables,
@@ -124,7 +131,15 @@ impl CounterSource for WithTalkers {
     }
 
     fn read_talkers(&mut self) -> Option<anyhow::Result<TalkerReading>> {
+        if !self.tables.counting() {
+            return None;
+        }
         Some(self.tables.read().map_err(Into::into))
+    }
+
+    fn count_talkers(&mut self, on: bool) -> anyhow::Result<u32> {
+        self.tables.set_counting(on)?;
+        Ok(self.tables.capacity())
     }
 }
 

@@ -62,12 +62,9 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     } else {
         source_h.saturating_add(service_h)
     };
-    let note = table_note(talkers);
-    let note_h = if note.chars().count() > usize::from(inner.width) {
-        2
-    } else {
-        1
-    };
+    let note = table_note(app, talkers);
+    let note_h =
+        u16::try_from(wrapped_lines(&note, usize::from(inner.width)).clamp(1, 3)).unwrap_or(3);
     // The sparkline takes what the lists leave, from 3 to SPARK_MAX rows.
     let spark_h = inner
         .height
@@ -103,7 +100,7 @@ fn title(app: &App, row: &IfaceStats, counted: bool) -> String {
     let rate = row.last.as_ref().map_or_else(String::new, |s| {
         format!(" {} {}", format::pps(s.pps), format::rate(s.bps, app.unit))
     });
-    match app.talkers_top {
+    match app.talkers_listed() {
         Some(n) if counted => format!(
             " Talkers · {}{rate} · top {n} by pps · sorted by {} (s) ",
             row.name,
@@ -117,50 +114,89 @@ fn title(app: &App, row: &IfaceStats, counted: bool) -> String {
 fn render_none(f: &mut Frame, app: &App, row: &IfaceStats, area: Rect) {
     let name = &row.name;
     let mode = row.last.as_ref().map(|s| s.mode);
-    let text = match (mode, app.talkers_top) {
-        (Some(Mode::ReadOnly), _) => format!(
+    let health_ok = matches!(
+        row.last.as_ref().map(|s| &s.health),
+        Some(crate::sample::Health::Ok)
+    );
+    let error = app
+        .talkers_error
+        .as_ref()
+        .filter(|(i, _)| **i == **name)
+        .map(|(_, e)| e);
+    let text = if mode == Some(Mode::ReadOnly) {
+        format!(
             "No talkers on {name}: another loader's program holds {name}, and talkers are \
              counted by xdptop's own program only. xdptop reads the shared xdp_stats_map \
              there and nothing else."
-        ),
-        (_, None) => format!(
+        )
+    } else if app.is_detached(app.selected) {
+        format!("xdptop is detached from {name}: no talkers (a attaches again).")
+    } else if let Some(e) = error {
+        format!(
+            "No talkers on {name}: {e}\n\nTo count talkers there, re-attach: `xdptop --detach \
+             {name}`, then start xdptop again (with --talkers N to count from the start)."
+        )
+    } else if app.talkers_listed().is_none() {
+        format!(
             "Talkers are not counted in this run. Start xdptop with --talkers N to count \
-             them, e.g.\n\n    xdptop --talkers 10 {name}\n\nCounting costs the XDP program \
-             some nanoseconds per packet, so it runs only while an xdptop with --talkers \
-             does."
-        ),
-        (None, Some(_)) => "Waiting for the first sample…".to_owned(),
-        (Some(_), Some(_)) => match row.last.as_ref().map(|s| &s.health) {
-            Some(crate::sample::Health::Ok)
-                if row.last.as_ref().is_some_and(|s| s.period_s == 0.0) =>
-            {
-                "Waiting for the next sample…".to_owned()
-            }
-            Some(crate::sample::Health::Ok) => format!(
-                "No talkers from {name}: the program attached there has no talker tables \
-                 (an earlier xdptop loaded it; the log says so). To count talkers, \
-                 re-attach: `xdptop --detach {name}`, then start xdptop with --talkers again."
-            ),
-            _ => format!("No talkers from {name} while its counters cannot be read."),
-        },
+             them, e.g.\n\n    xdptop --talkers 10 {name}"
+        )
+    } else if mode.is_none() || !health_ok {
+        format!("No talkers from {name} while its counters cannot be read.")
+    } else if app.talkers_counting.as_deref() == Some(&**name) || app.talkers_top.is_some() {
+        format!(
+            "Counting talkers on {name}: the first rates come with the next samples…\n\n\
+             Without --talkers, counting runs only while this view is open (it costs the \
+             XDP program some nanoseconds per packet)."
+        )
+    } else {
+        format!(
+            "No talkers from {name}: the program attached there has no talker tables (an \
+             earlier xdptop loaded it; the log says so). To count talkers, re-attach: \
+             `xdptop --detach {name}`, then start xdptop again."
+        )
     };
     f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), area);
 }
 
 /// "table 6/131072 sources · …" with the eviction caveat the issue asks to
 /// be stated wherever counts are shown.
-fn table_note(t: &Talkers) -> String {
+fn table_note(app: &App, t: &Talkers) -> String {
     let table = t.talkers_table;
     let idle = if table.capacity == IDLE_TALKERS_TABLE {
-        " (idle size: loaded without --talkers; --detach and restart with --talkers for more)"
+        " (the idle size: the program was loaded without --talkers; --detach and start \
+         with --talkers for the full size)"
+    } else {
+        ""
+    };
+    let while_open = if app.talkers_top.is_none() {
+        " Counted only while this view is open."
     } else {
         ""
     };
     format!(
         "table {}/{} sources{idle} · packets since first seen; an evicted entry is \
-         counted anew when it returns",
+         counted anew when it returns.{while_open}",
         table.entries, table.capacity
     )
+}
+
+/// Lines `text` takes when wrapped at spaces to `width` cells.
+fn wrapped_lines(text: &str, width: usize) -> usize {
+    let width = width.max(1);
+    let mut lines = 1;
+    let mut used = 0;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let w = word.chars().count();
+        let need = if used == 0 { w } else { used + 1 + w };
+        if need <= width {
+            used = need;
+        } else {
+            lines += 1;
+            used = w.min(width);
+        }
+    }
+    lines
 }
 
 /// Share of the interface's packets/s, `42.0%`; `-` when it had none.
@@ -317,4 +353,18 @@ fn render_spark(f: &mut Frame, app: &App, row: &IfaceStats, area: Rect) {
             .style(Style::new().fg(Color::Cyan)),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrapped_lines;
+
+    #[test]
+    fn wrapping_counts_lines_at_word_breaks() {
+        assert_eq!(wrapped_lines("", 10), 1);
+        assert_eq!(wrapped_lines("aaaa bbbb", 9), 1);
+        assert_eq!(wrapped_lines("aaaa bbbb", 8), 2);
+        assert_eq!(wrapped_lines("aaaa bbbb cccc", 9), 2);
+        assert_eq!(wrapped_lines("a b c", 1), 3);
+    }
 }

@@ -188,3 +188,58 @@ fn no_size_panics_in_the_talkers_view() {
         }
     }
 }
+
+/// The fixture's ticks without talkers, as before counting is switched on.
+fn app_without_talkers(on_demand: bool) -> App {
+    let mut app = App::new("lab-1", Duration::from_secs(1), &fixture::names())
+        .with_talkers_on_demand(on_demand.then_some(10));
+    for mut t in fixture::ticks() {
+        for s in &mut t.samples {
+            s.talkers = None;
+        }
+        app.on_tick(t);
+    }
+    app
+}
+
+#[test]
+fn switched_on_at_run_time_the_view_waits_for_the_next_samples() {
+    let mut app = app_without_talkers(true);
+    press(&mut app, KeyCode::Char('t'));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Counting talkers on eth0"), "{s}");
+    assert!(s.contains("only while this view is open"), "{s}");
+    app.talkers_done(
+        "eth0",
+        true,
+        Err(anyhow::anyhow!("eth0: no talker tables")),
+        Instant::now(),
+    );
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("No talkers on eth0: eth0: no talker tables"),
+        "{s}"
+    );
+    assert!(s.contains("xdptop --detach"), "{s}");
+}
+
+/// Counted on demand in a table of the idle size: the note says both.
+#[test]
+fn an_idle_size_table_and_on_demand_counting_are_said() {
+    let mut app = App::new("lab-1", Duration::from_secs(1), &fixture::names())
+        .with_talkers_on_demand(Some(10));
+    for mut t in fixture::ticks() {
+        for s in &mut t.samples {
+            if let Some(t) = s.talkers.as_mut() {
+                t.talkers_table.capacity = crate::bpf::IDLE_TALKERS_TABLE;
+            }
+        }
+        app.on_tick(t);
+    }
+    press(&mut app, KeyCode::Char('t'));
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("table 7/1024 sources (the idle size"), "{s}");
+    assert!(s.contains("Counted only while this"), "{s}");
+    assert!(s.contains("top 10 by pps"), "{s}");
+    insta::assert_snapshot!(s);
+}
