@@ -35,9 +35,8 @@ use crate::{
 
 /// Inner width from which sources and services sit side by side.
 const SIDE_BY_SIDE: u16 = 100;
-/// Rows of the sparkline's box, borders included.
+/// Fewest rows of the sparkline's box, borders included.
 const SPARK_MIN: u16 = 3;
-const SPARK_MAX: u16 = 12;
 
 pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let Some(row) = app.selected_row() else {
@@ -65,17 +64,16 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
     let note = table_note(app, talkers);
     let note_h =
         u16::try_from(wrapped_lines(&note, usize::from(inner.width)).clamp(1, 3)).unwrap_or(3);
-    // The sparkline takes what the lists leave, from 3 to SPARK_MAX rows.
+    // The sparkline takes what the lists leave, at least SPARK_MIN rows.
     let spark_h = inner
         .height
         .saturating_sub(lists_h.saturating_add(note_h))
-        .clamp(SPARK_MIN, SPARK_MAX);
+        .max(SPARK_MIN);
     let lists_h = lists_h.min(inner.height.saturating_sub(note_h + spark_h));
-    let [lists, note_area, spark, _] = Layout::vertical([
+    let [lists, note_area, spark] = Layout::vertical([
         Constraint::Length(lists_h),
         Constraint::Length(note_h),
-        Constraint::Length(spark_h),
-        Constraint::Min(0),
+        Constraint::Min(spark_h),
     ])
     .areas(inner);
     let (left, right) = if beside {
