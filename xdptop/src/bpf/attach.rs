@@ -71,13 +71,22 @@ pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached
         }
         return Ok(attached);
     }
+    // Asked for (--talkers): a warning; only on demand (the dashboard's
+    // talkers view, which says why itself): a note.
+    let level = if counting {
+        log::Level::Warn
+    } else {
+        log::Level::Info
+    };
     match TalkerTables::open(pins, iface, counting) {
         // The interface is still watched; only the talkers are missing.
-        Err(e) => log::warn!(
+        Err(e) => log::log!(
+            level,
             "{iface}: no talkers: {}",
             super::error::chain(&e).replace('\n', " ")
         ),
-        Ok(None) => log::warn!(
+        Ok(None) => log::log!(
+            level,
             "{iface}: no talkers: the program attached there was loaded by an earlier xdptop \
              that had no talker tables. To count talkers, re-attach: `xdptop --detach {iface}`, \
              then start xdptop with --talkers again (xdptop's own counters for {iface} restart; \
