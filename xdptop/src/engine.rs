@@ -452,7 +452,7 @@ pub(crate) mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert!(errors[0].contains("a: no talker tables"), "{errors:?}");
+        assert!(errors[0].contains("no talker tables"), "{errors:?}");
         assert!(
             errors[1].contains("zz is not one of the watched"),
             "{errors:?}"

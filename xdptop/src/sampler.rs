@@ -34,9 +34,8 @@ pub trait CounterSource: Send {
     /// why there are no talkers here.
     fn count_talkers(&mut self, _on: bool) -> anyhow::Result<u32> {
         anyhow::bail!(
-            "{}: no talker tables: they are counted by xdptop's own program only, and one \
-             that an earlier xdptop loaded has none (see the log)",
-            self.interface()
+            "no talker tables: they are counted by xdptop's own program only, and one that \
+             an earlier xdptop loaded has none (see the log)"
         )
     }
 }

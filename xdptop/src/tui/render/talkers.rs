@@ -139,7 +139,9 @@ fn render_none(f: &mut Frame, app: &App, row: &IfaceStats, area: Rect) {
             "Talkers are not counted in this run. Start xdptop with --talkers N to count \
              them, e.g.\n\n    xdptop --talkers 10 {name}"
         )
-    } else if mode.is_none() || !health_ok {
+    } else if mode.is_none() {
+        "Waiting for the first sample…".to_owned()
+    } else if !health_ok {
         format!("No talkers from {name} while its counters cannot be read.")
     } else if app.talkers_counting.as_deref() == Some(&**name) || app.talkers_top.is_some() {
         format!(

@@ -173,6 +173,18 @@ fn each_listed_source_keeps_a_history_for_its_sparkline() {
 }
 
 #[test]
+fn before_the_first_sample_the_view_waits() {
+    for on_demand in [None, Some(10)] {
+        let mut app = App::new("lab-1", Duration::from_secs(1), &fixture::names())
+            .with_talkers(Some(5).filter(|_| on_demand.is_none()))
+            .with_talkers_on_demand(on_demand);
+        press(&mut app, KeyCode::Char('t'));
+        let s = screen(&app, 80, 24);
+        assert!(s.contains("Waiting for the first sample"), "{s}");
+    }
+}
+
+#[test]
 fn no_size_panics_in_the_talkers_view() {
     let apps = [talkers_app(), {
         let mut a = App::new("h", Duration::from_secs(1), &fixture::names());
@@ -212,14 +224,11 @@ fn switched_on_at_run_time_the_view_waits_for_the_next_samples() {
     app.talkers_done(
         "eth0",
         true,
-        Err(anyhow::anyhow!("eth0: no talker tables")),
+        Err(anyhow::anyhow!("no talker tables")),
         Instant::now(),
     );
     let s = screen(&app, 80, 24);
-    assert!(
-        s.contains("No talkers on eth0: eth0: no talker tables"),
-        "{s}"
-    );
+    assert!(s.contains("No talkers on eth0: no talker tables"), "{s}");
     assert!(s.contains("xdptop --detach"), "{s}");
 }
 
