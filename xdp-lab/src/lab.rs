@@ -205,6 +205,40 @@ impl Lab {
         File::open(&path).with_context(|| format!("opening {}", path.display()))
     }
 
+    /// Adds `198.18.i.host` as one more source address on pair `i`'s
+    /// generator end, with a static neighbour entry on the XDP side (so
+    /// replies need no ARP, and only the generator's packets arrive).
+    /// Gone with the namespace.
+    pub fn add_source(&self, i: usize, host: u8) -> anyhow::Result<Ipv4Addr> {
+        let link = &self.links[i];
+        let [a, b, c, _] = link.gen_ip.octets();
+        let addr = Ipv4Addr::new(a, b, c, host);
+        if addr == link.gen_ip || addr == link.xdp_ip {
+            bail!("{addr} is already one of pair {i}'s addresses");
+        }
+        ip(&[
+            "-n",
+            &self.gen_ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            &link.gen_if,
+        ])?;
+        self.ip_xdp(&[
+            "neigh",
+            "replace",
+            &addr.to_string(),
+            "lladdr",
+            &link.gen_mac,
+            "dev",
+            &link.xdp_if,
+            "nud",
+            "permanent",
+        ])?;
+        Ok(addr)
+    }
+
     /// Deletes one veth pair (as an operator or udev would), e.g. to test an
     /// interface disappearing.
     pub fn delete_link(&self, i: usize) -> anyhow::Result<()> {

@@ -32,7 +32,7 @@ mod traffic;
 pub use bpffs::TempBpffs;
 pub use command::output;
 pub use lab::{Lab, LinkPair, ip};
-pub use pattern::{Phase, demo_phases, play};
+pub use pattern::{DemoTalker, Phase, demo_phases, demo_talkers, play, play_steady};
 pub use poll::poll;
 pub use scraper::bpftool_lookup;
 pub use traffic::{Proto, Traffic, frame_len, send};

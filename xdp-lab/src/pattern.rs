@@ -69,6 +69,64 @@ pub fn demo_phases(link: usize) -> Vec<Phase> {
     phases
 }
 
+/// A steady sender of the demo from an extra address of a lab link, so the
+/// talkers view has several sources and services to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DemoTalker {
+    /// Last octet of the source address, in the link's /24 (198.18.i.host).
+    pub host: u8,
+    pub dst_port: u16,
+    pub rate_pps: u64,
+    pub payload: usize,
+}
+
+/// The demo's steady talkers of link number `link`: four sources of
+/// different weights, ports and sizes (links differ so views differ).
+pub fn demo_talkers(link: usize) -> Vec<DemoTalker> {
+    let scale = 1 + link as u64;
+    [
+        (10, 53, 1_200, 80),
+        (11, 443, 700, 1200),
+        (23, 123, 300, 48),
+        (42, 5353, 120, 400),
+    ]
+    .into_iter()
+    .map(|(host, dst_port, rate, payload)| DemoTalker {
+        host,
+        dst_port,
+        rate_pps: rate * scale,
+        payload,
+    })
+    .collect()
+}
+
+/// Sends `talker`'s UDP from `src` to `dst` at its rate, from namespace
+/// `netns`, until `stop` is set.
+pub fn play_steady(
+    netns: &File,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    talker: DemoTalker,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    const SLICE_MS: u64 = 250;
+    while !stop.load(Ordering::Relaxed) {
+        send(
+            netns,
+            &Traffic {
+                proto: Proto::Udp,
+                src,
+                dst,
+                dst_port: talker.dst_port,
+                count: (talker.rate_pps * SLICE_MS / 1000).max(1),
+                payloads: vec![talker.payload],
+                rate_pps: Some(talker.rate_pps),
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Plays `phases` in a loop from namespace `netns` until `stop` is set.
 pub fn play(
     netns: &File,
@@ -101,5 +159,24 @@ pub fn play(
                 )?;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_talkers_differ_in_weight_port_and_address() {
+        let t = demo_talkers(0);
+        let mut hosts: Vec<u8> = t.iter().map(|t| t.host).collect();
+        hosts.dedup();
+        assert_eq!(hosts.len(), 4);
+        assert!(
+            t.iter().all(|t| ![1, 2].contains(&t.host)),
+            "not the link's own"
+        );
+        assert!(t.windows(2).all(|w| w[0].rate_pps > w[1].rate_pps));
+        assert_eq!(demo_talkers(1)[0].rate_pps, 2 * t[0].rate_pps);
     }
 }

@@ -67,7 +67,8 @@ fn main() -> anyhow::Result<()> {
         }
         filled_services = want_services;
 
-        let mut tables = TalkerTables::open(&pins, IFACE)?.context("the tables are pinned")?;
+        let mut tables =
+            TalkerTables::open(&pins, IFACE, true)?.context("the tables are pinned")?;
         let mut tracker = TalkerTracker::new(10);
         let interface = Counter {
             packets: u64::MAX / 4,

@@ -80,9 +80,11 @@ pub struct Cli {
 
     /// Top talkers: list the N heaviest sources (IPv4/IPv6 address) and
     /// services (protocol + destination port) of each interface, by
-    /// packets/s, with the rest as "other" (JSON: talkers, talkers_other,
-    /// services, services_other; needs --headless --json). Counting runs
-    /// in the XDP program only while an xdptop with --talkers runs.
+    /// packets/s, with the rest as "other", in the dashboard's talkers view
+    /// (t) or the --json lines (talkers, talkers_other, services,
+    /// services_other; --headless needs --json). Counting runs in the XDP
+    /// program only while an xdptop with --talkers runs; without it the
+    /// dashboard counts only while its talkers view is open.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub talkers: Option<i128>,
 
@@ -139,6 +141,7 @@ Examples:
   xdptop --prometheus 127.0.0.1:9464 --headless eth0
   xdptop --headless --json --talkers 10 eth0
   xdptop --headless --prometheus 127.0.0.1:9464 --talkers-export 5 eth0
+  sudo xdptop --talkers 10 eth0
   xdptop --detach eth0";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

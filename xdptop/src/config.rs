@@ -18,6 +18,9 @@ pub const MAX_TALKERS: usize = 1000;
 /// Most sources and services `--talkers-export` sends per interface and
 /// sample: each is a series in Prometheus.
 pub const MAX_TALKERS_EXPORT: usize = 100;
+/// Sources and services the dashboard's talkers view lists when it
+/// switches counting on at run time (no `--talkers`).
+pub const DASHBOARD_TALKERS: usize = 10;
 /// Bounds of `--talkers-table`.
 pub const MIN_TALKERS_TABLE: u32 = 16;
 pub const MAX_TALKERS_TABLE: u32 = 1 << 22;
@@ -133,13 +136,13 @@ impl Config {
         let talkers = talkers
             .max(talkers_export)
             .map(|top| TalkersConfig { top, table });
-        // Counting costs the program time per packet: only with a consumer.
-        // The --json lines are the only one so far.
-        if listed && !cli.json && !cli.detach {
+        // Counting costs the program time per packet: only with a consumer,
+        // the dashboard's talkers view, the --json lines or the exporters.
+        if listed && cli.headless && !cli.json && !cli.detach {
             bail!(
-                "--talkers lists the talkers in the --json lines (the dashboard does not \
-                 show them yet; --talkers-export N sends them to --otlp/--prometheus): add \
-                 --headless --json"
+                "--talkers --headless needs --json: the talkers are listed in the --json lines \
+                 or in the dashboard's talkers view (t); --talkers-export N sends the top N to \
+                 --otlp/--prometheus"
             );
         }
         let action = if cli.detach {
@@ -327,9 +330,19 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(c.talkers, Some(TalkersConfig { top: 3, table: 16 }));
+        // The dashboard's talkers view is a consumer too.
+        let c = parse(&["--talkers", "5", "eth0"]).expect("valid");
+        assert_eq!(c.talkers.map(|t| t.top), Some(5));
+        assert!(!c.headless);
         for (args, want) in [
             (
-                &["--talkers", "0", "eth0"][..],
+                &["--headless", "--talkers", "5", "eth0"][..],
+                "--talkers --headless needs --json: the talkers are listed in the --json lines \
+                 or in the dashboard's talkers view (t); --talkers-export N sends the top N to \
+                 --otlp/--prometheus",
+            ),
+            (
+                &["--talkers", "0", "eth0"],
                 "--talkers must be 1 to 1000 (got 0)",
             ),
             (

@@ -39,6 +39,9 @@ pub enum Command {
     Detach(String),
     /// The operator reset the view: exported as an event; no kernel change.
     ViewReset,
+    /// Switch talker counting on or off for the interface (the dashboard's
+    /// talkers view, when xdptop runs without `--talkers`).
+    Talkers { interface: String, on: bool },
     /// End the loop (SIGTERM and friends in headless mode).
     Stop,
 }
@@ -53,6 +56,12 @@ pub enum Outcome {
     Detached {
         interface: String,
         result: anyhow::Result<()>,
+    },
+    /// Talker counting switched; the result is the sources table's capacity.
+    Talkers {
+        interface: String,
+        on: bool,
+        result: anyhow::Result<u32>,
     },
 }
 
@@ -77,6 +86,9 @@ pub struct Engine {
     sampler: Sampler,
     outputs: Outputs,
     kernel: Box<dyn Kernel>,
+    /// Interfaces whose talker counting was switched on by a command, to
+    /// switch on again on a source attached anew.
+    talkers_on: Vec<String>,
 }
 
 /// Whether the loop goes on.
@@ -91,6 +103,7 @@ impl Engine {
             sampler,
             outputs,
             kernel,
+            talkers_on: Vec::new(),
         }
     }
 
@@ -175,6 +188,18 @@ impl Engine {
                 let result = self.attach(&interface);
                 Outcome::Attached { interface, result }
             }
+            Command::Talkers { interface, on } => {
+                let result = self.sampler.count_talkers(&interface, on);
+                self.talkers_on.retain(|i| *i != interface);
+                if on && result.is_ok() {
+                    self.talkers_on.push(interface.clone());
+                }
+                Outcome::Talkers {
+                    interface,
+                    on,
+                    result,
+                }
+            }
             Command::Detach(interface) => {
                 let result = self.kernel.detach(&interface);
                 if result.is_ok() {
@@ -196,6 +221,11 @@ impl Engine {
         // The sampler reads the new source from its next tick on.
         if !self.sampler.replace(interface, source) {
             anyhow::bail!("{interface} is not one of the watched interfaces");
+        }
+        if self.talkers_on.iter().any(|i| i == interface)
+            && let Err(e) = self.sampler.count_talkers(interface, true)
+        {
+            log::warn!("{interface}: talkers after the attach: {e:#}");
         }
         self.outputs.event("attach", Some(interface));
         Ok(mode)
@@ -393,6 +423,44 @@ pub(crate) mod tests {
         let ticks = recorder.ticks();
         assert_eq!(ticks, (1..=ticks.len() as u64).collect::<Vec<_>>());
         assert!(ticks.len() as u64 >= later.seq);
+    }
+
+    #[test]
+    fn talker_switches_are_carried_out_and_reported() {
+        let recorder = Recorder::default();
+        let mut e = engine(&recorder);
+        let mut done = Vec::new();
+        for interface in ["a", "zz"] {
+            let command = Command::Talkers {
+                interface: interface.into(),
+                on: true,
+            };
+            assert!(matches!(
+                e.command(command, &mut |r| {
+                    done.push(r);
+                    true
+                }),
+                Flow::Continue
+            ));
+        }
+        let errors: Vec<String> = done
+            .iter()
+            .map(|r| match r {
+                Report::Done(Outcome::Talkers {
+                    on: true, result, ..
+                }) => format!("{:#}", result.as_ref().expect_err("fakes have no tables")),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(errors[0].contains("no talker tables"), "{errors:?}");
+        assert!(
+            errors[1].contains("zz is not one of the watched"),
+            "{errors:?}"
+        );
+        assert!(
+            e.talkers_on.is_empty(),
+            "failed switches are not re-applied"
+        );
     }
 
     #[test]

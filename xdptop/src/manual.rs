@@ -5,9 +5,11 @@
 //! tests below tie each table to its source).
 
 /// The dashboard's keys, as the `?` overlay shows them.
-pub const KEYS: [(&str, &str); 9] = [
-    ("↑ ↓  j k", "select an interface"),
+pub const KEYS: [(&str, &str); 11] = [
+    ("↑ ↓  j k", "select an interface (a source in talkers)"),
     ("enter / esc", "open / close its detail view"),
+    ("t / esc", "its top talkers: sources and services"),
+    ("s", "sort the talkers by pps, bit/s or packets"),
     ("r", "reset the view: totals, peaks, history"),
     ("d", "detach xdptop from the interface (asks y/n)"),
     ("a", "attach xdptop again"),
@@ -96,7 +98,7 @@ pub const FILES: [(&str, &str); 5] = [
     (
         "/sys/fs/bpf/xdptop/",
         "xdptop's own per-interface maps (IFACE/stats; IFACE/config, IFACE/talkers and \
-         IFACE/services for --talkers and --talkers-export) and the pinned links that keep its program attached \
+         IFACE/services for the top talkers) and the pinned links that keep its program attached \
          after it exits; --detach IFACE removes them.",
     ),
     (

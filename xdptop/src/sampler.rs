@@ -29,6 +29,15 @@ pub trait CounterSource: Send {
     fn read_talkers(&mut self) -> Option<anyhow::Result<TalkerReading>> {
         None
     }
+    /// Switches talker counting on or off at run time (the dashboard's
+    /// talkers view); returns the sources table's capacity. An error says
+    /// why there are no talkers here.
+    fn count_talkers(&mut self, _on: bool) -> anyhow::Result<u32> {
+        anyhow::bail!(
+            "no talker tables: they are counted by xdptop's own program only, and one that \
+             an earlier xdptop loaded has none (see the log)"
+        )
+    }
 }
 
 /// One sampling instant: a sample per interface, in the order given.
@@ -112,6 +121,17 @@ impl Sampler {
         }
     }
 
+    /// Switches talker counting on or off for `interface` (the dashboard's
+    /// talkers view); returns the sources table's capacity. Counting that
+    /// starts again is a new baseline, never a spike.
+    pub fn count_talkers(&mut self, interface: &str, on: bool) -> anyhow::Result<u32> {
+        let Some(t) = self.tracked.iter_mut().find(|t| &*t.name == interface) else {
+            anyhow::bail!("{interface} is not one of the watched interfaces");
+        };
+        t.talkers = None;
+        t.source.count_talkers(on)
+    }
+
     /// Reads every source once. `wall_ns` stamps the samples; `mono_ns`
     /// (monotonic) times the rates.
     pub fn sample(&mut self, wall_ns: u64, mono_ns: u64) -> Tick {
@@ -137,6 +157,10 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64, talkers_top: usize) -
     } else {
         None
     };
+    if talker_reading.is_none() {
+        // Not counting (or unreadable): the next reading is a new baseline.
+        t.talkers = None;
+    }
     let mut prev_actions = None;
     let mut prev_run = None;
     let (health, reading, delta) = match t.source.read() {
@@ -343,6 +367,89 @@ mod tests {
             mode: Mode::Native,
             readings: readings.into(),
         })
+    }
+
+    /// A source with talker tables counting only while switched on: its one
+    /// source sends every packet of the interface.
+    struct Switchable {
+        inner: FakeSource,
+        on: bool,
+        sent: u64,
+    }
+
+    impl CounterSource for Switchable {
+        fn interface(&self) -> &str {
+            self.inner.interface()
+        }
+        fn mode(&self) -> Mode {
+            self.inner.mode()
+        }
+        fn read(&mut self) -> anyhow::Result<Reading> {
+            let r = self.inner.read()?;
+            self.sent = r.packets;
+            Ok(r)
+        }
+        fn read_talkers(&mut self) -> Option<anyhow::Result<TalkerReading>> {
+            self.on.then(|| {
+                // The table counted while on; the next read() is 10 more.
+                let packets = self.sent + 10;
+                Ok(TalkerReading {
+                    epoch: 1,
+                    sources: vec![(
+                        xdp_ebpf::TalkerKey::from(std::net::IpAddr::from([198, 18, 0, 1])),
+                        xdp_ebpf::Counter {
+                            packets,
+                            bytes: packets * 100,
+                        },
+                    )],
+                    services: Vec::new(),
+                    sources_capacity: 1024,
+                })
+            })
+        }
+        fn count_talkers(&mut self, on: bool) -> anyhow::Result<u32> {
+            self.on = on;
+            Ok(1024)
+        }
+    }
+
+    #[test]
+    fn talkers_switched_on_at_run_time_start_from_a_new_baseline() {
+        let mut s = Sampler::new(vec![
+            Box::new(Switchable {
+                inner: FakeSource {
+                    name: "a".into(),
+                    mode: Mode::Native,
+                    readings: (0..8).map(|i| reading(i * 10, i * 1000)).collect(),
+                },
+                on: false,
+                sent: 0,
+            }),
+            fake("b", (0..8).map(|i| reading(i, i)).collect()),
+        ])
+        .with_talkers(10);
+        let sec = 1_000_000_000;
+        s.sample(0, 0);
+        assert_eq!(s.sample(1, sec).samples[0].talkers, None, "off");
+        assert_eq!(s.count_talkers("a", true).expect("switched"), 1024);
+        let first = s.sample(2, 2 * sec).samples.remove(0);
+        let t = first.talkers.expect("counting");
+        assert_eq!(t.talkers[0].pps, 0.0, "a baseline, not a spike");
+        let next = s.sample(3, 3 * sec).samples.remove(0);
+        assert_eq!(next.talkers.expect("counting").talkers[0].pps, 10.0);
+        s.count_talkers("a", false).expect("switched off");
+        assert_eq!(s.sample(4, 4 * sec).samples[0].talkers, None);
+        s.count_talkers("a", true).expect("on again");
+        let again = s.sample(5, 5 * sec).samples.remove(0);
+        assert_eq!(again.talkers.expect("counting").talkers[0].pps, 0.0);
+        // A source without tables says so; an unknown interface too.
+        let err = s.count_talkers("b", true).expect_err("no tables");
+        assert!(format!("{err:#}").contains("no talker tables"), "{err:#}");
+        let err = s.count_talkers("zz", true).expect_err("unknown");
+        assert!(
+            format!("{err:#}").contains("not one of the watched"),
+            "{err:#}"
+        );
     }
 
     #[test]

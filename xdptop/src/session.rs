@@ -72,6 +72,13 @@ impl tui::Control for EngineControl {
     fn view_reset(&mut self) {
         let _ = self.0.send(Command::ViewReset);
     }
+
+    fn talkers(&mut self, interface: &str, on: bool) {
+        let _ = self.0.send(Command::Talkers {
+            interface: interface.to_owned(),
+            on,
+        });
+    }
 }
 
 pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
@@ -105,6 +112,9 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
             mode: config.mode,
             priority: config.priority,
             talkers_table: config.talkers.map(|t| t.table),
+            // Without --talkers the dashboard's talkers view switches
+            // counting on while it is open.
+            talkers_on_demand: !config.headless && config.talkers.is_none(),
         },
     };
     // Before attaching: the observers open their programs for the run
@@ -134,7 +144,12 @@ pub fn watch(config: &Config, pins: &Pins) -> anyhow::Result<()> {
         &[]
     };
     privilege::drop_all_but_kept(also)?;
-    let sampler = Sampler::new(sources).with_talkers(config.talkers.map_or(0, |t| t.top));
+    let talkers_top = match config.talkers {
+        Some(t) => t.top,
+        None if !config.headless => crate::config::DASHBOARD_TALKERS,
+        None => 0,
+    };
+    let sampler = Sampler::new(sources).with_talkers(talkers_top);
     let engine = Engine::new(sampler, outputs, Box::new(kernel));
 
     let (commands_tx, commands) = mpsc::channel::<Command>();
@@ -229,6 +244,11 @@ fn run_dashboard(
         interval: config.interval,
         interfaces: config.interfaces.clone(),
         run_time_unknown,
+        talkers: config.talkers.map(|t| t.top),
+        talkers_on_demand: config
+            .talkers
+            .is_none()
+            .then_some(crate::config::DASHBOARD_TALKERS),
     };
     let mut control = EngineControl(commands_tx);
     let result = tui::run(options, events, events_tx, &mut control);

@@ -87,7 +87,10 @@ fn every_flags_invalid_values_are_one_line_usage_errors() {
             ],
             "--talkers",
         ),
-        (&["--talkers", "5", "lo"], "--headless --json"),
+        (
+            &["--talkers", "5", "--headless", "lo"],
+            "--talkers --headless needs --json",
+        ),
         (&["--talkers-table", "4096", "lo"], "--talkers-table"),
         (
             &["--talkers", "5", "--talkers-table", "8", "lo"],

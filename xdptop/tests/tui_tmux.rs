@@ -1,6 +1,8 @@
 //! The dashboard in a real terminal (tmux) on a veth lab: it shows the rate
-//! the generator sends, `d` + `y` detaches (checked with `ip link`), `a`
-//! attaches again, and `q` exits leaving the terminal in its normal mode.
+//! the generator sends, `t` shows the generator's address as a talker with
+//! counting switched on in the kernel only while the view is open, `d` + `y`
+//! detaches (checked with `ip link`), `a` attaches again, and `q` exits
+//! leaving the terminal in its normal mode.
 
 mod common;
 
@@ -60,6 +62,52 @@ fn the_dashboard_shows_the_rate_detaches_and_quits_cleanly() {
         screen.contains("native") || screen.contains("skb"),
         "{screen}"
     );
+
+    // Talkers on demand: no --talkers, so `t` switches counting on.
+    let config = bpffs.path().join("xdptop").join(&iface).join("config");
+    let switch = || {
+        bpftool(&[
+            "-j",
+            "map",
+            "dump",
+            "pinned",
+            config.to_str().expect("utf8"),
+        ])
+    };
+    assert!(switch().contains("\"talkers\":0"), "off before t");
+    tmux.keys("t").expect("tmux");
+    let source = lab.links[0].gen_ip.to_string();
+    let screen = tmux
+        .wait_for(
+            "the generator as a talker",
+            Duration::from_secs(15),
+            None,
+            |s| {
+                s.lines()
+                    .any(|l| l.contains(&source) && l.contains("kpps") && l.contains("%"))
+            },
+        )
+        .expect("tmux");
+    assert!(screen.contains("table 1/1024 sources"), "{screen}");
+    assert!(
+        switch().contains("\"talkers\":1"),
+        "on while the view is open"
+    );
+    tmux.keys("Escape").expect("tmux");
+    tmux.wait_for("the overview again", Duration::from_secs(5), None, |s| {
+        s.contains("t talkers")
+    })
+    .expect("tmux");
+    // The engine switches it off between ticks.
+    let mut off = false;
+    for _ in 0..50 {
+        if switch().contains("\"talkers\":0") {
+            off = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(off, "off once the view closed: {}", switch());
 
     tmux.keys("d").expect("tmux");
     tmux.wait_for("the confirmation", Duration::from_secs(5), None, |s| {

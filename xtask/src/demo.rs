@@ -38,6 +38,8 @@ pub struct Options {
 /// Set when the demo re-runs itself under sudo: xdptop is already built.
 const BUILT_ENV: &str = "XDPTOP_DEMO_BIN";
 const WHY: &str = "the demo makes network namespaces and attaches XDP";
+/// `--talkers` of the demo's (and the screenshots') xdptop.
+pub(crate) const DEMO_TALKERS: &str = "10";
 
 pub fn run(opts: &Options) -> anyhow::Result<()> {
     if !is_root() {
@@ -65,6 +67,10 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     cmd.arg("--pin-dir").arg(bpffs.path());
     if let Some(endpoint) = &opts.otlp {
         cmd.args(["--otlp", endpoint]);
+    }
+    // Talkers counted from the start, for the talkers view (`t`).
+    if !opts.xdptop_args.iter().any(|a| a.starts_with("--talkers")) {
+        cmd.args(["--talkers", DEMO_TALKERS]);
     }
     cmd.args(&opts.xdptop_args);
     cmd.args(lab.links.iter().map(|l| l.xdp_if.as_str()));
@@ -118,7 +124,8 @@ pub(crate) fn build_xdptop() -> anyhow::Result<PathBuf> {
     Ok(cargo_build(false, &["--package", "xdptop"])?.join("xdptop"))
 }
 
-/// One traffic thread per lab link.
+/// Traffic threads: the varying pattern per lab link, and the steady
+/// talkers from more addresses of each link.
 pub(crate) struct Generators {
     stop: Arc<AtomicBool>,
     threads: Vec<thread::JoinHandle<()>>,
@@ -126,6 +133,16 @@ pub(crate) struct Generators {
 
 impl Generators {
     pub(crate) fn start(lab: &Lab, stop: Arc<AtomicBool>) -> anyhow::Result<Self> {
+        // Every address first, so that a failure leaves no thread behind.
+        let mut talkers = Vec::new();
+        for i in 0..lab.links.len() {
+            for talker in xdp_lab::demo_talkers(i) {
+                let src = lab
+                    .add_source(i, talker.host)
+                    .context("adding a demo source address")?;
+                talkers.push((i, src, talker, lab.gen_netns()?));
+            }
+        }
         let mut threads = Vec::new();
         for (i, link) in lab.links.iter().enumerate() {
             let netns = lab.gen_netns()?;
@@ -135,6 +152,17 @@ impl Generators {
                 let phases = xdp_lab::demo_phases(i);
                 if let Err(e) = xdp_lab::play(&netns, src, dst, &phases, &stop) {
                     eprintln!("demo traffic on link {i} stopped: {e:#}");
+                }
+            }));
+        }
+        // Steady senders from more addresses of each link, for the talkers
+        // view.
+        for (i, src, talker, netns) in talkers {
+            let dst = lab.links[i].xdp_ip;
+            let stop = Arc::clone(&stop);
+            threads.push(thread::spawn(move || {
+                if let Err(e) = xdp_lab::play_steady(&netns, src, dst, talker, &stop) {
+                    eprintln!("demo talker {src} on link {i} stopped: {e:#}");
                 }
             }));
         }

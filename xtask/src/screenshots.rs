@@ -44,9 +44,10 @@ pub struct Options {
 
 /// The views captured, in order: file stem, keys that open it, and text
 /// that shows it is on screen.
-const VIEWS: [(&str, &str, &str); 3] = [
+const VIEWS: [(&str, &str, &str); 4] = [
     ("overview", "", "Interfaces"),
     ("detail", "Enter", "Protocols"),
+    ("talkers", "Escape t", "SERVICE"),
     ("help", "Escape ?", "Keys"),
 ];
 
@@ -82,7 +83,13 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         // Not `exec`: the shell reaps xdptop and prints its status (tmux
         // 3.3a has been seen to leave a dead pane's process unreaped).
         let mut command = format!("nsenter --net={} --", quote(&lab.xdp_netns_path()));
-        for arg in [xdptop.as_path(), Path::new("--pin-dir"), bpffs.path()] {
+        for arg in [
+            xdptop.as_path(),
+            Path::new("--pin-dir"),
+            bpffs.path(),
+            Path::new("--talkers"),
+            Path::new(crate::demo::DEMO_TALKERS),
+        ] {
             command.push(' ');
             command.push_str(&quote(arg));
         }

@@ -58,23 +58,35 @@ pub enum Detached {
 pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached, Error> {
     let tables = options.talkers_table.unwrap_or(super::IDLE_TALKERS_TABLE);
     let mut attached = watch_program(pins, iface, options, tables)?;
-    let Some(want) = options.talkers_table else {
-        return Ok(attached);
-    };
-    if attached.mode == Mode::ReadOnly {
-        log::warn!(
-            "{iface}: no talkers: they are counted by xdptop's own program, and another \
-             loader's program holds {iface}"
-        );
+    let counting = options.talkers_table.is_some();
+    if !counting && !options.talkers_on_demand {
         return Ok(attached);
     }
-    match TalkerTables::open(pins, iface) {
+    if attached.mode == Mode::ReadOnly {
+        if counting {
+            log::warn!(
+                "{iface}: no talkers: they are counted by xdptop's own program, and another \
+                 loader's program holds {iface}"
+            );
+        }
+        return Ok(attached);
+    }
+    // Asked for (--talkers): a warning; only on demand (the dashboard's
+    // talkers view, which says why itself): a note.
+    let level = if counting {
+        log::Level::Warn
+    } else {
+        log::Level::Info
+    };
+    match TalkerTables::open(pins, iface, counting) {
         // The interface is still watched; only the talkers are missing.
-        Err(e) => log::warn!(
+        Err(e) => log::log!(
+            level,
             "{iface}: no talkers: {}",
             super::error::chain(&e).replace('\n', " ")
         ),
-        Ok(None) => log::warn!(
+        Ok(None) => log::log!(
+            level,
             "{iface}: no talkers: the program attached there was loaded by an earlier xdptop \
              that had no talker tables. To count talkers, re-attach: `xdptop --detach {iface}`, \
              then start xdptop with --talkers again (xdptop's own counters for {iface} restart; \
@@ -82,7 +94,9 @@ pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached
         ),
         Ok(Some(tables)) => {
             let capacity = tables.capacity();
-            if capacity < want {
+            if let Some(want) = options.talkers_table
+                && capacity < want
+            {
                 log::warn!(
                     "{iface}: the talkers table of the program attached there holds {capacity} \
                      sources, fewer than --talkers-table {want} (it was loaded without \
@@ -92,9 +106,11 @@ pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached
                      the shared xdp_stats_map keeps its counts)"
                 );
             }
-            attached
-                .note
-                .push_str(&format!("; counting talkers ({capacity} sources at most)"));
+            if counting {
+                attached
+                    .note
+                    .push_str(&format!("; counting talkers ({capacity} sources at most)"));
+            }
             attached.source = Box::new(WithTalkers {
                 inner: attached.source,
                 tables,
@@ -124,7 +140,15 @@ impl CounterSource for WithTalkers {
     }
 
     fn read_talkers(&mut self) -> Option<anyhow::Result<TalkerReading>> {
+        if !self.tables.counting() {
+            return None;
+        }
         Some(self.tables.read().map_err(Into::into))
+    }
+
+    fn count_talkers(&mut self, on: bool) -> anyhow::Result<u32> {
+        self.tables.set_counting(on)?;
+        Ok(self.tables.capacity())
     }
 }
 

@@ -45,6 +45,10 @@ pub struct WatchOptions {
     /// With `--talkers`: count sources and services while watching; a fresh
     /// load sizes the sources table this many entries (`--talkers-table`).
     pub talkers_table: Option<u32>,
+    /// Without `--talkers`, for the dashboard: open the talker tables idle,
+    /// so that its talkers view can switch counting on at run time
+    /// ([`crate::sampler::CounterSource::count_talkers`]).
+    pub talkers_on_demand: bool,
 }
 
 /// `--talkers-table` default: sources; services get an eighth.

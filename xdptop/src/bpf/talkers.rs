@@ -1,7 +1,9 @@
 //! The talker tables of xdptop's program on one interface: the run-time
 //! switch (`xdptop_config`) and the two LRU tables, pinned next to the stats
-//! map (see `pins.rs`). While a [`TalkerTables`] is open the program counts
-//! sources and services; dropping it switches counting off again.
+//! map (see `pins.rs`). While a [`TalkerTables`] is open and counting, the
+//! program counts sources and services; switching it off, or dropping it,
+//! switches counting off again. The dashboard opens the tables idle and
+//! counts only while its talkers view is open.
 
 use std::{os::fd::AsFd as _, path::Path};
 
@@ -49,13 +51,16 @@ pub struct TalkerTables {
     /// Map id of the sources table: a new table (re-attach) restarts counts.
     epoch: u64,
     iface: String,
+    /// Whether this reader asked for counting (and switches it off when done).
+    counting: bool,
 }
 
 impl TalkerTables {
-    /// Opens the pinned tables of `iface` and switches counting on. `None`
-    /// when the program there has no tables (loaded by an earlier xdptop):
-    /// the caller says that talkers need a re-attach.
-    pub fn open(pins: &Pins, iface: &str) -> Result<Option<Self>, Error> {
+    /// Opens the pinned tables of `iface` and switches counting on (or, not
+    /// `counting`, leaves the switch alone until [`Self::set_counting`]).
+    /// `None` when the program there has no tables (loaded by an earlier
+    /// xdptop): the caller says that talkers need a re-attach.
+    pub fn open(pins: &Pins, iface: &str, counting: bool) -> Result<Option<Self>, Error> {
         let paths = pins.talker_pins(iface);
         if !paths.iter().all(|p| p.exists()) {
             return Ok(None);
@@ -79,9 +84,25 @@ impl TalkerTables {
             services,
             epoch,
             iface: iface.to_owned(),
+            counting: false,
         };
-        tables.switch(true)?;
+        if counting {
+            tables.set_counting(true)?;
+        }
         Ok(Some(tables))
+    }
+
+    /// Switches counting on or off. The tables keep what they counted; the
+    /// reader re-baselines when it starts again.
+    pub fn set_counting(&mut self, on: bool) -> Result<(), Error> {
+        self.switch(on)?;
+        self.counting = on;
+        Ok(())
+    }
+
+    /// Whether this reader has counting on.
+    pub fn counting(&self) -> bool {
+        self.counting
     }
 
     /// `max_entries` of the sources table.
@@ -123,6 +144,9 @@ impl TalkerTables {
 
 impl Drop for TalkerTables {
     fn drop(&mut self) {
+        if !self.counting {
+            return;
+        }
         if let Err(e) = self.switch(false) {
             log::warn!(
                 "{}: {}",

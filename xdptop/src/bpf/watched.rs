@@ -19,6 +19,9 @@ pub struct Watched {
     options: WatchOptions,
     inner: Box<dyn CounterSource>,
     next_retry: Option<Instant>,
+    /// Talker counting switched on at run time, to switch on again after a
+    /// re-attach.
+    talkers_on: bool,
 }
 
 impl Watched {
@@ -34,6 +37,7 @@ impl Watched {
             options,
             inner,
             next_retry: None,
+            talkers_on: false,
         }
     }
 
@@ -56,6 +60,11 @@ impl Watched {
                 log::warn!("{} is back: {}", self.iface, attached.note);
                 self.inner = attached.source;
                 self.next_retry = None;
+                if self.talkers_on
+                    && let Err(e) = self.inner.count_talkers(true)
+                {
+                    log::warn!("{}: talkers after the re-attach: {e:#}", self.iface);
+                }
                 Some(self.inner.read())
             }
             Err(e) => {
@@ -79,6 +88,12 @@ impl CounterSource for Watched {
 
     fn read_talkers(&mut self) -> Option<anyhow::Result<TalkerReading>> {
         self.inner.read_talkers()
+    }
+
+    fn count_talkers(&mut self, on: bool) -> anyhow::Result<u32> {
+        let capacity = self.inner.count_talkers(on)?;
+        self.talkers_on = on;
+        Ok(capacity)
     }
 
     fn read(&mut self) -> anyhow::Result<Reading> {

@@ -3,13 +3,17 @@
 //! state changes plus, for kernel actions, a [`Command`] for the caller.
 
 use std::{
+    net::IpAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::iface_stats::{IfaceStats, history_len};
+use super::{
+    iface_stats::{IfaceStats, history_len},
+    talkers::{self, SortBy},
+};
 use crate::{
     format::RateUnit,
     sample::{Health, Mode},
@@ -25,6 +29,8 @@ pub const MESSAGE_TTL: Duration = Duration::from_secs(5);
 pub enum View {
     Overview,
     Detail,
+    /// The selected interface's top talkers (`t`).
+    Talkers,
 }
 
 /// A box drawn over the view that takes the keys.
@@ -45,6 +51,12 @@ pub enum Command {
     Attach(String),
     /// The view was reset (already done in `App`); tell the exporters.
     ViewReset,
+    /// Switch talker counting on or off (the talkers view opened or closed,
+    /// without `--talkers`).
+    Talkers {
+        interface: String,
+        on: bool,
+    },
 }
 
 /// A transient line in the footer.
@@ -75,6 +87,19 @@ pub struct App {
     /// See [`crate::tui::Options::run_time_unknown`].
     pub run_time_unknown: Option<&'static str>,
     history: usize,
+    /// `--talkers N`: how many talkers the samples list; `None`: not counted.
+    pub talkers_top: Option<usize>,
+    /// How the talkers view orders its lists (`s`).
+    pub talker_sort: SortBy,
+    /// The source selected in the talkers view (`None`: the top one).
+    pub talker_selected: Option<IpAddr>,
+    /// Without `--talkers`: the talkers view switches counting on while it
+    /// is open, and the samples then list this many.
+    pub talkers_on_demand: Option<usize>,
+    /// The interface the talkers view switched counting on for.
+    pub talkers_counting: Option<String>,
+    /// Why switching counting on failed: interface, error.
+    pub talkers_error: Option<(String, String)>,
 }
 
 impl App {
@@ -101,7 +126,36 @@ impl App {
             run_time_unknown: None,
             was_reset: false,
             history,
+            talkers_top: None,
+            talker_sort: SortBy::default(),
+            talker_selected: None,
+            talkers_on_demand: None,
+            talkers_counting: None,
+            talkers_error: None,
         }
+    }
+
+    /// Without `--talkers`: `t` switches counting on while the view is open.
+    pub fn with_talkers_on_demand(mut self, top: Option<usize>) -> Self {
+        self.talkers_on_demand = top;
+        self
+    }
+
+    /// How many talkers the samples list, when they are counted.
+    pub fn talkers_listed(&self) -> Option<usize> {
+        self.talkers_top.or(self.talkers_on_demand)
+    }
+
+    /// Talkers are counted: the samples list the `top` heaviest.
+    pub fn with_talkers(mut self, top: Option<usize>) -> Self {
+        self.talkers_top = top;
+        self
+    }
+
+    /// The selected row's talkers in view order, if its sample has them.
+    pub fn sorted_talkers(&self) -> Option<Vec<&crate::talkers::Talker>> {
+        let t = self.selected_row()?.last.as_ref()?.talkers.as_ref()?;
+        Some(talkers::sorted_sources(t, self.talker_sort))
     }
 
     /// The rows to draw: frozen while paused, live otherwise.
@@ -225,13 +279,73 @@ impl App {
         }
     }
 
+    /// Keys of the talkers view; false if `code` is not one of them.
+    fn talkers_key(&mut self, code: KeyCode) -> bool {
+        let step = match code {
+            KeyCode::Down | KeyCode::Char('j') => 1,
+            KeyCode::Up | KeyCode::Char('k') => -1,
+            KeyCode::Home | KeyCode::Char('g') => isize::MIN,
+            KeyCode::End | KeyCode::Char('G') => isize::MAX,
+            KeyCode::Char('s') => {
+                self.talker_sort = self.talker_sort.next();
+                return true;
+            }
+            _ => return false,
+        };
+        if let Some(list) = self.sorted_talkers() {
+            let moved = talkers::step(&list, self.talker_selected, step);
+            self.talker_selected = moved;
+        }
+        true
+    }
+
     fn view_key(&mut self, code: KeyCode, now: Instant) -> Option<Command> {
+        let was = self.view;
+        let command = self.view_key_inner(code, now);
+        if was == View::Talkers
+            && self.view != View::Talkers
+            && let Some(interface) = self.talkers_counting.take()
+        {
+            // Leaving the view ends counting; a quit ends it with the process.
+            return command.or(Some(Command::Talkers {
+                interface,
+                on: false,
+            }));
+        }
+        command
+    }
+
+    /// Opens the talkers view of the selected interface; without
+    /// `--talkers`, asks for counting to be switched on there.
+    fn open_talkers(&mut self) -> Option<Command> {
+        self.view = View::Talkers;
+        self.talker_selected = None;
+        self.talkers_on_demand?;
+        let row = self.selected;
+        let name = self.live.get(row)?.name.to_string();
+        if self.is_detached(row) || self.mode_of(row) == Some(Mode::ReadOnly) {
+            return None;
+        }
+        self.talkers_error = None;
+        self.talkers_counting = Some(name.clone());
+        Some(Command::Talkers {
+            interface: name,
+            on: true,
+        })
+    }
+
+    fn view_key_inner(&mut self, code: KeyCode, now: Instant) -> Option<Command> {
+        if self.view == View::Talkers && self.talkers_key(code) {
+            return None;
+        }
         // Rows shown, not rows known: while paused, new interfaces wait.
         let last = self.rows().len().saturating_sub(1);
         match code {
             KeyCode::Char('q') => return Some(Command::Quit),
             KeyCode::Char('?') => self.overlay = Some(Overlay::Help),
             KeyCode::Esc => self.view = View::Overview,
+            KeyCode::Char('t') if self.view == View::Talkers => self.view = View::Overview,
+            KeyCode::Char('t') if !self.rows().is_empty() => return self.open_talkers(),
             KeyCode::Enter if !self.rows().is_empty() => self.view = View::Detail,
             KeyCode::Down | KeyCode::Char('j') => {
                 self.selected = (self.selected + 1).min(last);
@@ -328,6 +442,34 @@ impl App {
                 );
             }
             Err(e) => self.say(format!("detach {interface} failed: {e:#}"), true, now),
+        }
+    }
+
+    /// Records the outcome of switching talker counting.
+    pub fn talkers_done(
+        &mut self,
+        interface: &str,
+        on: bool,
+        result: anyhow::Result<u32>,
+        now: Instant,
+    ) {
+        match result {
+            Ok(_) => {}
+            Err(e) => {
+                let what = if on { "on" } else { "off" };
+                let text = format!("{e:#}");
+                self.say(
+                    format!("switching talker counting {what} for {interface} failed: {text}"),
+                    true,
+                    now,
+                );
+                if on {
+                    if self.talkers_counting.as_deref() == Some(interface) {
+                        self.talkers_counting = None;
+                    }
+                    self.talkers_error = Some((interface.to_owned(), text));
+                }
+            }
         }
     }
 

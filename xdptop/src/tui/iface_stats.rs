@@ -4,6 +4,7 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
+use super::talkers::TalkerHistory;
 use crate::sample::{Actions, Detail, Health, Sample};
 
 /// How far back the sparklines and charts can look.
@@ -133,6 +134,8 @@ pub struct IfaceStats {
     pub session_detail: Option<Detail>,
     /// Per-verdict rates; `None` until a sample has verdicts.
     pub verdicts: Option<VerdictHistory>,
+    /// Packets/s history of each listed talker (`--talkers`).
+    pub talker_history: TalkerHistory,
 }
 
 impl IfaceStats {
@@ -148,6 +151,7 @@ impl IfaceStats {
             history: History::new(history),
             session_detail: None,
             verdicts: None,
+            talker_history: TalkerHistory::default(),
         }
     }
 
@@ -197,6 +201,11 @@ impl IfaceStats {
                 (None, None) => {}
             }
         }
+        match &sample.talkers {
+            Some(t) if sample.period_s > 0.0 => self.talker_history.update(t),
+            Some(_) => {}
+            None => self.talker_history.clear(),
+        }
         self.last = Some(sample);
     }
 
@@ -212,6 +221,7 @@ impl IfaceStats {
         if let Some(v) = &mut self.verdicts {
             v.clear();
         }
+        self.talker_history.clear();
         self.session_detail = self.session_detail.as_ref().map(|d| Detail {
             per_cpu_packets: vec![0; d.per_cpu_packets.len()],
             ..Detail::default()

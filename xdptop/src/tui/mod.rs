@@ -18,6 +18,7 @@
 pub mod app;
 pub mod iface_stats;
 mod render;
+pub mod talkers;
 mod terminal;
 pub mod ui;
 
@@ -60,6 +61,11 @@ pub struct Options {
     /// Why no run time per packet can be known this run, in a few words
     /// ("needs CAP_SYS_ADMIN"), shown where the figure would be.
     pub run_time_unknown: Option<&'static str>,
+    /// `--talkers N`: the samples list the N heaviest talkers.
+    pub talkers: Option<usize>,
+    /// Without `--talkers`: the talkers view switches counting on while it
+    /// is open (a [`Control::talkers`] request), and lists this many.
+    pub talkers_on_demand: Option<usize>,
 }
 
 /// Kernel-side actions the dashboard asks for; implemented by the caller.
@@ -72,6 +78,9 @@ pub trait Control {
     fn attach(&mut self, interface: &str);
     /// Operator reset of the view (for exporting an event); no kernel change.
     fn view_reset(&mut self) {}
+    /// Switch talker counting on or off for the interface; reports back as
+    /// [`Event::Done`].
+    fn talkers(&mut self, interface: &str, on: bool);
 }
 
 /// Carries out a [`Command`] from a key and records its outcome in `app`.
@@ -88,6 +97,7 @@ pub fn perform(app: &mut App, command: Command, control: &mut dyn Control, now: 
             app.say(format!("attaching xdptop to {name}..."), false, now);
         }
         Command::ViewReset => control.view_reset(),
+        Command::Talkers { interface, on } => control.talkers(&interface, on),
     }
     true
 }
@@ -116,6 +126,14 @@ pub fn handle_event(app: &mut App, event: Event, control: &mut dyn Control, now:
         }
         Event::Done(Outcome::Detached { interface, result }) => {
             app.detach_done(&interface, result, now);
+            true
+        }
+        Event::Done(Outcome::Talkers {
+            interface,
+            on,
+            result,
+        }) => {
+            app.talkers_done(&interface, on, result, now);
             true
         }
         Event::Quit => false,

@@ -83,7 +83,9 @@ pub fn run(
     control: &mut dyn Control,
 ) -> anyhow::Result<()> {
     ensure_terminal()?;
-    let mut app = App::new(options.host, options.interval, &options.interfaces);
+    let mut app = App::new(options.host, options.interval, &options.interfaces)
+        .with_talkers(options.talkers)
+        .with_talkers_on_demand(options.talkers_on_demand);
     app.run_time_unknown = options.run_time_unknown;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -13,6 +13,7 @@
 //! └──────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
+//! `t` puts the talkers view (`render/talkers.rs`) in the middle instead.
 //! Help and the detach confirmation are drawn over the middle.
 
 use ratatui::{
@@ -38,6 +39,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     match app.view {
         View::Overview => render::table::render(f, app, body),
         View::Detail => render::detail::render(f, app, body),
+        View::Talkers => render::talkers::render(f, app, body),
     }
     render::footer::render(f, app, footer);
     match &app.overlay {

@@ -15,7 +15,7 @@ use crate::tui::app::{App, View};
 fn keys(app: &App) -> Vec<(&'static str, &'static str)> {
     let enter = match app.view {
         View::Overview => ("⏎", "detail"),
-        View::Detail => ("esc", "back"),
+        View::Detail | View::Talkers => ("esc", "back"),
     };
     let pause = if app.paused() {
         ("p", "resume")
@@ -26,10 +26,23 @@ fn keys(app: &App) -> Vec<(&'static str, &'static str)> {
         crate::format::RateUnit::Bits => ("u", "bytes"),
         crate::format::RateUnit::Bytes => ("u", "bits"),
     };
+    if app.view == View::Talkers {
+        return vec![
+            ("q", "quit"),
+            ("↑↓", "source"),
+            enter,
+            ("s", "sort"),
+            unit,
+            pause,
+            ("r", "reset"),
+            ("?", "help"),
+        ];
+    }
     vec![
         ("q", "quit"),
         ("↑↓", "select"),
         enter,
+        ("t", "talkers"),
         ("r", "reset"),
         ("d", "detach"),
         ("a", "attach"),

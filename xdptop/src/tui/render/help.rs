@@ -25,7 +25,7 @@ pub fn render(f: &mut Frame, _app: &App, area: Rect) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(KEYS_NOTE));
-    let popup = centered(area, 64, 15);
+    let popup = centered(area, 64, 17);
     f.render_widget(Clear, popup);
     f.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(

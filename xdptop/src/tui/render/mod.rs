@@ -8,4 +8,5 @@ pub mod footer;
 pub mod header;
 pub mod help;
 pub mod table;
+pub mod talkers;
 pub mod verdicts;

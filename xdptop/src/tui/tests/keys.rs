@@ -59,6 +59,19 @@ impl Control for FakeControl {
     fn view_reset(&mut self) {
         self.calls.push("view_reset".into());
     }
+    fn talkers(&mut self, interface: &str, on: bool) {
+        self.calls.push(format!("talkers {interface} {on}"));
+        let result = if self.fail {
+            Err(anyhow::anyhow!("no talker tables"))
+        } else {
+            Ok(1024)
+        };
+        self.pending.push(Outcome::Talkers {
+            interface: interface.to_owned(),
+            on,
+            result,
+        });
+    }
 }
 
 fn key(code: KeyCode) -> Event {
@@ -348,4 +361,98 @@ fn ticks_and_export_status_update_the_app() {
         Instant::now(),
     );
     assert_eq!(app.export, Some(status));
+}
+
+/// Without --talkers, the talkers view switches counting on for its
+/// interface while open, and off when it closes (any way but quitting).
+#[test]
+fn the_talkers_view_counts_only_while_open_without_the_flag() {
+    let mut app = fixture::app()
+        .with_talkers(None)
+        .with_talkers_on_demand(Some(10));
+    let mut control = FakeControl::default();
+    assert!(keys(&mut app, &mut control, &[KeyCode::Char('t')]));
+    assert_eq!(app.view, View::Talkers);
+    assert_eq!(app.talkers_counting.as_deref(), Some("eth0"));
+    assert!(keys(
+        &mut app,
+        &mut control,
+        &[KeyCode::Down, KeyCode::Char('s')]
+    ));
+    assert!(keys(&mut app, &mut control, &[KeyCode::Esc]));
+    assert_eq!(app.talkers_counting, None);
+    // t closes too, and so does Enter (to the detail view).
+    assert!(keys(
+        &mut app,
+        &mut control,
+        &[
+            KeyCode::Char('t'),
+            KeyCode::Char('t'),
+            KeyCode::Char('t'),
+            KeyCode::Enter
+        ]
+    ));
+    assert_eq!(app.view, View::Detail);
+    assert_eq!(
+        control.calls,
+        [
+            "talkers eth0 true",
+            "talkers eth0 false",
+            "talkers eth0 true",
+            "talkers eth0 false",
+            "talkers eth0 true",
+            "talkers eth0 false",
+        ]
+    );
+    // Another loader's program (wlan0): nothing to switch on.
+    control.calls.clear();
+    assert!(keys(
+        &mut app,
+        &mut control,
+        &[
+            KeyCode::Esc,
+            KeyCode::Down,
+            KeyCode::Down,
+            KeyCode::Char('t'),
+            KeyCode::Esc
+        ]
+    ));
+    assert!(control.calls.is_empty(), "{:?}", control.calls);
+}
+
+#[test]
+fn with_the_flag_the_talkers_view_switches_nothing() {
+    let mut app = fixture::app();
+    let mut control = FakeControl::default();
+    assert!(keys(
+        &mut app,
+        &mut control,
+        &[KeyCode::Char('t'), KeyCode::Esc]
+    ));
+    assert!(control.calls.is_empty(), "{:?}", control.calls);
+}
+
+#[test]
+fn a_failed_switch_is_said_in_the_footer_and_in_the_view() {
+    let mut app = fixture::app()
+        .with_talkers(None)
+        .with_talkers_on_demand(Some(10));
+    let mut control = FakeControl {
+        fail: true,
+        ..FakeControl::default()
+    };
+    assert!(keys(&mut app, &mut control, &[KeyCode::Char('t')]));
+    assert!(
+        message(&app).contains("no talker tables"),
+        "{}",
+        message(&app)
+    );
+    assert_eq!(app.talkers_counting, None);
+    assert_eq!(
+        app.talkers_error,
+        Some(("eth0".into(), "no talker tables".into()))
+    );
+    // Closing does not switch off what never went on.
+    assert!(keys(&mut app, &mut control, &[KeyCode::Esc]));
+    assert_eq!(control.calls, ["talkers eth0 true"]);
 }

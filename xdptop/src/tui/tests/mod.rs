@@ -4,3 +4,4 @@
 mod fixture;
 mod keys;
 mod screens;
+mod talkers;
