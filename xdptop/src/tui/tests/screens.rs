@@ -2,31 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use ratatui::{
-    Terminal,
-    backend::TestBackend,
-    crossterm::event::{KeyCode, KeyEvent},
-};
+use ratatui::crossterm::event::KeyCode;
 
-use super::fixture;
+use super::{draw, fixture, press, screen};
 use crate::{
     status::{ExportState, ExportStatus},
-    tui::{App, ui},
+    tui::App,
 };
-
-fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal.draw(|f| ui::draw(f, app)).expect("draw");
-    terminal
-}
-
-fn screen(app: &App, width: u16, height: u16) -> String {
-    draw(app, width, height).backend().to_string()
-}
-
-fn press(app: &mut App, code: KeyCode) {
-    let _ = app.handle_key(KeyEvent::from(code), Instant::now());
-}
 
 fn detail_app() -> App {
     let mut app = fixture::app();

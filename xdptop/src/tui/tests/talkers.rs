@@ -5,24 +5,9 @@
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::KeyCode;
-use ratatui::{Terminal, backend::TestBackend, crossterm::event::KeyEvent};
 
-use super::fixture;
-use crate::tui::{App, app::View, talkers::SortBy, ui};
-
-fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    terminal.draw(|f| ui::draw(f, app)).expect("draw");
-    terminal
-}
-
-fn screen(app: &App, width: u16, height: u16) -> String {
-    draw(app, width, height).backend().to_string()
-}
-
-fn press(app: &mut App, code: KeyCode) {
-    let _ = app.handle_key(KeyEvent::from(code), Instant::now());
-}
+use super::{draw, fixture, press, screen};
+use crate::tui::{App, app::View, talkers::SortBy};
 
 fn talkers_app() -> App {
     let mut app = fixture::app();
