@@ -21,7 +21,7 @@ pub use error::Error;
 pub use observer::Observer;
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{ForeignSource, OwnSource};
-pub use talkers::{TalkerTables, kernel_memory as talkers_kernel_memory, table_sizes};
+pub use talkers::{TalkerTables, kernel_memory as talkers_kernel_memory};
 pub use watched::Watched;
 
 /// How to attach: the kernel side's own type (clap's `cli::ModeArg` stops
