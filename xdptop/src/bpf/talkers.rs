@@ -1,7 +1,7 @@
 //! The talker tables of xdptop's program on one interface: the run-time
 //! switch (`xdptop_config`), the sources LRU table and the services array,
-//! pinned next to the stats map (see `pins.rs`). While a [`TalkerTables`] is open and counting, the
-//! program counts sources and services; switching it off, or dropping it,
+//! pinned next to the stats map (see `pins.rs`). While a [`TalkerTables`] is
+//! open and counting, the program counts sources and services; switching it off, or dropping it,
 //! switches counting off again. The dashboard opens the tables idle and
 //! counts only while its talkers view is open.
 
@@ -206,13 +206,16 @@ enum Services {
 
 impl Services {
     fn open(path: &Path) -> Result<Self, Error> {
-        let info = MapInfo::from_pin(path).doing(|| format!("opening {}", path.display()))?;
+        // The checks read the very map that is then read (not the pin again).
+        let map = MapData::from_pin(path).doing(|| format!("opening {}", path.display()))?;
+        let info = map
+            .info()
+            .doing(|| format!("reading the info of {}", path.display()))?;
         if is_lru_of::<ServiceKey>(&info) {
             log::debug!(
                 "{}: an LRU services table (a program loaded by an earlier xdptop)",
                 path.display()
             );
-            let map = MapData::from_pin(path).doing(|| format!("opening {}", path.display()))?;
             return Ok(Self::Lru(map));
         }
         let fits = info.map_type().ok() == Some(MapType::Array)
@@ -223,7 +226,6 @@ impl Services {
         if !fits {
             return Err(other_layout(path));
         }
-        let map = MapData::from_pin(path).doing(|| format!("opening {}", path.display()))?;
         let mapped = Mapped::new(map.fd().as_fd(), xdp_ebpf::SERVICE_SLOTS as usize)
             .doing(|| format!("mapping {} read-only", path.display()))?;
         // The mapping keeps the map alive; the descriptor is not needed.
