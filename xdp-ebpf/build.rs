@@ -20,6 +20,20 @@ const OBJECTS: &[(&str, &str, &[&str])] = &[
         &["-DXDPTOP_TALKERS_PERCPU"],
     ),
     (
+        "xdp_stats_sources_only",
+        "xdp_stats",
+        &[
+            "-DXDPTOP_NO_SERVICES",
+            "-Wno-unused-function",
+            "-Wno-unused-but-set-variable",
+        ],
+    ),
+    (
+        "xdp_stats_services_only",
+        "xdp_stats",
+        &["-DXDPTOP_NO_SOURCES", "-Wno-unused-function"],
+    ),
+    (
         "xdp_stats_no_talkers",
         "xdp_stats",
         &["-DXDPTOP_NO_TALKERS", "-Wno-unused-function"],

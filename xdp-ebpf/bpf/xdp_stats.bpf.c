@@ -46,15 +46,21 @@ struct {
 
 /*
  * Benchmark variants (xdp-ebpf/build.rs builds them; xdptop never loads
- * them): XDPTOP_TALKERS_PERCPU keeps per-CPU values (LRU_PERCPU_HASH, plain
- * adds) instead of shared ones, XDPTOP_NO_TALKERS compiles the talkers out
- * (the program as it was before them).
+ * them): XDPTOP_TALKERS_PERCPU keeps per-CPU values (LRU_PERCPU_HASH and
+ * PERCPU_ARRAY, plain adds) instead of shared ones, XDPTOP_NO_TALKERS
+ * compiles the talkers out (the program as it was before them), and
+ * XDPTOP_NO_SOURCES / XDPTOP_NO_SERVICES leave out one of the two tables,
+ * to show what each costs.
  */
 #ifdef XDPTOP_TALKERS_PERCPU
 #define TALKERS_MAP_TYPE BPF_MAP_TYPE_LRU_PERCPU_HASH
+#define SERVICES_MAP_TYPE BPF_MAP_TYPE_PERCPU_ARRAY
+#define SERVICES_MAP_FLAGS 0
 #define COUNTER_ADD(p, v) (*(p) += (v))
 #else
 #define TALKERS_MAP_TYPE BPF_MAP_TYPE_LRU_HASH
+#define SERVICES_MAP_TYPE BPF_MAP_TYPE_ARRAY
+#define SERVICES_MAP_FLAGS BPF_F_MMAPABLE
 #define COUNTER_ADD(p, v) __sync_fetch_and_add(p, v)
 #endif
 
@@ -62,9 +68,11 @@ struct {
  * Top talkers. Shared (not per-CPU) values updated with atomic adds: an
  * entry costs the same on 2 or 64 CPUs (about 100 bytes of kernel memory,
  * where a per-CPU value would take 16 bytes per possible CPU, 1 KiB at 64),
- * and a sample reads 32 bytes per entry instead of 16 per CPU. LRU, so a
- * flood of new sources evicts the least recently seen ones and memory stays
- * at max_entries. The loader sizes both (`--talkers-table`).
+ * and a sample reads 32 bytes per entry instead of 16 per CPU.
+ *
+ * Sources: LRU, so a flood of new sources evicts the least recently seen
+ * ones and memory stays at max_entries, which the loader sets
+ * (`--talkers-table`).
  */
 struct {
 	__uint(type, TALKERS_MAP_TYPE);
@@ -73,11 +81,18 @@ struct {
 	__uint(max_entries, XDPTOP_TALKERS_MAX_ENTRIES);
 } xdptop_talkers SEC(".maps");
 
+/*
+ * Services: one array slot per (TCP, port), (UDP, port) and other protocol
+ * (see xdp_stats.h), so a look-up is an inlined index computation, every
+ * service is exact and a port scan evicts nothing. Mmapable: xdptop reads it
+ * through a read-only mapping, without syscalls.
+ */
 struct {
-	__uint(type, TALKERS_MAP_TYPE);
-	__type(key, struct xdptop_service_key);
+	__uint(type, SERVICES_MAP_TYPE);
+	__type(key, __u32);
 	__type(value, struct xdptop_counter);
-	__uint(max_entries, XDPTOP_SERVICES_MAX_ENTRIES);
+	__uint(max_entries, XDPTOP_SERVICE_SLOTS);
+	__uint(map_flags, SERVICES_MAP_FLAGS);
 } xdptop_services SEC(".maps");
 
 /*
@@ -205,10 +220,15 @@ static __always_inline int ipv6_extension(__u8 nexthdr)
 	}
 }
 
-static __always_inline int has_ports(__u8 protocol)
+/* Adds a packet of `len` bytes to service slot `slot` (see xdp_stats.h). */
+static __always_inline void count_service(__u32 slot, __u64 len)
 {
-	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP ||
-	       protocol == IPPROTO_UDPLITE || protocol == IPPROTO_DCCP;
+	struct xdptop_counter *c = bpf_map_lookup_elem(&xdptop_services, &slot);
+
+	if (!c)
+		return;
+	COUNTER_ADD(&c->packets, 1);
+	COUNTER_ADD(&c->bytes, len);
 }
 
 /*
@@ -220,7 +240,8 @@ static __always_inline int has_ports(__u8 protocol)
 static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end, __u64 len)
 {
 	struct xdptop_talker_key src = {};
-	struct xdptop_service_key svc = {};
+	__u8 protocol;
+	__u32 slot;
 	__u8 *l4;
 
 	if (proto == bpf_htons(ETH_P_IP)) {
@@ -232,11 +253,13 @@ static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end,
 		src.addr[10] = 0xff;
 		src.addr[11] = 0xff;
 		__builtin_memcpy(&src.addr[12], &iph->saddr, 4);
+#ifndef XDPTOP_NO_SOURCES
 		count_entry(&xdptop_talkers, &src, len);
+#endif
 		/* After the first fragment there is no transport header. */
 		if (iph->frag_off & bpf_htons(0x1fff))
 			return;
-		svc.protocol = iph->protocol;
+		protocol = iph->protocol;
 		ihl = iph->ihl * 4;
 		if (ihl == sizeof(*iph))
 			l4 = (__u8 *)(iph + 1);
@@ -255,19 +278,24 @@ static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end,
 		count_entry(&xdptop_talkers, &src, len);
 		if (ipv6_extension(ip6h->nexthdr))
 			return;
-		svc.protocol = ip6h->nexthdr;
+		protocol = ip6h->nexthdr;
 		l4 = (__u8 *)(ip6h + 1);
 	} else {
 		return;
 	}
-	if (has_ports(svc.protocol)) {
-		/* The destination port: bytes 2-3 of TCP, UDP, SCTP, UDP-Lite and
-		 * DCCP headers alike. */
+	if (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP) {
+		/* The destination port: bytes 2-3 of TCP and UDP headers alike. */
 		if ((void *)(l4 + 4) > data_end)
 			return;
-		svc.port = ((__u16)l4[2] << 8) | l4[3];
+		slot = protocol == IPPROTO_TCP ? XDPTOP_SERVICE_TCP : XDPTOP_SERVICE_UDP;
+		slot += ((__u32)l4[2] << 8) | l4[3];
+	} else {
+		/* Other protocols (ICMP, SCTP, ...) by protocol number, port 0. */
+		slot = XDPTOP_SERVICE_PROTO + protocol;
 	}
-	count_entry(&xdptop_services, &svc, len);
+#ifndef XDPTOP_NO_SERVICES
+	count_service(slot, len);
+#endif
 }
 
 /* Adds one to slot `idx` of `arr[n]`. Without CAP_PERFMON the verifier

@@ -57,16 +57,23 @@ struct xdptop_talker_key {
 	__u8 addr[16];
 };
 
-/* Services: transport protocol and destination port (in host byte order);
- * port 0 for protocols without ports and for IPv4 fragments after the first. */
-struct xdptop_service_key {
-	__u16 port;
-	__u8 protocol;
-	__u8 pad; /* always 0 */
-};
+/*
+ * Services: transport protocol and destination port, counted in a
+ * direct-indexed array (no key, nothing to evict): slot
+ *   XDPTOP_SERVICE_TCP + port    TCP, by destination port (host byte order)
+ *   XDPTOP_SERVICE_UDP + port    UDP, by destination port
+ *   XDPTOP_SERVICE_PROTO + proto any other IP protocol number, port 0
+ * (the PROTO slots of TCP and UDP stay unused). 2 x 65536 + 256 slots of
+ * 16 bytes: 2 MiB, whatever the CPUs and the sources table's size.
+ */
+#define XDPTOP_SERVICE_TCP 0
+#define XDPTOP_SERVICE_UDP 65536
+#define XDPTOP_SERVICE_PROTO 131072
+#define XDPTOP_SERVICE_SLOTS (131072 + 256)
 
 /* Packets and bytes (L2 frame, as in struct datarec) since the entry was
- * created; an evicted entry that comes back starts again from zero. */
+ * created (sources: an evicted entry that comes back starts again from
+ * zero) or, for a service slot, since the program was loaded. */
 struct xdptop_counter {
 	__u64 packets;
 	__u64 bytes;
@@ -88,9 +95,8 @@ struct xdptop_config {
 	__u32 pad;
 };
 
-/* Default table sizes (entries); the loader may change them
- * (`--talkers-table N`: sources N, services N / 8). */
+/* Default size of the sources table (entries); the loader may change it
+ * (`--talkers-table N`). The services array has a fixed size. */
 #define XDPTOP_TALKERS_MAX_ENTRIES 131072
-#define XDPTOP_SERVICES_MAX_ENTRIES 16384
 
 #endif /* XDP_STATS_H */

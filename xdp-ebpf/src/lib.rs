@@ -40,6 +40,18 @@ pub fn xdptop_no_talkers_object() -> &'static [u8] {
     object!("xdp_stats_no_talkers")
 }
 
+/// Benchmark only: xdptop's program counting talkers by source only (the
+/// services array left out), to show what each table costs.
+pub fn xdptop_sources_only_object() -> &'static [u8] {
+    object!("xdp_stats_sources_only")
+}
+
+/// Benchmark only: xdptop's program counting talkers by service only (the
+/// sources table left out).
+pub fn xdptop_services_only_object() -> &'static [u8] {
+    object!("xdp_stats_services_only")
+}
+
 /// An XDP program that only returns `XDP_PASS`: the benchmark's floor.
 pub fn empty_object() -> &'static [u8] {
     object!("empty")
@@ -84,14 +96,59 @@ pub const XDPTOP_STATS_MAP: &str = "xdptop_stats";
 pub const CONFIG_MAP: &str = "xdptop_config";
 /// Per-source packet and byte counters ([`TalkerKey`] -> [`Counter`], LRU).
 pub const TALKERS_MAP: &str = "xdptop_talkers";
-/// Per-service counters ([`ServiceKey`] -> [`Counter`], LRU).
+/// Per-service counters: an array of [`Counter`]s, one slot per service
+/// ([`service_slot`]), mmapable ([`MMAPABLE`]). xdptop programs loaded
+/// before it was an array have an LRU hash ([`ServiceKey`] -> [`Counter`],
+/// [`LRU_HASH_TYPE`]) under the same name.
 pub const SERVICES_MAP: &str = "xdptop_services";
 /// `max_entries` of [`TALKERS_MAP`] in the object (`XDPTOP_TALKERS_MAX_ENTRIES`).
 pub const TALKERS_MAX_ENTRIES: u32 = 131_072;
-/// `max_entries` of [`SERVICES_MAP`] in the object (`XDPTOP_SERVICES_MAX_ENTRIES`).
-pub const SERVICES_MAX_ENTRIES: u32 = 16_384;
-/// `BPF_MAP_TYPE_LRU_HASH`, both talker tables' type.
+/// `BPF_MAP_TYPE_LRU_HASH`, the sources table's type.
 pub const LRU_HASH_TYPE: u32 = 9;
+/// `BPF_MAP_TYPE_ARRAY`, the services table's type.
+pub const ARRAY_TYPE: u32 = 2;
+/// `BPF_F_MMAPABLE`, the services array's flag.
+pub const MMAPABLE: u32 = 1 << 10;
+
+/// First slot of TCP services in [`SERVICES_MAP`] (`XDPTOP_SERVICE_TCP`).
+pub const SERVICE_TCP: u32 = 0;
+/// First slot of UDP services (`XDPTOP_SERVICE_UDP`).
+pub const SERVICE_UDP: u32 = 65_536;
+/// First slot of the other protocols, one each, port 0 (`XDPTOP_SERVICE_PROTO`).
+pub const SERVICE_PROTO: u32 = 131_072;
+/// Slots of [`SERVICES_MAP`] (`XDPTOP_SERVICE_SLOTS`): 2 × 65536 + 256.
+pub const SERVICE_SLOTS: u32 = 131_072 + 256;
+/// IP protocol numbers with a slot per port.
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+
+/// The slot of [`SERVICES_MAP`] that counts `key`, as the program files it;
+/// `None` for a key it never counts (a port for a protocol other than TCP
+/// and UDP).
+pub fn service_slot(key: ServiceKey) -> Option<u32> {
+    match key.protocol {
+        IPPROTO_TCP => Some(SERVICE_TCP + u32::from(key.port)),
+        IPPROTO_UDP => Some(SERVICE_UDP + u32::from(key.port)),
+        p if key.port == 0 => Some(SERVICE_PROTO + u32::from(p)),
+        _ => None,
+    }
+}
+
+/// The service that slot `slot` of [`SERVICES_MAP`] counts.
+pub fn service_of_slot(slot: u32) -> ServiceKey {
+    let (protocol, port) = if slot < SERVICE_UDP {
+        (IPPROTO_TCP, slot - SERVICE_TCP)
+    } else if slot < SERVICE_PROTO {
+        (IPPROTO_UDP, slot - SERVICE_UDP)
+    } else {
+        ((slot - SERVICE_PROTO) as u8, 0)
+    };
+    ServiceKey {
+        port: port as u16,
+        protocol,
+        pad: 0,
+    }
+}
 
 /// `max_entries` of [`STATS_MAP`]: only key 0 is used.
 pub const STATS_MAP_MAX_ENTRIES: u32 = 1;
@@ -221,8 +278,11 @@ impl From<std::net::IpAddr> for TalkerKey {
     }
 }
 
-/// `struct xdptop_service_key`: transport protocol number and destination
-/// port (host byte order; 0 for protocols without ports).
+/// A service: transport protocol number and destination port (host byte
+/// order; 0 for protocols other than TCP and UDP). The program files it in
+/// a slot of its services array ([`service_slot`]); it is also the key of
+/// the LRU services table of programs loaded by earlier xdptops (their
+/// `struct xdptop_service_key`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceKey {
@@ -256,3 +316,30 @@ unsafe impl aya::Pod for TalkerKey {}
 unsafe impl aya::Pod for ServiceKey {}
 #[cfg(feature = "aya")]
 unsafe impl aya::Pod for Counter {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_slot_is_one_service_and_back() {
+        for slot in (0..SERVICE_SLOTS).filter(|&s| {
+            // The protocol slots of TCP and UDP stay unused (their packets
+            // go by port).
+            s != SERVICE_PROTO + u32::from(IPPROTO_TCP)
+                && s != SERVICE_PROTO + u32::from(IPPROTO_UDP)
+        }) {
+            assert_eq!(service_slot(service_of_slot(slot)), Some(slot), "{slot}");
+        }
+        let key = |protocol, port| ServiceKey {
+            port,
+            protocol,
+            pad: 0,
+        };
+        assert_eq!(service_slot(key(IPPROTO_UDP, 53)), Some(65_536 + 53));
+        assert_eq!(service_slot(key(IPPROTO_TCP, 65_535)), Some(65_535));
+        assert_eq!(service_slot(key(1, 0)), Some(131_073));
+        assert_eq!(service_slot(key(255, 0)), Some(SERVICE_SLOTS - 1));
+        assert_eq!(service_slot(key(132, 80)), None);
+    }
+}

@@ -117,24 +117,11 @@ fn size_buckets_follow_the_bounds() {
 
 #[test]
 fn talker_types_match_btf() {
-    use xdp_ebpf::{Counter, ServiceKey, TalkerKey, XdptopConfig};
+    use xdp_ebpf::{Counter, TalkerKey, XdptopConfig};
     let obj = xdp_ebpf::xdptop_object();
     let s = btf_struct(obj, "xdptop_talker_key");
     assert_eq!(s["size"].as_u64(), Some(size_of::<TalkerKey>() as u64));
     assert_eq!(members(&s), vec![("addr".to_owned(), 0)]);
-    let s = btf_struct(obj, "xdptop_service_key");
-    assert_eq!(s["size"].as_u64(), Some(size_of::<ServiceKey>() as u64));
-    assert_eq!(
-        members(&s),
-        vec![
-            ("port".to_owned(), offset_of!(ServiceKey, port) as u64),
-            (
-                "protocol".to_owned(),
-                offset_of!(ServiceKey, protocol) as u64
-            ),
-            ("pad".to_owned(), offset_of!(ServiceKey, pad) as u64),
-        ]
-    );
     let s = btf_struct(obj, "xdptop_counter");
     assert_eq!(s["size"].as_u64(), Some(size_of::<Counter>() as u64));
     assert_eq!(
@@ -161,20 +148,39 @@ fn talker_types_match_btf() {
 #[test]
 fn talker_tables_have_the_documented_defaults() {
     let obj = aya_obj::Object::parse(xdp_ebpf::xdptop_object()).expect("parse");
-    let max = |name: &str| {
+    let def = |name: &str| {
         let map = obj
             .maps
             .get(name)
             .unwrap_or_else(|| panic!("no map {name}"));
-        (map.map_type(), map.max_entries())
+        (
+            map.map_type(),
+            map.key_size(),
+            map.value_size(),
+            map.max_entries(),
+            map.map_flags(),
+        )
     };
+    let counter = size_of::<xdp_ebpf::Counter>() as u32;
     assert_eq!(
-        max(xdp_ebpf::TALKERS_MAP),
-        (xdp_ebpf::LRU_HASH_TYPE, xdp_ebpf::TALKERS_MAX_ENTRIES)
+        def(xdp_ebpf::TALKERS_MAP),
+        (
+            xdp_ebpf::LRU_HASH_TYPE,
+            16,
+            counter,
+            xdp_ebpf::TALKERS_MAX_ENTRIES,
+            0
+        )
     );
     assert_eq!(
-        max(xdp_ebpf::SERVICES_MAP),
-        (xdp_ebpf::LRU_HASH_TYPE, xdp_ebpf::SERVICES_MAX_ENTRIES)
+        def(xdp_ebpf::SERVICES_MAP),
+        (
+            xdp_ebpf::ARRAY_TYPE,
+            4,
+            counter,
+            xdp_ebpf::SERVICE_SLOTS,
+            xdp_ebpf::MMAPABLE
+        )
     );
 }
 

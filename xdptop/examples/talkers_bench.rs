@@ -1,17 +1,23 @@
 //! Sampling cost of top talkers, for `cargo xtask bench`: the real talker
 //! tables (xdptop's object, loaded and pinned under PIN_DIR, not attached)
-//! filled with 1k, 10k and 100k sources, read as the sampler reads them
-//! (`TalkerTables::read`, batched) and ranked (`TalkerTracker::update`).
+//! filled with 1k, 10k and 100k sources and as many services (slots of the
+//! services array with packets), read as the sampler reads them
+//! (`TalkerTables::read`: sources batched, services through the mapping)
+//! and ranked (`TalkerTracker::update`).
 //!
 //! Usage: `talkers_bench PIN_DIR` (a bpffs directory; needs root).
-//! Prints `talkers ENTRIES SERVICES READ_MS RANK_MS MAX_TOTAL_MS` lines and
-//! a last `rss PEAK_KIB` line.
+//! Prints `talkers ENTRIES SERVICES READ_MS RANK_MS MAX_TOTAL_MS` and
+//! `services SERVICES READ_MS` (the services array alone) lines and a last
+//! `rss PEAK_KIB` line.
 
 use std::{net::Ipv4Addr, time::Instant};
 
 use anyhow::Context as _;
-use aya::{EbpfLoader, maps::HashMap};
-use xdp_ebpf::{Counter, ServiceKey, TalkerKey};
+use aya::{
+    EbpfLoader,
+    maps::{Array, HashMap},
+};
+use xdp_ebpf::{Counter, TalkerKey};
 use xdptop::{
     bpf::{Pins, TalkerTables},
     talkers::TalkerTracker,
@@ -26,13 +32,10 @@ fn main() -> anyhow::Result<()> {
         .context("usage: talkers_bench PIN_DIR")?;
     let pins = Pins::new(&dir);
     pins.create_iface_dir(IFACE)?;
-    let (sources_cap, services_cap) = xdptop::bpf::table_sizes(xdp_ebpf::TALKERS_MAX_ENTRIES);
     let mut ebpf = EbpfLoader::with_btf(None)
         .map_pin_path(xdp_ebpf::CONFIG_MAP, pins.config(IFACE))
         .map_pin_path(xdp_ebpf::TALKERS_MAP, pins.talkers(IFACE))
         .map_pin_path(xdp_ebpf::SERVICES_MAP, pins.services(IFACE))
-        .map_max_entries(xdp_ebpf::TALKERS_MAP, sources_cap)
-        .map_max_entries(xdp_ebpf::SERVICES_MAP, services_cap)
         .load(xdp_ebpf::xdptop_object())
         .context("loading xdptop's object")?;
     let mut filled = 0u32;
@@ -51,18 +54,17 @@ fn main() -> anyhow::Result<()> {
             }
         }
         filled = n;
-        // A flood with random ports fills the services table too.
-        let want_services = n.min(services_cap);
+        // A flood with random ports (a port scan) fills service slots too.
+        let want_services = n.min(xdp_ebpf::SERVICE_SLOTS);
         {
-            let mut services: HashMap<_, ServiceKey, Counter> =
-                HashMap::try_from(ebpf.map_mut(xdp_ebpf::SERVICES_MAP).context("services")?)?;
-            for i in filled_services..want_services {
-                let key = ServiceKey {
-                    port: (i % 65_536) as u16,
-                    protocol: if i < 65_536 { 17 } else { 6 },
-                    pad: 0,
+            let mut services: Array<_, Counter> =
+                Array::try_from(ebpf.map_mut(xdp_ebpf::SERVICES_MAP).context("services")?)?;
+            for slot in filled_services..want_services {
+                let c = Counter {
+                    packets: 1,
+                    bytes: 64,
                 };
-                services.insert(key, Counter::default(), 0)?;
+                services.set(slot, c, 0)?;
             }
         }
         filled_services = want_services;
@@ -98,6 +100,16 @@ fn main() -> anyhow::Result<()> {
             median(&mut read_ms),
             median(&mut rank_ms)
         );
+        let mut services_ms = Vec::new();
+        let mut services = Vec::new();
+        for _ in 0..ROUNDS {
+            services.clear();
+            let t0 = Instant::now();
+            tables.read_services(&mut services)?;
+            services_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(services.len() == want_services as usize);
+        }
+        println!("services {want_services} {:.3}", median(&mut services_ms));
     }
     let status = std::fs::read_to_string("/proc/self/status")?;
     let peak = status

@@ -96,11 +96,12 @@ pub struct Cli {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub talkers_export: Option<i128>,
 
-    /// Entries of the sources table when --talkers loads the program
-    /// (services get N/8, at least 64); least recently seen sources are
-    /// evicted when it is full. About 100 bytes of kernel memory per source
-    /// whatever the CPU count: the default 131072 takes 13.4 MiB per
-    /// interface. Sizes below 1024 are for tests.
+    /// Entries of the sources table when --talkers loads the program;
+    /// least recently seen sources are evicted when it is full. About 100
+    /// bytes of kernel memory per source whatever the CPU count, plus a
+    /// fixed 2 MiB array for the services (exact, never evicted): the
+    /// default 131072 takes 14.0 MiB per interface. Sizes below 1024 are
+    /// for tests.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub talkers_table: Option<i128>,
 

@@ -537,6 +537,73 @@ fn a_spoofed_flood_keeps_memory_bounded_totals_exact_and_the_sender_on_top() {
     assert!(run.stop().success());
 }
 
+#[test]
+fn a_port_scan_evicts_no_service() {
+    let (bpffs, lab) = setup("tkscan", 1);
+    let iface = &lab.links[0].xdp_if;
+    let (gen_ip, dst) = (lab.links[0].gen_ip, lab.links[0].xdp_ip);
+    // A tiny sources table: the services array does not depend on it.
+    let args = [
+        "--interval",
+        "200ms",
+        "--talkers",
+        "5",
+        "--talkers-table",
+        "16",
+        iface.as_str(),
+    ];
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &args, WAIT);
+    // udp/53 first, then a scan of 3000 TCP ports, 2000 UDP ports and 50
+    // other protocols: an LRU table of services (64 entries at this size
+    // before) would have evicted udp/53 and most of the scan; the array
+    // keeps every one, exact.
+    let dns = frames::ipv4(gen_ip, dst, IPPROTO_UDP, 53, 30);
+    let mut all = vec![dns.clone(); 300];
+    all.extend((1000..4000).map(|port| frames::ipv4(gen_ip, dst, IPPROTO_TCP, port, 0)));
+    all.extend((20_000..22_000).map(|port| frames::ipv4(gen_ip, dst, IPPROTO_UDP, port, 0)));
+    all.extend((140..190).map(|proto| frames::ipv4(gen_ip, dst, proto, 0, 8)));
+    let (sent, bytes) = send_all(&lab, &all, RATE);
+    let v = run.wait_for(iface, WAIT, |v| packets(v) >= sent && v["pps"] == 0.0);
+    assert_eq!(
+        (packets(&v), v["bytes"].as_u64()),
+        (sent, Some(bytes)),
+        "{v}"
+    );
+    let listed = services(&v);
+    assert_eq!(listed.len(), 5, "{v}");
+    assert_eq!(listed["udp/53"], (300, 300 * dns.len() as u64), "{v}");
+    // The other four listed are scanned ports, seen once each.
+    for (service, (p, _)) in &listed {
+        assert!(service == "udp/53" || *p == 1, "{service}: {p} in {v}");
+    }
+    for l in run.all_lines() {
+        assert_consistent(&l, 5);
+    }
+    assert!(run.stop().success());
+    // Every scanned service is in the kernel's array, exact: read it back
+    // through bpftool (the slots with packets).
+    let dir = bpffs.path().join("xdptop").join(iface).join("services");
+    let dump = bpftool(&["-j", "map", "dump", "pinned", dir.to_str().expect("utf8")]);
+    let dump: Value = serde_json::from_str(&dump).expect("bpftool JSON");
+    let counted: Vec<(u64, u64)> = dump
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| {
+            let slot = e["formatted"]["key"].as_u64()?;
+            let packets = e["formatted"]["value"]["packets"].as_u64()?;
+            (packets > 0).then_some((slot, packets))
+        })
+        .collect();
+    assert_eq!(counted.len(), 1 + 3000 + 2000 + 50, "{counted:?}");
+    assert!(counted.contains(&(65_536 + 53, 300)));
+    assert!(
+        counted
+            .iter()
+            .all(|&(slot, p)| slot == 65_536 + 53 || p == 1)
+    );
+}
+
 /// `bytes_memlock` of a pinned map, as bpftool shows it.
 fn memlock(pin: &std::path::Path) -> u64 {
     let out = bpftool(&["-j", "map", "show", "pinned", pin.to_str().expect("utf8")]);
@@ -645,6 +712,43 @@ fn attachments_without_tables_or_with_small_ones_are_said_and_survived() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(v["talkers_table"]["capacity"], 131_072, "{v}");
     check_memory(&dir, 131_072, cpus);
+
+    // A program pinned by an xdptop whose services table was an LRU hash
+    // (same key and value sizes as today's array, told apart by the type):
+    // re-used, it is still read as a hash. Stood in for by such a map, with
+    // udp/53 at 7 packets, pinned where the program's array was.
+    let lru = dir.join("services");
+    std::fs::remove_file(&lru).expect("removing the services pin");
+    let path = lru.to_str().expect("utf8");
+    bpftool(&[
+        "map",
+        "create",
+        path,
+        "type",
+        "lru_hash",
+        "key",
+        "4",
+        "value",
+        "16",
+        "entries",
+        "64",
+        "name",
+        "xdptop_services",
+    ]);
+    #[rustfmt::skip]
+    bpftool(&[
+        "map", "update", "pinned", path,
+        "key", "53", "0", "17", "0",
+        "value", "7", "0", "0", "0", "0", "0", "0", "0", "192", "1", "0", "0", "0", "0", "0", "0",
+    ]);
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &args, WAIT);
+    let v = run.wait_for(&iface, WAIT, |v| v["services"].is_array());
+    assert_eq!(
+        services(&v),
+        BTreeMap::from([("udp/53".to_owned(), (7, 448))]),
+        "{v}"
+    );
+    assert!(run.stop().success());
 }
 
 /// The kernel's account of the tables' memory matches the documented

@@ -22,7 +22,7 @@ use super::{
     pins::{Pins, check_shared_map, ignore_missing},
     reader::{ForeignSource, OwnSource, SharedPinGuard},
     sys,
-    talkers::{TalkerTables, table_sizes},
+    talkers::TalkerTables,
 };
 use crate::{
     sample::{Mode, Reading, TalkerReading},
@@ -345,7 +345,6 @@ fn load_and_attach(
     mode: AttachMode,
     tables: u32,
 ) -> Result<Attached, AttachError> {
-    let (sources, services) = table_sizes(tables);
     let shared_path = pins.shared_map();
     let stats_path = pins.stats(iface);
     let cap_bpf_only = !crate::privilege::may_subtract_pointers()?;
@@ -361,8 +360,7 @@ fn load_and_attach(
         .map_pin_path(xdp_ebpf::CONFIG_MAP, pins.config(iface))
         .map_pin_path(xdp_ebpf::TALKERS_MAP, pins.talkers(iface))
         .map_pin_path(xdp_ebpf::SERVICES_MAP, pins.services(iface))
-        .map_max_entries(xdp_ebpf::TALKERS_MAP, sources)
-        .map_max_entries(xdp_ebpf::SERVICES_MAP, services)
+        .map_max_entries(xdp_ebpf::TALKERS_MAP, tables)
         .override_global(xdp_ebpf::CAP_BPF_ONLY, &cap_bpf_only_value, true)
         .load(xdp_ebpf::xdptop_object())
         .doing(|| "loading xdptop's XDP program (is the kernel 5.9+ with BTF?)".into())?;

@@ -277,11 +277,11 @@ pub fn attach(
         .doing(|| format!("setting the pin path of {}", shared_path.display()))?;
     obj.pin_map(c"xdptop_stats", &pins.stats(iface))
         .doing(|| "setting the pin path of xdptop's stats map".into())?;
-    let (sources, services) = super::table_sizes(tables);
     for (name, path, entries) in [
         (c"xdptop_config", pins.config(iface), None),
-        (c"xdptop_talkers", pins.talkers(iface), Some(sources)),
-        (c"xdptop_services", pins.services(iface), Some(services)),
+        (c"xdptop_talkers", pins.talkers(iface), Some(tables)),
+        // A fixed size: one slot per service.
+        (c"xdptop_services", pins.services(iface), None),
     ] {
         obj.pin_map(name, &path)
             .doing(|| format!("setting the pin path {}", path.display()))?;

@@ -21,7 +21,7 @@ pub use error::Error;
 pub use observer::Observer;
 pub use pins::{MapLayout, Pins, check_shared_map};
 pub use reader::{ForeignSource, OwnSource};
-pub use talkers::{TalkerTables, kernel_memory as talkers_kernel_memory, table_sizes};
+pub use talkers::{TalkerTables, kernel_memory as talkers_kernel_memory};
 pub use watched::Watched;
 
 /// How to attach: the kernel side's own type (clap's `cli::ModeArg` stops
@@ -51,11 +51,12 @@ pub struct WatchOptions {
     pub talkers_on_demand: bool,
 }
 
-/// `--talkers-table` default: sources; services get an eighth.
+/// `--talkers-table` default: sources (the services array has a fixed size).
 pub const DEFAULT_TALKERS_TABLE: u32 = xdp_ebpf::TALKERS_MAX_ENTRIES;
-/// Sources table of a program loaded without `--talkers`: the tables are
-/// preallocated, so they stay small (about 120 KiB) until talkers are asked
+/// Sources table of a program loaded without `--talkers`: the table is
+/// preallocated, so it stays small (about 120 KiB) until talkers are asked
 /// for; a later `--talkers` run on that attachment says how to get larger.
+/// (The services array has its fixed 2 MiB either way.)
 pub const IDLE_TALKERS_TABLE: u32 = 1024;
 
 /// The interface's index in this network namespace, if it exists.

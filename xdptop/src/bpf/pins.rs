@@ -6,7 +6,7 @@
 //! PIN_DIR/xdptop/IFACE/stats       xdptop's per-CPU counters for IFACE
 //! PIN_DIR/xdptop/IFACE/config      run-time switches (talker counting on/off)
 //! PIN_DIR/xdptop/IFACE/talkers     per-source counters (LRU)
-//! PIN_DIR/xdptop/IFACE/services    per-service counters (LRU)
+//! PIN_DIR/xdptop/IFACE/services    per-service counters (array; LRU hash before)
 //! ```
 //!
 //! The last three came with top talkers; a program loaded by an earlier

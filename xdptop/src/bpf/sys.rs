@@ -544,6 +544,84 @@ pub fn enable_run_time_stats() -> io::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Bytes of a page, as the kernel rounds an mmapable array's mapping.
+pub const PAGE: usize = 4096;
+
+/// A read-only, shared mapping of an mmapable BPF array of `{packets,
+/// bytes}` counters (two u64 per slot): the program's atomic adds show
+/// through it, so reading costs no syscall.
+pub struct Mapped {
+    base: std::ptr::NonNull<std::sync::atomic::AtomicU64>,
+    slots: usize,
+}
+
+// SAFETY: the mapping is read-only memory owned by this value; reading it
+// through atomics from any thread is sound.
+unsafe impl Send for Mapped {}
+
+impl Mapped {
+    /// Maps the `slots` counters of the array `fd` read-only. The mapping
+    /// holds the map: the descriptor may be closed afterwards.
+    pub fn new(fd: BorrowedFd<'_>, slots: usize) -> io::Result<Self> {
+        let len = Self::len_of(slots);
+        // SAFETY: a fresh mapping (no address hint) of `len` bytes of the
+        // map's fd, which the kernel checks against the array's size; it
+        // aliases no Rust object.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = std::ptr::NonNull::new(ptr.cast())
+            .ok_or_else(|| io::Error::other("mmap returned a null address"))?;
+        Ok(Self { base, slots })
+    }
+
+    fn len_of(slots: usize) -> usize {
+        (slots * 16).next_multiple_of(PAGE)
+    }
+
+    /// The array as atomics: packets and bytes of slot i at 2i and 2i + 1.
+    fn words(&self) -> &[std::sync::atomic::AtomicU64] {
+        // SAFETY: the mapping is page-aligned, holds `slots` counters of two
+        // u64 each, stays mapped while `self` lives, and is only ever
+        // written by the kernel with atomic adds, so atomic loads read it.
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.slots * 2) }
+    }
+
+    /// (slot, packets, bytes) of the slots with packets. Packets and bytes
+    /// are two loads: a packet counted in between shows in the bytes first
+    /// and in the packets at the next read.
+    pub fn nonzero(&self) -> impl Iterator<Item = (u32, u64, u64)> + '_ {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.words()
+            .chunks_exact(2)
+            .enumerate()
+            .filter_map(|(slot, pair)| {
+                let packets = pair[0].load(Relaxed);
+                (packets != 0).then(|| (slot as u32, packets, pair[1].load(Relaxed)))
+            })
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `new` mapped; no reference into it
+        // outlives `self` (`words` borrows it).
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), Self::len_of(self.slots));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
