@@ -228,9 +228,21 @@ fn five_sources_are_exact_and_in_order() {
         assert_consistent(l, 10);
     }
     // While they sent (at least 13 rounds in a period), in order by pps.
+    // Busy as the tables saw it: they are read just before the counters,
+    // so the period in which the traffic starts can be busy for the
+    // interface and still empty in the tables (under the guests' TCG the
+    // read takes long enough for that).
     let busy: Vec<&Value> = lines
         .iter()
-        .filter(|l| f64_of(&l["pps"]) > 1000.0)
+        .filter(|l| {
+            let listed: f64 = l["talkers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| f64_of(&t["pps"]))
+                .sum();
+            listed > 1000.0
+        })
         .collect();
     assert!(!busy.is_empty(), "no sample saw the traffic");
     let want_order: Vec<String> = (10..15).map(|i| src(i).to_string()).collect();
@@ -493,11 +505,16 @@ fn a_spoofed_flood_keeps_memory_bounded_totals_exact_and_the_sender_on_top() {
         "{v}"
     );
     let lines = run.all_lines();
+    // Periods inside the flood: busy, after a busy one. The tables are read
+    // just before the counters, so the period the flood starts in can be
+    // busy for the interface and still empty in the tables (under the
+    // guests' TCG the read takes long enough for that).
     let busy: Vec<&Value> = lines
-        .iter()
-        .filter(|l| f64_of(&l["pps"]) > 5_000.0)
+        .windows(2)
+        .filter(|w| w.iter().all(|l| f64_of(&l["pps"]) > 5_000.0))
+        .map(|w| &w[1])
         .collect();
-    assert!(busy.len() >= 3, "the flood lasted a few samples");
+    assert!(busy.len() >= 2, "the flood lasted a few samples");
     for l in &lines {
         assert_consistent(l, 10);
         // The tick stays on time: no period much longer than the interval
