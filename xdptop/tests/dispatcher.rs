@@ -549,12 +549,6 @@ impl Case {
     }
 }
 
-/// `xdp-loader unload --all IFACE`: no XDP must be left.
-fn unload_all(lab: &Lab, bpffs: &Path, iface: &str) {
-    loader_ok(lab, bpffs, &["unload", "--all", iface]);
-    assert_eq!(xdp_prog_id(lab, iface), None);
-}
-
 /// `xdp-loader load` of the stand-in firewall, its pins in `bpffs`.
 fn load_firewall(lab: &Lab, bpffs: &Path, iface: &str, fw: &Firewall) {
     loader_ok(
@@ -566,92 +560,7 @@ fn load_firewall(lab: &Lab, bpffs: &Path, iface: &str, fw: &Firewall) {
 
 /// `xdptop --headless --json --count 1 IFACE`, to completion.
 fn one_sample(lab: &Lab, bpffs: &Path, iface: &str) -> Output {
-    xdptop_env(lab, bpffs, &["--headless", "--json", "--count", "1", iface])
-}
-
-/// `xdptop --detach IFACE`, which must succeed.
-fn detach(lab: &Lab, bpffs: &Path, iface: &str) {
-    let out = xdptop_env(lab, bpffs, &["--detach", iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-}
-
-/// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.
-/// One at a time: xdp-tools 1.3 (Debian 12) refuses to run while another
-/// xdp-loader holds its program lock file (a tool lock, not libxdp's), and
-/// these tests run in parallel.
-fn loader(lab: &Lab, bpffs: &Path, args: &[&str]) -> Output {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    lab.xdp_command("xdp-loader")
-        .env("LIBXDP_BPFFS", bpffs)
-        .args(args)
-        .output()
-        .expect("xdp-loader must be installed (apt-get install xdp-tools)")
-}
-
-fn loader_ok(lab: &Lab, bpffs: &Path, args: &[&str]) {
-    let out = loader(lab, bpffs, args);
-    assert!(
-        out.status.success(),
-        "xdp-loader {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr_of(&out)
-    );
-}
-
-fn status_text(lab: &Lab, bpffs: &Path, iface: &str) -> String {
-    let out = loader(lab, bpffs, &["status", iface]);
-    assert!(
-        out.status.success(),
-        "xdp-loader status: {}",
-        stderr_of(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The dispatcher's components as `xdp-loader status` lists them, in run
-/// order: (priority, program name). Its component lines read
-/// ` =>  PRIO  NAME  ID  TAG  ACTIONS`.
-fn components(lab: &Lab, bpffs: &Path, iface: &str) -> Vec<(u32, String)> {
-    component_lines(lab, bpffs, iface)
-        .into_iter()
-        .map(|(prio, name, _)| (prio, name))
-        .collect()
-}
-
-fn component_id(lab: &Lab, bpffs: &Path, iface: &str, name: &str) -> u32 {
-    component_lines(lab, bpffs, iface)
-        .into_iter()
-        .find(|(_, n, _)| n == name)
-        .map(|(_, _, id)| id)
-        .unwrap_or_else(|| panic!("no {name} on {iface}"))
-}
-
-fn component_lines(lab: &Lab, bpffs: &Path, iface: &str) -> Vec<(u32, String, u32)> {
-    let status = status_text(lab, bpffs, iface);
-    let own = status
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(iface))
-        .unwrap_or_else(|| panic!("no line for {iface} in:\n{status}"));
-    assert!(
-        own.contains("xdp_dispatcher"),
-        "{iface} should run libxdp's dispatcher:\n{status}"
-    );
-    status
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix("=>"))
-        .map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let num = |i: usize| -> u32 {
-                w.get(i)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or_else(|| panic!("column {i} of {l:?}"))
-            };
-            (num(0), w[1].to_owned(), num(2))
-        })
-        .collect()
+    xdptop(lab, bpffs, &["--headless", "--json", "--count", "1", iface])
 }
 
 /// Every pin libxdp keeps under `bpffs/xdp/` (its state directory itself
@@ -660,17 +569,6 @@ fn libxdp_pins(bpffs: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(bpffs.join("xdp"))
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default()
-}
-
-/// xdptop to completion, with libxdp's pins in the test's bpffs.
-fn xdptop_env(lab: &Lab, bpffs: &Path, args: &[&str]) -> Output {
-    lab.xdp_command(XDPTOP)
-        .env("LIBXDP_BPFFS", bpffs)
-        .arg("--pin-dir")
-        .arg(bpffs)
-        .args(args)
-        .output()
-        .expect("running xdptop")
 }
 
 /// The stand-in firewall, built with clang into its own temp directory.

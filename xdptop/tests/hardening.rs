@@ -267,8 +267,7 @@ fn another_program_taking_over_one_interface_marks_it_and_the_others_go_on() {
     let ours = xdp_prog_id(&lab, &a).expect("attached");
 
     // An operator detaches xdptop from `a` and loads another program there.
-    let out = xdptop(&lab, bpffs.path(), &["--detach", &a]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs.path(), &a);
     xdp_loader_load(&lab, bpffs.path(), &a);
     let theirs = xdp_prog_id(&lab, &a).expect("xdp-loader attached");
     assert_ne!(ours, theirs);
@@ -641,8 +640,7 @@ fn pins_are_owner_only_even_with_a_permissive_umask() {
         assert_eq!(mode(&link), 0o600, "{}", link.display());
     }
     assert_eq!(mode(&bpffs.path().join("xdp_stats_map")), 0o600);
-    let out = xdptop(&lab, bpffs.path(), &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs.path(), &iface);
 }
 
 // ---- many interfaces: a descriptor limit is a clear error ----------------

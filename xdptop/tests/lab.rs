@@ -116,8 +116,7 @@ fn attachment_outlives_xdptop_is_reused_and_detaches() {
         "per-interface counts carry over: {line}"
     );
 
-    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs.path(), iface);
     assert_eq!(xdp_prog_id(&lab, iface), None, "detached");
     assert!(
         !bpffs.path().join("xdptop").exists(),
@@ -127,8 +126,7 @@ fn attachment_outlives_xdptop_is_reused_and_detaches() {
     assert_eq!(bpftool_lookup(&shared), (500, 500 * frame_len(64)));
 
     // Detaching again is harmless and says so.
-    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
-    assert!(out.status.success());
+    detach(&lab, bpffs.path(), iface);
     assert!(String::from_utf8_lossy(&out.stdout).contains("not attached"));
 }
 
@@ -168,8 +166,7 @@ fn priority_places_the_program_in_a_dispatcher_and_is_noted_elsewhere() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     let line: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(packets(&line), 100, "{line}");
-    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs.path(), iface);
     assert_eq!(xdp_prog_id(&lab, iface), None, "detached");
 }
 
@@ -641,8 +638,7 @@ fn detaching_a_busy_interface_is_noticed_while_packets_still_flow() {
         v["pps"].as_f64().is_some_and(|p| p > 1000.0)
     });
 
-    let out = xdptop(&lab, bpffs.path(), &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs.path(), &iface);
     let lost = run.wait_for(&iface, Duration::from_secs(3), |v| {
         v["health"]["state"] == "lost"
     });
@@ -674,8 +670,7 @@ fn a_frozen_shared_map_under_another_program_is_not_observable() {
     udp(&lab, 0, 100, 64);
     run.wait_for(iface, wait(), |v| packets(v) == 100);
     assert!(run.stop().success());
-    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs.path(), iface);
     let frozen = (100, 100 * frame_len(64));
     assert_eq!(bpftool_lookup(&shared), frozen, "the shared map stays");
 

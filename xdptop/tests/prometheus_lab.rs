@@ -372,8 +372,7 @@ fn alert_queries_fire_when_traffic_the_program_or_xdptop_stop_and_not_before() {
     // ---- `xdptop --detach` from a second process while the first runs:
     // the first reports the interface lost, "program gone" fires, and
     // "traffic stopped" leaves it to that rule.
-    let out = xdptop(&lab, bpffs.path(), &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs.path(), &iface);
     assert_eq!(xdp_prog_id(&lab, &iface), None, "detached");
     let lost = run.wait_for(&iface, wait(), |v| v["health"]["state"] == "lost");
     assert_eq!(lost["packets"], SENT, "{lost}");

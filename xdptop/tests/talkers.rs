@@ -708,8 +708,7 @@ fn attachments_without_tables_or_with_small_ones_are_said_and_survived() {
     assert!(err.contains("is not a table of the layout"), "{err}");
 
     // The way out it names works: detach, then --talkers loads fresh tables.
-    let out = xdptop(&lab, bpffs.path(), &["--detach", &iface]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs.path(), &iface);
     let out = xdptop(
         &lab,
         bpffs.path(),

@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::{path::Path, process::Output, time::Duration};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -258,15 +258,7 @@ fn a_libxdp_chains_verdicts_are_counted_exactly() {
         }
     }
 
-    let out = lab
-        .xdp_command(XDPTOP)
-        .env("LIBXDP_BPFFS", bpffs)
-        .arg("--pin-dir")
-        .arg(bpffs)
-        .args(["--detach", &iface])
-        .output()
-        .expect("xdptop --detach");
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs, &iface);
     loader_ok(&lab, bpffs, &["unload", &iface, "--all"]);
     assert_eq!(xdp_prog_id(&lab, &iface), None);
 }
@@ -332,15 +324,7 @@ fn the_verdicts_of_the_dispatcher_xdptop_makes_are_counted_exactly() {
         );
     }
     assert!(run.stop().success());
-    let out = lab
-        .xdp_command(XDPTOP)
-        .env("LIBXDP_BPFFS", bpffs)
-        .arg("--pin-dir")
-        .arg(bpffs)
-        .args(["--detach", &iface])
-        .output()
-        .expect("xdptop --detach");
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    detach(&lab, bpffs, &iface);
     assert_eq!(xdp_prog_id(&lab, &iface), None);
 }
 
@@ -351,42 +335,6 @@ fn wait_for_log(run: &Running, err: &mut Vec<String>, want: &str) {
         err.iter().any(|l| l.contains(want)).then_some(()).ok_or(())
     })
     .unwrap_or_else(|()| panic!("no log line with {want:?}: {err:?}"));
-}
-
-/// The id of component `name` in the dispatcher on `iface`, from
-/// `xdp-loader status` (` =>  PRIO  NAME  ID  TAG  ACTIONS`).
-fn component_id(lab: &Lab, bpffs: &Path, iface: &str, name: &str) -> u32 {
-    let out = lab
-        .xdp_command("xdp-loader")
-        .env("LIBXDP_BPFFS", bpffs)
-        .args(["status", iface])
-        .output()
-        .expect("xdp-loader status");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| l.trim_start().starts_with("=>"))
-        .find_map(|l| {
-            let words: Vec<&str> = l.split_whitespace().collect();
-            let at = words.iter().position(|w| *w == name)?;
-            words.get(at + 1)?.parse().ok()
-        })
-        .unwrap_or_else(|| panic!("no component {name} on {iface}: {text}"))
-}
-
-/// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.
-fn loader_ok(lab: &Lab, bpffs: &Path, args: &[&str]) {
-    let out: Output = lab
-        .xdp_command("xdp-loader")
-        .env("LIBXDP_BPFFS", bpffs)
-        .args(args)
-        .output()
-        .expect("xdp-loader must be installed (apt-get install xdp-tools)");
-    assert!(
-        out.status.success(),
-        "xdp-loader {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr_of(&out)
-    );
 }
 
 /// The stand-in firewall, built with clang into its own temp directory.

@@ -493,3 +493,96 @@ pub fn five_talkers(lab: &Lab, rounds: usize, rate: u64) -> Vec<(String, u64)> {
         .map(|i| (src(i).to_string(), (5 - i as u64) * rounds as u64))
         .collect()
 }
+
+// xdp-loader (xdp-tools), for the tests next to libxdp's dispatcher.
+
+/// `xdp-loader unload --all IFACE`: no XDP must be left.
+pub fn unload_all(lab: &Lab, bpffs: &Path, iface: &str) {
+    loader_ok(lab, bpffs, &["unload", "--all", iface]);
+    assert_eq!(xdp_prog_id(lab, iface), None);
+}
+
+/// `xdptop --detach IFACE`, which must succeed.
+pub fn detach(lab: &Lab, bpffs: &Path, iface: &str) {
+    let out = xdptop(lab, bpffs, &["--detach", iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}
+
+/// `xdp-loader ARGS` in the XDP namespace with libxdp's pins in `bpffs`.
+/// One at a time: xdp-tools 1.3 (Debian 12) refuses to run while another
+/// xdp-loader holds its program lock file (a tool lock, not libxdp's), and
+/// these tests run in parallel.
+pub fn loader(lab: &Lab, bpffs: &Path, args: &[&str]) -> Output {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    lab.xdp_command("xdp-loader")
+        .env("LIBXDP_BPFFS", bpffs)
+        .args(args)
+        .output()
+        .expect("xdp-loader must be installed (apt-get install xdp-tools)")
+}
+
+pub fn loader_ok(lab: &Lab, bpffs: &Path, args: &[&str]) {
+    let out = loader(lab, bpffs, args);
+    assert!(
+        out.status.success(),
+        "xdp-loader {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr_of(&out)
+    );
+}
+
+pub fn status_text(lab: &Lab, bpffs: &Path, iface: &str) -> String {
+    let out = loader(lab, bpffs, &["status", iface]);
+    assert!(
+        out.status.success(),
+        "xdp-loader status: {}",
+        stderr_of(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The dispatcher's components as `xdp-loader status` lists them, in run
+/// order: (priority, program name). Its component lines read
+/// ` =>  PRIO  NAME  ID  TAG  ACTIONS`.
+pub fn components(lab: &Lab, bpffs: &Path, iface: &str) -> Vec<(u32, String)> {
+    component_lines(lab, bpffs, iface)
+        .into_iter()
+        .map(|(prio, name, _)| (prio, name))
+        .collect()
+}
+
+pub fn component_id(lab: &Lab, bpffs: &Path, iface: &str, name: &str) -> u32 {
+    component_lines(lab, bpffs, iface)
+        .into_iter()
+        .find(|(_, n, _)| n == name)
+        .map(|(_, _, id)| id)
+        .unwrap_or_else(|| panic!("no {name} on {iface}"))
+}
+
+pub fn component_lines(lab: &Lab, bpffs: &Path, iface: &str) -> Vec<(u32, String, u32)> {
+    let status = status_text(lab, bpffs, iface);
+    let own = status
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(iface))
+        .unwrap_or_else(|| panic!("no line for {iface} in:\n{status}"));
+    assert!(
+        own.contains("xdp_dispatcher"),
+        "{iface} should run libxdp's dispatcher:\n{status}"
+    );
+    status
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("=>"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let num = |i: usize| -> u32 {
+                w.get(i)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("column {i} of {l:?}"))
+            };
+            (num(0), w[1].to_owned(), num(2))
+        })
+        .collect()
+}
