@@ -225,7 +225,8 @@ fn sample_one(t: &mut Tracked, wall_ns: u64, mono_ns: u64, talkers_top: usize) -
         .actions
         .as_ref()
         .map(|cur| Actions::from_totals(cur, prev_actions.as_ref(), rates.period_s));
-    let runs = prev_run.zip(reading.run).filter(|_| health == Health::Ok);
+    // prev_run is set on a good read only.
+    let runs = prev_run.zip(reading.run);
     let run_ns_per_packet = runs.and_then(|(p, c)| crate::sample::RunStats::ns_per_run(&p, &c));
     let run_cpu_percent = runs
         .filter(|_| !rates.rebaselined)

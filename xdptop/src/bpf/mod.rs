@@ -74,7 +74,7 @@ pub fn enable_run_time_stats() -> Result<(), RunTimeUnknown> {
     if RUN_TIME_STATS.get().is_some() {
         return Ok(());
     }
-    match sys::enable_run_time_stats() {
+    match aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| e.io_error) {
         Ok(fd) => {
             let _ = RUN_TIME_STATS.set(fd);
             Ok(())

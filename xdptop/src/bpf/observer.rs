@@ -291,10 +291,17 @@ impl Follower {
     /// The verdict totals now, following a program change first; `None`
     /// while nothing is observed.
     pub fn read(&mut self) -> Option<ActionTotals> {
+        let ifindex = self.ifindex;
+        self.read_on(|| sys::xdp_prog_id(ifindex).ok().flatten())
+    }
+
+    /// [`Self::read`] when the caller knows the interface's program
+    /// already (`on_iface`, asked only if needed): no second netlink query.
+    pub fn read_on(&mut self, on_iface: impl FnOnce() -> Option<u32>) -> Option<ActionTotals> {
         if self.never {
             return None;
         }
-        let now = sys::xdp_prog_id(self.ifindex).ok().flatten();
+        let now = on_iface();
         let current = self
             .observer
             .as_ref()
@@ -333,11 +340,11 @@ impl Follower {
     /// BPF statistics are on.
     pub fn run_stats(&self) -> Option<RunStats> {
         let (prog_id, fd) = self.target.as_ref()?;
-        let info = sys::prog_info(fd.as_fd()).ok()?;
+        let (run_time_ns, run_cnt) = sys::prog_run_stats(fd.as_fd()).ok()?;
         Some(RunStats {
             prog_id: *prog_id,
-            run_time_ns: info.run_time_ns,
-            run_cnt: info.run_cnt,
+            run_time_ns,
+            run_cnt,
         })
     }
 }

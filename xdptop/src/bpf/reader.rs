@@ -435,7 +435,7 @@ impl CounterSource for ForeignSource {
         // a schedule): from then on the interface is observed.
         if prog_id == self.prog_id
             && let View::NotObservable(_, Some(follower)) = &mut self.view
-            && follower.read().is_some()
+            && follower.read_on(|| Some(prog_id)).is_some()
             && let View::NotObservable(_, Some(follower)) =
                 std::mem::replace(&mut self.view, View::NotObservable(String::new(), None))
         {
@@ -444,7 +444,7 @@ impl CounterSource for ForeignSource {
         if let View::Observed(follower) = &mut self.view {
             // The follower follows a changed program itself.
             self.prog_id = prog_id;
-            let Some(totals) = follower.read() else {
+            let Some(totals) = follower.read_on(|| Some(prog_id)) else {
                 let why = follower
                     .why_not()
                     .unwrap_or("reading the verdict observer's counters failed")

@@ -328,6 +328,15 @@ fn get_prog_info(fd: BorrowedFd<'_>, raw: &mut RawProgInfo) -> io::Result<()> {
     Ok(())
 }
 
+/// A program's cumulative (run time in ns, runs) while `BPF_ENABLE_STATS`
+/// is on: one BPF_OBJ_GET_INFO_BY_FD, no arrays (read every sample).
+pub fn prog_run_stats(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    use prog_info_off as o;
+    let mut raw = RawProgInfo([0; 256]);
+    get_prog_info(fd, &mut raw)?;
+    Ok((raw.u64_at(o::RUN_TIME_NS), raw.u64_at(o::RUN_CNT)))
+}
+
 /// BPF_OBJ_GET_INFO_BY_FD on a program, with its map ids and func_info.
 pub fn prog_info(fd: BorrowedFd<'_>) -> io::Result<ProgInfo> {
     use prog_info_off as o;
@@ -526,26 +535,13 @@ fn parse_link_reply(mut msg: &[u8]) -> io::Result<Option<u32>> {
     Err(bad())
 }
 
-/// Turns on the kernel's run-time statistics of BPF programs
-/// (`BPF_ENABLE_STATS` with `BPF_STATS_RUN_TIME`) for as long as the
-/// returned fd is open, as bpftop does; needs CAP_SYS_ADMIN. Programs then
-/// report `run_time_ns` and `run_cnt` in their info.
-pub fn enable_run_time_stats() -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd as _;
-    const BPF_ENABLE_STATS: libc::c_long = 32;
-    #[repr(C)]
-    struct Attr {
-        kind: u32,
-    }
-    let mut attr = Attr { kind: 0 };
-    // SAFETY: Attr is the `enable_stats` member of union bpf_attr.
-    let fd = unsafe { bpf(BPF_ENABLE_STATS, &mut attr)? };
-    // SAFETY: on success the kernel returns a new fd that we now own.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
-}
-
 /// Bytes of a page, as the kernel rounds an mmapable array's mapping.
 pub const PAGE: usize = 4096;
+
+// Mapped reads 64-bit counters of a read-only mapping with atomic loads:
+// plain loads on 64-bit targets; 32-bit ones would need a write (cmpxchg8b).
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("xdptop reads the talker tables with 64-bit atomic loads: 64-bit targets only");
 
 /// A read-only, shared mapping of an mmapable BPF array of `{packets,
 /// bytes}` counters (two u64 per slot): the program's atomic adds show

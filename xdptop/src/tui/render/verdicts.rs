@@ -49,8 +49,9 @@ fn style(i: usize, pps: f64) -> Style {
 
 /// The overview's cell: the drop share of the period's packets, or the
 /// non-pass verdict with the larger share when another one leads (`tx
-/// 40.0%` on a reflector); `None` in an idle period.
-pub fn headline(a: &Actions) -> Option<(&'static str, f64)> {
+/// 40.0%` on a reflector): its `xdp_ebpf::action` index and share in %;
+/// `None` in an idle period.
+pub fn headline(a: &Actions) -> Option<(usize, f64)> {
     let total = total_pps(a);
     if total <= 0.0 {
         return None;
@@ -62,20 +63,13 @@ pub fn headline(a: &Actions) -> Option<(&'static str, f64)> {
         .max_by(|&x, &y| share(x).total_cmp(&share(y)).then(y.cmp(&x)))
         .filter(|&i| share(i) > share(xdp_ebpf::action::DROP))
         .unwrap_or(xdp_ebpf::action::DROP);
-    Some((name(lead), share(lead)))
+    Some((lead, share(lead)))
 }
 
 /// The overview's VERDICT cell text and style.
 pub fn cell(sample: Option<&Sample>) -> (String, Style) {
     match sample.and_then(|s| s.actions.as_ref()).map(headline) {
-        Some(Some((name, pct))) => {
-            let style = if pct > 0.0 && name != "tx" && name != "redirect" {
-                Style::new().fg(Color::Red)
-            } else {
-                Style::new()
-            };
-            (format!("{name} {pct:.1}%"), style)
-        }
+        Some(Some((i, pct))) => (format!("{} {pct:.1}%", name(i)), style(i, pct)),
         Some(None) => ("idle".into(), Style::new()),
         None => ("-".into(), Style::new()),
     }
@@ -169,6 +163,7 @@ pub fn render_panel(f: &mut Frame, app: &App, row: &IfaceStats, area: Rect) {
 mod tests {
     use super::*;
     use crate::sample::ActionStats;
+    use xdp_ebpf::action::{ABORTED, DROP, TX};
 
     fn actions(pass: f64, drop: f64, tx: f64, redirect: f64, aborted: f64) -> Actions {
         let s = |pps| ActionStats {
@@ -188,25 +183,25 @@ mod tests {
     fn the_overview_shows_drops_unless_another_verdict_leads() {
         assert_eq!(
             headline(&actions(900.0, 100.0, 0.0, 0.0, 0.0)),
-            Some(("drop", 10.0))
+            Some((DROP, 10.0))
         );
         // Everything passes: 0 % dropped, said as such.
         assert_eq!(
             headline(&actions(50.0, 0.0, 0.0, 0.0, 0.0)),
-            Some(("drop", 0.0))
+            Some((DROP, 0.0))
         );
         assert_eq!(
             headline(&actions(0.0, 10.0, 60.0, 30.0, 0.0)),
-            Some(("tx", 60.0))
+            Some((TX, 60.0))
         );
         // A tie keeps the drop share.
         assert_eq!(
             headline(&actions(50.0, 25.0, 25.0, 0.0, 0.0)),
-            Some(("drop", 25.0))
+            Some((DROP, 25.0))
         );
         assert_eq!(
             headline(&actions(0.0, 0.0, 0.0, 0.0, 4.0)),
-            Some(("aborted", 100.0))
+            Some((ABORTED, 100.0))
         );
         assert_eq!(headline(&actions(0.0, 0.0, 0.0, 0.0, 0.0)), None);
     }
