@@ -590,6 +590,10 @@ fn the_run_time_per_packet_is_measured_while_xdptop_runs() {
     // Idle periods have no runs: no figure rather than a made-up one.
     let lines = run.all_lines();
     assert!(
+        lines.iter().any(|l| l["pps"].as_f64() == Some(0.0)),
+        "an idle sample: {lines:?}"
+    );
+    assert!(
         lines
             .iter()
             .filter(|l| l["pps"].as_f64() == Some(0.0))
