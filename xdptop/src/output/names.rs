@@ -456,10 +456,6 @@ pub const ATTR_SOURCE: &str = "source.address";
 /// destination port, an integer (0 for protocols without ports).
 pub const ATTR_TRANSPORT: &str = "network.transport";
 pub const ATTR_PORT: &str = "destination.port";
-/// Their Prometheus labels.
-pub const LABEL_SOURCE: &str = "source_address";
-pub const LABEL_TRANSPORT: &str = "network_transport";
-pub const LABEL_PORT: &str = "destination_port";
 /// Data point attribute: native, skb or read-only.
 pub const ATTR_MODE: &str = "xdp.mode";
 /// Prometheus labels: the attribute names with `.` turned into `_`.
@@ -467,6 +463,12 @@ pub const LABEL_INTERFACE: &str = "network_interface_name";
 pub const LABEL_MODE: &str = "xdp_mode";
 /// Prometheus label for the resource's `host.name`.
 pub const LABEL_HOST: &str = "host_name";
+
+/// The Prometheus label of a data point attribute: `.` turned into `_`, as
+/// the collector's prometheus exporter does.
+pub fn prometheus_label(attr: &str) -> String {
+    attr.replace('.', "_")
+}
 
 /// Instrumentation scope of everything xdptop exports.
 pub const SCOPE: &str = "xdptop";
@@ -482,9 +484,10 @@ mod tests {
         assert_eq!(ATTR_INTERFACE.replace('.', "_"), LABEL_INTERFACE);
         assert_eq!(ATTR_MODE.replace('.', "_"), LABEL_MODE);
         assert_eq!(ATTR_ACTION.replace('.', "_"), LABEL_ACTION);
-        assert_eq!(ATTR_SOURCE.replace('.', "_"), LABEL_SOURCE);
-        assert_eq!(ATTR_TRANSPORT.replace('.', "_"), LABEL_TRANSPORT);
-        assert_eq!(ATTR_PORT.replace('.', "_"), LABEL_PORT);
+        // The talker attributes are turned into labels by the exporter.
+        assert_eq!(prometheus_label(ATTR_SOURCE), "source_address");
+        assert_eq!(prometheus_label(ATTR_TRANSPORT), "network_transport");
+        assert_eq!(prometheus_label(ATTR_PORT), "destination_port");
     }
 
     #[test]

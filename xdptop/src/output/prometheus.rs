@@ -174,7 +174,7 @@ impl Collector for TickCollector {
                     set.extend(
                         e.attrs
                             .iter()
-                            .map(|(k, v)| (k.replace('.', "_"), v.to_string())),
+                            .map(|(k, v)| (names::prometheus_label(k), v.to_string())),
                     );
                     ConstGauge::new(m.value(e)).encode(family.encode_family(&set)?)?;
                 }
