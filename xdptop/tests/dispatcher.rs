@@ -20,7 +20,7 @@ use std::{
 
 use common::*;
 use serde_json::Value;
-use xdp_lab::{Lab, kernel::skip_without_trampolines};
+use xdp_lab::Lab;
 
 /// Generous: under qemu's TCG, loading a dispatcher takes seconds.
 const WAIT: Duration = Duration::from_secs(60);
@@ -35,7 +35,7 @@ fn xdptop_joins_an_xdp_loader_firewall_counts_first_and_detaches_alone() {
         bpffs,
         lab,
         iface,
-    }) = Case::new("dispjoin")
+    }) = Case::new("dispjoin", FIREWALL)
     else {
         return;
     };
@@ -70,7 +70,7 @@ fn xdptop_joins_an_xdp_loader_firewall_counts_first_and_detaches_alone() {
     udp(&lab, 0, 200, BIG);
     let v = run.wait_for(&iface, WAIT, |v| packets(v) >= 500);
     assert_eq!(packets(&v), 500, "every packet, dropped or not: {v}");
-    assert_eq!(fw.verdicts(bpffs), (300, 200), "the firewall still decides");
+    assert_eq!(fw_verdicts(bpffs), (300, 200), "the firewall still decides");
     assert_eq!(bpftool_lookup(&bpffs.join("xdp_stats_map")).0, 500);
     assert!(run.stop().success());
 
@@ -118,7 +118,7 @@ fn xdp_loader_joins_xdptop_and_its_firewall_outlives_xdptop_detach() {
         bpffs,
         lab,
         iface,
-    }) = Case::new("dispfirst")
+    }) = Case::new("dispfirst", FIREWALL)
     else {
         return;
     };
@@ -151,7 +151,7 @@ fn xdp_loader_joins_xdptop_and_its_firewall_outlives_xdptop_detach() {
     udp(&lab, 0, 50, BIG);
     let v = run.wait_for(&iface, WAIT, |v| packets(v) >= 200);
     assert_eq!(packets(&v), 200, "{v}");
-    assert_eq!(fw.verdicts(bpffs), (150, 50));
+    assert_eq!(fw_verdicts(bpffs), (150, 50));
     drop(run);
 
     // --detach removes xdptop only: the firewall still drops.
@@ -159,7 +159,7 @@ fn xdp_loader_joins_xdptop_and_its_firewall_outlives_xdptop_detach() {
     assert_eq!(components(&lab, bpffs, &iface), [(10, "xdp_fw".into())]);
     udp(&lab, 0, 20, BIG);
     let verdicts = xdp_lab::poll(WAIT, Duration::from_millis(100), || {
-        match fw.verdicts(bpffs) {
+        match fw_verdicts(bpffs) {
             v @ (150, 70) => Ok(v),
             v => Err(v),
         }
@@ -177,7 +177,7 @@ fn a_program_added_and_removed_by_xdp_loader_keeps_the_stream_exact() {
         bpffs,
         lab,
         iface,
-    }) = Case::new("dispcont")
+    }) = Case::new("dispcont", FIREWALL)
     else {
         return;
     };
@@ -231,7 +231,7 @@ fn with_priority_xdptop_runs_after_the_firewall_and_counts_what_it_passes() {
         bpffs,
         lab,
         iface,
-    }) = Case::new("dispprio")
+    }) = Case::new("dispprio", FIREWALL)
     else {
         return;
     };
@@ -255,7 +255,7 @@ fn with_priority_xdptop_runs_after_the_firewall_and_counts_what_it_passes() {
     udp(&lab, 0, 200, BIG);
     assert_eq!(
         xdp_lab::poll(WAIT, Duration::from_millis(100), || {
-            match fw.verdicts(bpffs) {
+            match fw_verdicts(bpffs) {
                 v @ (300, 200) => Ok(v),
                 v => Err(v),
             }
@@ -305,7 +305,7 @@ fn a_loader_holding_libxdps_lock_is_named_after_ten_seconds() {
         bpffs,
         lab,
         iface,
-    }) = Case::new("displock")
+    }) = Case::new("displock", FIREWALL)
     else {
         return;
     };
@@ -368,7 +368,7 @@ fn a_full_dispatcher_is_refused_with_what_to_do_and_left_as_it_was() {
         bpffs,
         lab,
         iface,
-    }) = Case::new("dispfull")
+    }) = Case::new("dispfull", FIREWALL)
     else {
         return;
     };
@@ -394,7 +394,7 @@ fn a_full_dispatcher_is_refused_with_what_to_do_and_left_as_it_was() {
     udp(&lab, 0, 10, SMALL);
     assert_eq!(
         xdp_lab::poll(WAIT, Duration::from_millis(100), || {
-            match fw.verdicts(bpffs) {
+            match fw_verdicts(bpffs) {
                 // The copies share the pinned counters: each counts.
                 v @ (100, 0) => Ok(v),
                 v => Err(v),
@@ -413,7 +413,7 @@ fn without_libxdp_xdptop_watches_a_dispatcher_and_names_the_package() {
         bpffs,
         lab,
         iface,
-    }) = Case::new("displess")
+    }) = Case::new("displess", FIREWALL)
     else {
         return;
     };
@@ -464,7 +464,7 @@ fn a_single_program_left_by_an_earlier_run_is_kept_named_and_detached() {
         bpffs,
         lab,
         iface,
-    }) = Case::new("displink")
+    }) = Case::new("displink", FIREWALL)
     else {
         return;
     };
@@ -521,34 +521,6 @@ fn a_single_program_left_by_an_earlier_run_is_kept_named_and_detached() {
     unload_all(&lab, bpffs, &iface);
 }
 
-/// What each test starts from: the stand-in firewall built, a one-link
-/// lab, its bpffs. `None` (the test skips, loudly) on a kernel without
-/// BPF trampolines.
-struct Case {
-    fw: Firewall,
-    bpffs: xdp_lab::TempBpffs,
-    lab: Lab,
-    iface: String,
-}
-
-impl Case {
-    fn new(name: &str) -> Option<Case> {
-        require_root();
-        if skip_without_trampolines() {
-            return None;
-        }
-        let fw = Firewall::build();
-        let (bpffs, lab) = setup(name, 1);
-        let iface = lab.links[0].xdp_if.clone();
-        Some(Case {
-            fw,
-            bpffs,
-            lab,
-            iface,
-        })
-    }
-}
-
 /// `xdp-loader load` of the stand-in firewall, its pins in `bpffs`.
 fn load_firewall(lab: &Lab, bpffs: &Path, iface: &str, fw: &Firewall) {
     loader_ok(
@@ -571,21 +543,11 @@ fn libxdp_pins(bpffs: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// The stand-in firewall, built with clang into its own temp directory.
-struct Firewall(BpfObjects);
+/// The stand-in firewall (tests/c/stand_in_firewall.bpf.c).
+const FIREWALL: &str = "stand_in_firewall";
 
-impl Firewall {
-    fn build() -> Self {
-        Firewall(BpfObjects::build(&["stand_in_firewall"]))
-    }
-
-    fn path(&self) -> &str {
-        path_str(&self.0.paths()[0])
-    }
-
-    /// (passed, dropped) from the firewall's pinned counters.
-    fn verdicts(&self, bpffs: &Path) -> (u64, u64) {
-        let pin = bpffs.join("fw_verdicts");
-        (array_u64(&pin, 0), array_u64(&pin, 1))
-    }
+/// (passed, dropped) from the stand-in firewall's pinned counters.
+fn fw_verdicts(bpffs: &Path) -> (u64, u64) {
+    let pin = bpffs.join("fw_verdicts");
+    (array_u64(&pin, 0), array_u64(&pin, 1))
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use xdp_lab::{Lab, frame_len, kernel::skip_without_trampolines};
+use xdp_lab::{Lab, frame_len};
 
 /// Generous: under qemu's TCG, loading takes seconds.
 const WAIT: Duration = Duration::from_secs(60);
@@ -95,13 +95,15 @@ fn send_and_check_with(
 /// interface's packets and bytes are their sum; the program stays.
 #[test]
 fn a_legacy_programs_verdicts_are_counted_exactly_and_it_is_left_alone() {
-    require_root();
-    if skip_without_trampolines() {
+    let Some(Case {
+        fw,
+        bpffs,
+        lab,
+        iface,
+    }) = Case::new("vlegacy", FIREWALL)
+    else {
         return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("vlegacy", 1);
-    let iface = lab.links[0].xdp_if.clone();
+    };
     ip_link_load_legacy(&lab, &iface, fw.path());
     let fw_id = xdp_prog_id(&lab, &iface).expect("the firewall runs");
 
@@ -171,13 +173,15 @@ fn a_legacy_programs_verdicts_are_counted_exactly_and_it_is_left_alone() {
 /// own counter, first in the chain, sees every packet.
 #[test]
 fn a_libxdp_chains_verdicts_are_counted_exactly() {
-    require_root();
-    if skip_without_trampolines() {
+    let Some(Case {
+        fw,
+        bpffs,
+        lab,
+        iface,
+    }) = Case::new("vchain", FIREWALL)
+    else {
         return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("vchain", 1);
-    let iface = lab.links[0].xdp_if.clone();
+    };
     let bpffs = bpffs.path();
     loader_ok(
         &lab,
@@ -271,13 +275,15 @@ fn a_libxdp_chains_verdicts_are_counted_exactly() {
 /// between that form and a real chain; the verdicts stay exact throughout.
 #[test]
 fn the_verdicts_of_the_dispatcher_xdptop_makes_are_counted_exactly() {
-    require_root();
-    if skip_without_trampolines() {
+    let Some(Case {
+        fw,
+        bpffs,
+        lab,
+        iface,
+    }) = Case::new("vown", FIREWALL)
+    else {
         return;
-    }
-    let fw = Firewall::build();
-    let (bpffs, lab) = setup("vown", 1);
-    let iface = lab.links[0].xdp_if.clone();
+    };
     let bpffs = bpffs.path();
     let mut run = Running::start(&lab, bpffs, &["--interval", "200ms", &iface]);
     let first = run.wait_for(&iface, WAIT, |v| healthy(v) && !v["actions"].is_null());
@@ -337,15 +343,5 @@ fn wait_for_log(run: &Running, err: &mut Vec<String>, want: &str) {
     .unwrap_or_else(|()| panic!("no log line with {want:?}: {err:?}"));
 }
 
-/// The stand-in firewall, built with clang into its own temp directory.
-struct Firewall(BpfObjects);
-
-impl Firewall {
-    fn build() -> Self {
-        Firewall(BpfObjects::build(&["udp_over_100_firewall"]))
-    }
-
-    fn path(&self) -> &str {
-        path_str(&self.0.paths()[0])
-    }
-}
+/// The stand-in firewall (tests/c/udp_over_100_firewall.bpf.c).
+const FIREWALL: &str = "udp_over_100_firewall";

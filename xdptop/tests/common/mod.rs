@@ -586,3 +586,45 @@ pub fn component_lines(lab: &Lab, bpffs: &Path, iface: &str) -> Vec<(u32, String
         })
         .collect()
 }
+
+/// A test firewall (xdptop/tests/c/NAME.bpf.c) built with clang into its
+/// own temp directory.
+pub struct Firewall(BpfObjects);
+
+impl Firewall {
+    pub fn build(name: &str) -> Self {
+        Firewall(BpfObjects::build(&[name]))
+    }
+
+    pub fn path(&self) -> &str {
+        path_str(&self.0.paths()[0])
+    }
+}
+
+/// What a test of XDP next to libxdp's dispatcher or under the verdict
+/// observer starts from: its firewall built, a one-link lab, its bpffs.
+/// `None` (the test skips, loudly) on a kernel without BPF trampolines.
+pub struct Case {
+    pub fw: Firewall,
+    pub bpffs: TempBpffs,
+    pub lab: Lab,
+    pub iface: String,
+}
+
+impl Case {
+    pub fn new(tag: &str, firewall: &str) -> Option<Case> {
+        require_root();
+        if xdp_lab::kernel::skip_without_trampolines() {
+            return None;
+        }
+        let fw = Firewall::build(firewall);
+        let (bpffs, lab) = setup(tag, 1);
+        let iface = lab.links[0].xdp_if.clone();
+        Some(Case {
+            fw,
+            bpffs,
+            lab,
+            iface,
+        })
+    }
+}
