@@ -177,6 +177,15 @@ pub fn percent(part: u64, whole: u64) -> String {
     format!("{:.1}%", part as f64 * 100.0 / whole as f64)
 }
 
+/// Share of rate `part` in rate `whole`, one decimal, at most 100 %:
+/// `42.0%`; `-` when `whole` is none.
+pub fn share(part: f64, whole: f64) -> String {
+    if !(whole > 0.0 && part.is_finite() && whole.is_finite()) {
+        return INVALID.to_string();
+    }
+    format!("{:.1}%", (part / whole * 100.0).clamp(0.0, 100.0))
+}
+
 /// A span of time, coarse: `45s`, `2m30s`, `1h05m`.
 pub fn span(secs: f64) -> String {
     if !valid(secs) {
@@ -276,6 +285,10 @@ mod tests {
         assert_eq!(avg_size(10, 0), "-");
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(percent(1, 0), "-");
+        assert_eq!(share(1.0, 8.0), "12.5%");
+        assert_eq!(share(9.0, 8.0), "100.0%");
+        assert_eq!(share(1.0, 0.0), "-");
+        assert_eq!(share(f64::NAN, 8.0), "-");
         assert_eq!(span(45.0), "45s");
         assert_eq!(span(150.0), "2m30s");
         assert_eq!(span(600.0), "10m");

@@ -201,11 +201,7 @@ fn wrapped_lines(text: &str, width: usize) -> usize {
 
 /// Share of the interface's packets/s, `42.0%`; `-` when it had none.
 fn share(pps: f64, sample: &Sample) -> String {
-    if sample.pps > 0.0 && pps.is_finite() {
-        format!("{:.1}%", (pps / sample.pps * 100.0).clamp(0.0, 100.0))
-    } else {
-        "-".to_owned()
-    }
+    format::share(pps, sample.pps)
 }
 
 fn right(text: String) -> Cell<'static> {

@@ -105,7 +105,7 @@ pub fn line(s: &Sample, app: &App) -> Option<Line<'static>> {
             continue;
         }
         let share = if total > 0.0 {
-            format!(" {:.1}%", x.pps * 100.0 / total)
+            format!(" {}", format::share(x.pps, total))
         } else {
             String::new()
         };
@@ -139,11 +139,7 @@ pub fn render_panel(f: &mut Frame, app: &App, row: &IfaceStats, area: Rect) {
         .iter()
         .filter_map(|&i| Some((i, a.get(i)?)))
         .map(|(i, x)| {
-            let share = if total > 0.0 {
-                format!("{:.1} %", x.pps * 100.0 / total)
-            } else {
-                "-".into()
-            };
+            let share = format::share(x.pps, total);
             let values = history.and_then(|h| h.pps(i));
             let sparkline =
                 values.map_or_else(|| " ".repeat(spark_w), |v| spark_scaled(v, spark_w, max));

@@ -241,7 +241,7 @@ fn detail_shows_the_verdicts_and_the_run_time_per_packet() {
     let s = screen(&app, 120, 40);
     // 200 kpps of 1.1 Mpps dropped in the last second; 48 ns × 1.1 M.
     assert!(s.contains("Verdicts · 48 ns/packet · 5.3 % CPU"), "{s}");
-    assert!(s.contains("drop       200 kpps  18.2 %"), "{s}");
+    assert!(s.contains("drop       200 kpps   18.2%"), "{s}");
     insta::assert_snapshot!(s);
 }
 
