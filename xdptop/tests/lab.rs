@@ -126,7 +126,8 @@ fn attachment_outlives_xdptop_is_reused_and_detaches() {
     assert_eq!(bpftool_lookup(&shared), (500, 500 * frame_len(64)));
 
     // Detaching again is harmless and says so.
-    detach(&lab, bpffs.path(), iface);
+    let out = xdptop(&lab, bpffs.path(), &["--detach", iface]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("not attached"));
 }
 
