@@ -15,9 +15,9 @@ const OBJECTS: &[(&str, &str, &[&str])] = &[
     ("verdicts", "verdicts", &[]),
     // Benchmark variants of xdp_stats (see the program's comments).
     (
-        "xdp_stats_percpu_talkers",
+        "xdp_stats_sources_lru",
         "xdp_stats",
-        &["-DXDPTOP_TALKERS_PERCPU"],
+        &["-DXDPTOP_SOURCES_LRU", "-Wno-unused-function"],
     ),
     (
         "xdp_stats_sources_only",

@@ -46,40 +46,49 @@ struct {
 
 /*
  * Benchmark variants (xdp-ebpf/build.rs builds them; xdptop never loads
- * them): XDPTOP_TALKERS_PERCPU keeps per-CPU values (LRU_PERCPU_HASH and
- * PERCPU_ARRAY, plain adds) instead of shared ones, XDPTOP_NO_TALKERS
- * compiles the talkers out (the program as it was before them), and
- * XDPTOP_NO_SOURCES / XDPTOP_NO_SERVICES leave out one of the two tables,
- * to show what each costs.
+ * them): XDPTOP_NO_TALKERS compiles the talkers out (the program as it was
+ * before them), XDPTOP_NO_SOURCES / XDPTOP_NO_SERVICES leave out one of the
+ * two tables, to show what each costs, and XDPTOP_SOURCES_LRU counts every
+ * source in the LRU table, as xdptop did before the sources array.
  */
-#ifdef XDPTOP_TALKERS_PERCPU
-#define TALKERS_MAP_TYPE BPF_MAP_TYPE_LRU_PERCPU_HASH
-#define SERVICES_MAP_TYPE BPF_MAP_TYPE_PERCPU_ARRAY
-#define SERVICES_MAP_FLAGS 0
-#define COUNTER_ADD(p, v) (*(p) += (v))
-#else
-#define TALKERS_MAP_TYPE BPF_MAP_TYPE_LRU_HASH
-#define SERVICES_MAP_TYPE BPF_MAP_TYPE_ARRAY
-#define SERVICES_MAP_FLAGS BPF_F_MMAPABLE
-#define COUNTER_ADD(p, v) __sync_fetch_and_add(p, v)
-#endif
 
 /*
  * Top talkers. Shared (not per-CPU) values updated with atomic adds: an
- * entry costs the same on 2 or 64 CPUs (about 100 bytes of kernel memory,
- * where a per-CPU value would take 16 bytes per possible CPU, 1 KiB at 64),
- * and a sample reads 32 bytes per entry instead of 16 per CPU.
+ * entry costs the same on 2 or 64 CPUs, and a sample reads it once instead
+ * of once per CPU.
  *
- * Sources: LRU, so a flood of new sources evicts the least recently seen
- * ones and memory stays at max_entries, which the loader sets
- * (`--talkers-table`).
+ * Sources: the array below (see xdp_stats.h), and this LRU table for the
+ * sources that find no slot there: under a flood of new sources it evicts
+ * the least recently seen ones, so memory stays at max_entries, which the
+ * loader sets (an eighth of `--talkers-table`).
  */
 struct {
-	__uint(type, TALKERS_MAP_TYPE);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct xdptop_talker_key);
 	__type(value, struct xdptop_counter);
-	__uint(max_entries, XDPTOP_TALKERS_MAX_ENTRIES);
+	__uint(max_entries, XDPTOP_TALKERS_MAX_ENTRIES / 8);
 } xdptop_talkers SEC(".maps");
+
+/* Mmapable: xdptop reads it, and frees idle slots, through a mapping. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct xdptop_source_slot);
+	__uint(max_entries, XDPTOP_TALKERS_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} xdptop_sources SEC(".maps");
+
+/* One bit per slot of xdptop_sources, set by the program when it claims
+ * the slot and cleared by xdptop when it frees it: xdptop reads the slots
+ * in use without scanning the whole array. The loader sizes it with the
+ * array (slots / 64 words, at least one). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, XDPTOP_TALKERS_MAX_ENTRIES / 64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+} xdptop_sources_used SEC(".maps");
 
 /*
  * Services: one array slot per (TCP, port), (UDP, port) and other protocol
@@ -88,11 +97,11 @@ struct {
  * through a read-only mapping, without syscalls.
  */
 struct {
-	__uint(type, SERVICES_MAP_TYPE);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct xdptop_counter);
 	__uint(max_entries, XDPTOP_SERVICE_SLOTS);
-	__uint(map_flags, SERVICES_MAP_FLAGS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 } xdptop_services SEC(".maps");
 
 /*
@@ -192,16 +201,69 @@ static __always_inline void count_entry(void *map, const void *key, __u64 len)
 		if (!c)
 			return;
 	}
-	COUNTER_ADD(&c->packets, 1);
-	COUNTER_ADD(&c->bytes, len);
+	__sync_fetch_and_add(&c->packets, 1);
+	__sync_fetch_and_add(&c->bytes, len);
 }
 
-static __always_inline int talkers_enabled(void)
+/* Murmur3's finaliser: every input bit moves the low bits the mask keeps. */
+static __always_inline __u32 mix32(__u32 h)
 {
-	__u32 key = 0;
-	struct xdptop_config *cfg = bpf_map_lookup_elem(&xdptop_config, &key);
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
 
-	return cfg && cfg->talkers;
+/*
+ * Counts a packet of `len` bytes for the source whose key word is `want`
+ * (see xdp_stats.h) in the sources array, probing from slot `h & mask`.
+ * `v6` is the IPv6 address, NULL for IPv4. Returns 0 when no slot among the
+ * probes holds or could take the source (the caller then uses the LRU
+ * table). Two CPUs may claim two slots for one source: both count, and
+ * xdptop adds them up.
+ */
+static __always_inline int count_source(__u64 want, __u32 h, __u32 mask, const __u32 *v6, __u64 len)
+{
+	for (__u32 i = 0; i < XDPTOP_SOURCE_PROBES; i++) {
+		__u32 idx = (h + i) & mask;
+		struct xdptop_source_slot *s = bpf_map_lookup_elem(&xdptop_sources, &idx);
+		__u64 key;
+
+		if (!s)
+			return 0;
+		key = s->key;
+		if (key == 0) {
+			/* IPv6: claim it busy, write the address, then publish. */
+			__u64 claim = v6 ? (want & ~0xffULL) | XDPTOP_SOURCE_BUSY : want;
+
+			__u32 word = idx / 64;
+			__u64 *used;
+
+			if (__sync_val_compare_and_swap(&s->key, 0, claim) != 0)
+				continue;
+			used = bpf_map_lookup_elem(&xdptop_sources_used, &word);
+			if (used)
+				__sync_fetch_and_or(used, 1ULL << (idx % 64));
+			if (v6) {
+				__builtin_memcpy(s->addr, v6, 16);
+				__sync_val_compare_and_swap(&s->key, claim, want);
+			}
+			key = want;
+		} else if (key == want && v6) {
+			const __u32 *a = (const __u32 *)s->addr;
+
+			if (a[0] != v6[0] || a[1] != v6[1] || a[2] != v6[2] || a[3] != v6[3])
+				continue;
+		}
+		if (key == want) {
+			__sync_fetch_and_add(&s->packets, 1);
+			__sync_fetch_and_add(&s->bytes, len);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* IPv6 extension headers: the transport protocol lies behind them and is not
@@ -227,8 +289,8 @@ static __always_inline void count_service(__u32 slot, __u64 len)
 
 	if (!c)
 		return;
-	COUNTER_ADD(&c->packets, 1);
-	COUNTER_ADD(&c->bytes, len);
+	__sync_fetch_and_add(&c->packets, 1);
+	__sync_fetch_and_add(&c->bytes, len);
 }
 
 /*
@@ -237,7 +299,8 @@ static __always_inline void count_service(__u32 slot, __u64 len)
  * (other protocols, truncated headers) is left out and shows in the "other"
  * lines, which xdptop computes from the interface's totals.
  */
-static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end, __u64 len)
+static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end, __u64 len,
+					  __u32 mask)
 {
 	struct xdptop_talker_key src = {};
 	__u8 protocol;
@@ -254,7 +317,11 @@ static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end,
 		src.addr[11] = 0xff;
 		__builtin_memcpy(&src.addr[12], &iph->saddr, 4);
 #ifndef XDPTOP_NO_SOURCES
-		count_entry(&xdptop_talkers, &src, len);
+#ifndef XDPTOP_SOURCES_LRU
+		if (!count_source(((__u64)iph->saddr << 32) | XDPTOP_SOURCE_V4, mix32(iph->saddr),
+				  mask, NULL, len))
+#endif
+			count_entry(&xdptop_talkers, &src, len);
 #endif
 		/* After the first fragment there is no transport header. */
 		if (iph->frag_off & bpf_htons(0x1fff))
@@ -274,8 +341,14 @@ static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end,
 
 		if ((void *)(ip6h + 1) > data_end)
 			return;
+		__u32 a[4];
+		__u32 h;
+
 		__builtin_memcpy(src.addr, &ip6h->saddr, 16);
-		count_entry(&xdptop_talkers, &src, len);
+		__builtin_memcpy(a, src.addr, 16);
+		h = mix32(a[0] ^ mix32(a[1] ^ mix32(a[2] ^ mix32(a[3]))));
+		if (!count_source(((__u64)h << 32) | XDPTOP_SOURCE_V6, h, mask, a, len))
+			count_entry(&xdptop_talkers, &src, len);
 		if (ipv6_extension(ip6h->nexthdr))
 			return;
 		protocol = ip6h->nexthdr;
@@ -367,9 +440,13 @@ int xdptop_count(struct xdp_md *ctx)
 	if (l4 >= 0)
 		COUNT_SLOT(st->l4, XDPTOP_L4_MAX, l4);
 #ifndef XDPTOP_NO_TALKERS
-	/* Off unless xdptop consumes talkers: one load and a branch. */
-	if (talkers_enabled())
-		count_talkers(l3, proto, data_end, len);
+	{
+		/* Off unless xdptop consumes talkers: one load and a branch. */
+		struct xdptop_config *cfg = bpf_map_lookup_elem(&xdptop_config, &key);
+
+		if (cfg && cfg->talkers)
+			count_talkers(l3, proto, data_end, len, cfg->source_mask);
+	}
 #endif
 	return XDP_PASS;
 }

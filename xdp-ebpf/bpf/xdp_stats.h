@@ -92,11 +92,49 @@ struct xdptop_verdict {
 /* Run-time switches, one array slot, written by xdptop. */
 struct xdptop_config {
 	__u32 talkers; /* 1: count sources and services */
-	__u32 pad;
+	/* Slots of the sources array minus one (a power of two minus one),
+	 * written with the switch. Programs from before the array read this
+	 * field as padding. */
+	__u32 source_mask;
 };
 
-/* Default size of the sources table (entries); the loader may change it
- * (`--talkers-table N`). The services array has a fixed size. */
+/*
+ * Sources array (xdptop_sources): open addressing, so that a source already
+ * in it costs an inlined array look-up and a compare, where a hash map's
+ * look-up costs a call into the kernel. A slot is claimed by the program
+ * with a compare-and-swap of its key word and freed only by xdptop (the
+ * reader), which takes slots that stayed idle, waits until no program can
+ * still be adding to them (an RCU grace period), and then empties them.
+ * A source may hold more than one slot (two CPUs claiming at once, or a
+ * slot freed before its own): readers add them up. A source that finds no
+ * slot among its XDPTOP_SOURCE_PROBES goes to the LRU table xdptop_talkers,
+ * so no packet with a source address is left out while there is room there.
+ *
+ * Key word (`key`): 0 empty; else the state in the low byte:
+ *   XDPTOP_SOURCE_V4    the IPv4 address in the high 32 bits (as loaded
+ *                       from the packet, network byte order in memory)
+ *   XDPTOP_SOURCE_V6    an IPv6 source: a hash of it in the high 32 bits,
+ *                       the address in `addr`
+ *   XDPTOP_SOURCE_BUSY  an IPv6 slot whose address is being written
+ *   XDPTOP_SOURCE_DEAD  being freed by xdptop: counts nothing
+ */
+#define XDPTOP_SOURCE_V4 1
+#define XDPTOP_SOURCE_V6 2
+#define XDPTOP_SOURCE_BUSY 3
+#define XDPTOP_SOURCE_DEAD 4
+#define XDPTOP_SOURCE_PROBES 8
+
+struct xdptop_source_slot {
+	__u64 key;
+	__u64 packets;
+	__u64 bytes;
+	__u8 addr[16];
+};
+
+/* Default size of the sources array (slots, a power of two); the loader
+ * may change it (`--talkers-table N`) and sizes the LRU table that takes
+ * what finds no slot to an eighth of it. The services array has a fixed
+ * size. */
 #define XDPTOP_TALKERS_MAX_ENTRIES 131072
 
 #endif /* XDP_STATS_H */

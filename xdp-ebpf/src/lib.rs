@@ -28,10 +28,10 @@ pub fn seed_style_object() -> &'static [u8] {
     object!("seed_style")
 }
 
-/// Benchmark only: xdptop's program with per-CPU talker values
-/// (`LRU_PERCPU_HASH`) instead of shared ones, to measure the choice.
-pub fn xdptop_percpu_talkers_object() -> &'static [u8] {
-    object!("xdp_stats_percpu_talkers")
+/// Benchmark only: xdptop's program counting every source in the LRU table
+/// ([`TALKERS_MAP`]), as it did before the sources array.
+pub fn xdptop_sources_lru_object() -> &'static [u8] {
+    object!("xdp_stats_sources_lru")
 }
 
 /// Benchmark only: xdptop's program with the talkers compiled out, as it
@@ -94,15 +94,37 @@ pub const STATS_MAP: &str = "xdp_stats_map";
 pub const XDPTOP_STATS_MAP: &str = "xdptop_stats";
 /// Run-time switches ([`XdptopConfig`], one slot) that xdptop writes.
 pub const CONFIG_MAP: &str = "xdptop_config";
-/// Per-source packet and byte counters ([`TalkerKey`] -> [`Counter`], LRU).
+/// Per-source packet and byte counters ([`TalkerKey`] -> [`Counter`], LRU)
+/// for the sources that find no slot in [`SOURCES_MAP`] (and, in programs
+/// loaded before that array, for all sources).
 pub const TALKERS_MAP: &str = "xdptop_talkers";
+/// Per-source counters in an mmapable array of [`SourceSlot`]s, claimed by
+/// the program and freed by xdptop (see `bpf/xdp_stats.h`).
+pub const SOURCES_MAP: &str = "xdptop_sources";
+/// One bit per slot of [`SOURCES_MAP`] (u64 words, mmapable), set by the
+/// program when it claims the slot and cleared by xdptop when it frees it.
+pub const SOURCES_USED_MAP: &str = "xdptop_sources_used";
 /// Per-service counters: an array of [`Counter`]s, one slot per service
 /// ([`service_slot`]), mmapable ([`MMAPABLE`]). xdptop programs loaded
 /// before it was an array have an LRU hash ([`ServiceKey`] -> [`Counter`],
 /// [`LRU_HASH_TYPE`]) under the same name.
 pub const SERVICES_MAP: &str = "xdptop_services";
-/// `max_entries` of [`TALKERS_MAP`] in the object (`XDPTOP_TALKERS_MAX_ENTRIES`).
+/// `max_entries` of [`SOURCES_MAP`] in the object (`XDPTOP_TALKERS_MAX_ENTRIES`);
+/// [`TALKERS_MAP`] has an eighth of it.
 pub const TALKERS_MAX_ENTRIES: u32 = 131_072;
+/// Slots a source probes in [`SOURCES_MAP`] before it goes to [`TALKERS_MAP`].
+pub const SOURCE_PROBES: u32 = 8;
+/// States of a [`SourceSlot`]'s key word (its low byte; 0: empty).
+pub mod source {
+    /// An IPv4 source, its address in the high 32 bits (as in the packet).
+    pub const V4: u64 = 1;
+    /// An IPv6 source, a hash of it in the high 32 bits, the address in `addr`.
+    pub const V6: u64 = 2;
+    /// An IPv6 slot whose address is being written.
+    pub const BUSY: u64 = 3;
+    /// A slot xdptop is freeing.
+    pub const DEAD: u64 = 4;
+}
 /// `BPF_MAP_TYPE_LRU_HASH`, the sources table's type.
 pub const LRU_HASH_TYPE: u32 = 9;
 /// `BPF_MAP_TYPE_ARRAY`, the services table's type.
@@ -251,7 +273,19 @@ pub fn size_bucket(len: u64) -> usize {
 pub struct XdptopConfig {
     /// 1: count sources and services.
     pub talkers: u32,
-    pub pad: u32,
+    /// Slots of [`SOURCES_MAP`] minus one (a power of two minus one).
+    pub source_mask: u32,
+}
+/// `struct xdptop_source_slot`: one slot of [`SOURCES_MAP`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceSlot {
+    /// 0: empty; else a [`source`] state in the low byte.
+    pub key: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// The IPv6 address of a [`source::V6`] slot.
+    pub addr: [u8; 16],
 }
 
 /// `struct xdptop_talker_key`: a source address, IPv4 as IPv4-mapped IPv6.
@@ -316,6 +350,8 @@ unsafe impl aya::Pod for TalkerKey {}
 unsafe impl aya::Pod for ServiceKey {}
 #[cfg(feature = "aya")]
 unsafe impl aya::Pod for Counter {}
+#[cfg(feature = "aya")]
+unsafe impl aya::Pod for SourceSlot {}
 
 #[cfg(test)]
 mod tests {

@@ -117,7 +117,7 @@ fn size_buckets_follow_the_bounds() {
 
 #[test]
 fn talker_types_match_btf() {
-    use xdp_ebpf::{Counter, TalkerKey, XdptopConfig};
+    use xdp_ebpf::{Counter, SourceSlot, TalkerKey, XdptopConfig};
     let obj = xdp_ebpf::xdptop_object();
     let s = btf_struct(obj, "xdptop_talker_key");
     assert_eq!(s["size"].as_u64(), Some(size_of::<TalkerKey>() as u64));
@@ -140,7 +140,21 @@ fn talker_types_match_btf() {
                 "talkers".to_owned(),
                 offset_of!(XdptopConfig, talkers) as u64
             ),
-            ("pad".to_owned(), offset_of!(XdptopConfig, pad) as u64),
+            (
+                "source_mask".to_owned(),
+                offset_of!(XdptopConfig, source_mask) as u64
+            ),
+        ]
+    );
+    let s = btf_struct(obj, "xdptop_source_slot");
+    assert_eq!(s["size"].as_u64(), Some(size_of::<SourceSlot>() as u64));
+    assert_eq!(
+        members(&s),
+        vec![
+            ("key".to_owned(), offset_of!(SourceSlot, key) as u64),
+            ("packets".to_owned(), offset_of!(SourceSlot, packets) as u64),
+            ("bytes".to_owned(), offset_of!(SourceSlot, bytes) as u64),
+            ("addr".to_owned(), offset_of!(SourceSlot, addr) as u64),
         ]
     );
 }
@@ -168,8 +182,18 @@ fn talker_tables_have_the_documented_defaults() {
             xdp_ebpf::LRU_HASH_TYPE,
             16,
             counter,
-            xdp_ebpf::TALKERS_MAX_ENTRIES,
+            xdp_ebpf::TALKERS_MAX_ENTRIES / 8,
             0
+        )
+    );
+    assert_eq!(
+        def(xdp_ebpf::SOURCES_MAP),
+        (
+            xdp_ebpf::ARRAY_TYPE,
+            4,
+            size_of::<xdp_ebpf::SourceSlot>() as u32,
+            xdp_ebpf::TALKERS_MAX_ENTRIES,
+            xdp_ebpf::MMAPABLE
         )
     );
     assert_eq!(

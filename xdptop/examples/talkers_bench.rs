@@ -2,8 +2,11 @@
 //! tables (xdptop's object, loaded and pinned under PIN_DIR, not attached)
 //! filled with 1k, 10k and 100k sources and as many services (slots of the
 //! services array with packets), read as the sampler reads them
-//! (`TalkerTables::read`: sources batched, services through the mapping)
-//! and ranked (`TalkerTracker::update`).
+//! (`TalkerTables::read`: the sources array's slots in use and the services
+//! array through their mappings, the LRU table batched) and ranked
+//! (`TalkerTracker::update`). The sources array has 262144 slots, so that
+//! 100k sources fill less than half of it and none is freed as idle (they
+//! get no packets here; in a real table, busy sources are never idle).
 //!
 //! Usage: `talkers_bench PIN_DIR` (a bpffs directory; needs root).
 //! Prints `talkers ENTRIES SERVICES READ_MS RANK_MS MAX_TOTAL_MS` and
@@ -13,11 +16,8 @@
 use std::{net::Ipv4Addr, time::Instant};
 
 use anyhow::Context as _;
-use aya::{
-    EbpfLoader,
-    maps::{Array, HashMap},
-};
-use xdp_ebpf::{Counter, TalkerKey};
+use aya::{EbpfLoader, maps::Array};
+use xdp_ebpf::{Counter, SourceSlot};
 use xdptop::{
     bpf::{Pins, TalkerTables},
     talkers::TalkerTracker,
@@ -25,6 +25,8 @@ use xdptop::{
 
 const IFACE: &str = "bench";
 const ROUNDS: usize = 15;
+/// Slots of the sources array: more than twice the largest fill.
+const SLOTS: u32 = 262_144;
 
 fn main() -> anyhow::Result<()> {
     let dir = std::env::args()
@@ -35,22 +37,40 @@ fn main() -> anyhow::Result<()> {
     let mut ebpf = EbpfLoader::with_btf(None)
         .map_pin_path(xdp_ebpf::CONFIG_MAP, pins.config(IFACE))
         .map_pin_path(xdp_ebpf::TALKERS_MAP, pins.talkers(IFACE))
+        .map_pin_path(xdp_ebpf::SOURCES_MAP, pins.sources(IFACE))
+        .map_pin_path(xdp_ebpf::SOURCES_USED_MAP, pins.sources_used(IFACE))
         .map_pin_path(xdp_ebpf::SERVICES_MAP, pins.services(IFACE))
+        .map_max_entries(xdp_ebpf::SOURCES_MAP, SLOTS)
+        .map_max_entries(xdp_ebpf::SOURCES_USED_MAP, SLOTS / 64)
         .load(xdp_ebpf::xdptop_object())
         .context("loading xdptop's object")?;
     let mut filled = 0u32;
     let mut filled_services = 0u32;
     for n in [1_000u32, 10_000, 100_000] {
         {
-            let mut sources: HashMap<_, TalkerKey, Counter> =
-                HashMap::try_from(ebpf.map_mut(xdp_ebpf::TALKERS_MAP).context("talkers")?)?;
+            // Slots as the program claims them: the key word, then the bit.
+            let mut sources: Array<_, SourceSlot> =
+                Array::try_from(ebpf.map_mut(xdp_ebpf::SOURCES_MAP).context("sources")?)?;
             for i in filled..n {
                 let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + i);
-                let c = Counter {
+                let raw = u32::from_ne_bytes(ip.octets());
+                let slot = SourceSlot {
+                    key: (u64::from(raw) << 32) | xdp_ebpf::source::V4,
                     packets: u64::from(i) + 1,
                     bytes: 64 * (u64::from(i) + 1),
+                    addr: [0; 16],
                 };
-                sources.insert(TalkerKey::from(std::net::IpAddr::V4(ip)), c, 0)?;
+                sources.set(i, slot, 0)?;
+            }
+            let mut used: Array<_, u64> = Array::try_from(
+                ebpf.map_mut(xdp_ebpf::SOURCES_USED_MAP)
+                    .context("sources_used")?,
+            )?;
+            for word in filled / 64..n.div_ceil(64) {
+                let bits = (word * 64..(word + 1) * 64)
+                    .filter(|&i| i < n)
+                    .fold(0u64, |b, i| b | 1 << (i % 64));
+                used.set(word, bits, 0)?;
             }
         }
         filled = n;

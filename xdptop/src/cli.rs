@@ -96,12 +96,13 @@ pub struct Cli {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub talkers_export: Option<i128>,
 
-    /// Entries of the sources table when --talkers loads the program;
-    /// least recently seen sources are evicted when it is full. About 100
-    /// bytes of kernel memory per source whatever the CPU count, plus a
-    /// fixed 2 MiB array for the services (exact, never evicted): the
-    /// default 131072 takes 14.0 MiB per interface. Sizes below 1024 are
-    /// for tests.
+    /// Slots of the sources table when --talkers loads the program
+    /// (rounded up to a power of two); when more than half are in use,
+    /// sources idle for three samples are freed, and sources that find no
+    /// slot go to an LRU table an eighth of its size. About 52 bytes of
+    /// kernel memory per slot whatever the CPU count, plus a fixed 2 MiB
+    /// array for the services (exact, never evicted): the default 131072
+    /// takes 8.5 MiB per interface. Sizes below 1024 are for tests.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub talkers_table: Option<i128>,
 

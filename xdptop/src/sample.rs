@@ -207,10 +207,11 @@ pub struct TalkerReading {
     /// Identity of the tables (the sources table's map id): counts in
     /// another table are not comparable.
     pub epoch: u64,
-    pub sources: Vec<(xdp_ebpf::TalkerKey, xdp_ebpf::Counter)>,
+    /// Every place a source has counts in (see [`crate::talkers::SourceAt`]).
+    pub sources: Vec<(crate::talkers::SourceAt, xdp_ebpf::Counter)>,
     pub services: Vec<(xdp_ebpf::ServiceKey, xdp_ebpf::Counter)>,
-    /// `max_entries` of the sources table.
-    pub sources_capacity: u32,
+    /// The sources tables' fill.
+    pub table: crate::talkers::Table,
 }
 
 /// One interface at one sampling instant. Rates cover the period since the

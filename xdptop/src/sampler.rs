@@ -397,14 +397,21 @@ mod tests {
                 Ok(TalkerReading {
                     epoch: 1,
                     sources: vec![(
-                        xdp_ebpf::TalkerKey::from(std::net::IpAddr::from([198, 18, 0, 1])),
+                        crate::talkers::SourceAt {
+                            key: std::net::IpAddr::from([198, 18, 0, 1]).into(),
+                            slot: Some(0),
+                        },
                         xdp_ebpf::Counter {
                             packets,
                             bytes: packets * 100,
                         },
                     )],
                     services: Vec::new(),
-                    sources_capacity: 1024,
+                    table: crate::talkers::Table {
+                        entries: 1,
+                        capacity: 1024,
+                        ..Default::default()
+                    },
                 })
             })
         }

@@ -2,10 +2,14 @@
 //! pure functions over the kernel tables' cumulative counters (read by
 //! `bpf/talkers.rs`). The sampler keeps one [`TalkerTracker`] per interface.
 //!
-//! The tables are LRU: an entry evicted under churn loses its counts, and
-//! when the address or service comes back it starts again from zero. Such an
-//! entry is counted anew: its whole count is this period's (never a negative
-//! delta), and its `packets`/`bytes` are since it was last (re-)created.
+//! A source's counts lie in one or more slots of the sources array (two CPUs
+//! may claim two slots for one source), or in the LRU table that takes what
+//! finds no slot: each place is tracked on its own and the places of one
+//! address are added up. A slot freed when idle, or an LRU entry evicted
+//! under churn, loses its counts, and when the address comes back it starts
+//! again from zero. Such an entry is counted anew: its whole count is this
+//! period's (never a negative delta), and its `packets`/`bytes` are since it
+//! was last (re-)created.
 
 use std::{collections::HashMap, hash::Hash, net::IpAddr};
 
@@ -46,11 +50,24 @@ pub struct Other {
     pub bps: f64,
 }
 
-/// Fill of the sources table, to tell when evictions are likely.
+/// Fill of the sources table, to tell when evictions are likely: the
+/// sources array's slots in use, and the LRU table that takes the sources
+/// that find no slot (`overflow`; programs loaded before the array have
+/// only an LRU table, which is then `entries`/`capacity`, overflow 0/0).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Table {
     pub entries: usize,
     pub capacity: u32,
+    pub overflow: usize,
+    pub overflow_capacity: u32,
+}
+
+/// Where some of a source's counts lie: a slot of the sources array, or
+/// the LRU table (`slot: None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceAt {
+    pub key: TalkerKey,
+    pub slot: Option<u32>,
 }
 
 /// The talkers part of a sample: the N heaviest sources and services, and
@@ -187,13 +204,53 @@ impl<K: Hash + Eq + Copy> Table1<K> {
     }
 }
 
+fn sum(a: Counter, b: Counter) -> Counter {
+    Counter {
+        packets: a.packets.saturating_add(b.packets),
+        bytes: a.bytes.saturating_add(b.bytes),
+    }
+}
+
+/// Adds up the places of each address: one line per source.
+fn by_source(
+    places: Vec<Moved<SourceAt>>,
+    index: &mut HashMap<TalkerKey, usize, foldhash::fast::RandomState>,
+) -> Vec<Moved<TalkerKey>> {
+    use std::collections::hash_map::Entry;
+    index.clear();
+    let mut out: Vec<Moved<TalkerKey>> = Vec::with_capacity(places.len());
+    for m in places {
+        match index.entry(m.key.key) {
+            Entry::Occupied(e) => {
+                let line = &mut out[*e.get()];
+                line.total = sum(line.total, m.total);
+                line.delta = sum(line.delta, m.delta);
+            }
+            Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(Moved {
+                    key: m.key.key,
+                    total: m.total,
+                    delta: m.delta,
+                });
+            }
+        }
+    }
+    if index.capacity() > 4 * out.len().max(1024) {
+        *index = HashMap::default();
+    }
+    out
+}
+
 /// Per-interface state: the previous tables, and which tables they were.
 #[derive(Debug)]
 pub struct TalkerTracker {
     top: usize,
     epoch: Option<u64>,
-    sources: Table1<TalkerKey>,
+    sources: Table1<SourceAt>,
     services: Table1<ServiceKey>,
+    /// Scratch for [`by_source`], kept to spare an allocation per tick.
+    index: HashMap<TalkerKey, usize, foldhash::fast::RandomState>,
 }
 
 impl TalkerTracker {
@@ -204,6 +261,7 @@ impl TalkerTracker {
             epoch: None,
             sources: Table1::new(),
             services: Table1::new(),
+            index: HashMap::default(),
         }
     }
 
@@ -219,15 +277,9 @@ impl TalkerTracker {
         let comparable = interface.is_some() && self.epoch == Some(reading.epoch);
         self.epoch = Some(reading.epoch);
         let limit = interface.unwrap_or_default();
-        let table = Table {
-            entries: reading.sources.len(),
-            capacity: reading.sources_capacity,
-        };
-        let sources = top_n(
-            self.sources.update(reading.sources, comparable),
-            self.top,
-            limit,
-        );
+        let table = reading.table;
+        let places = self.sources.update(reading.sources, comparable);
+        let sources = top_n(by_source(places, &mut self.index), self.top, limit);
         let services = top_n(
             self.services.update(reading.services, comparable),
             self.top,
@@ -312,12 +364,19 @@ mod tests {
         TalkerKey::from(IpAddr::from([198, 18, 0, last]))
     }
 
+    fn at(last: u8, slot: u32) -> SourceAt {
+        SourceAt {
+            key: v4(last),
+            slot: Some(slot),
+        }
+    }
+
     fn reading(epoch: u64, sources: &[(u8, u64)]) -> TalkerReading {
         TalkerReading {
             epoch,
             sources: sources
                 .iter()
-                .map(|&(a, p)| (v4(a), c(p, p * 100)))
+                .map(|&(a, p)| (at(a, u32::from(a)), c(p, p * 100)))
                 .collect(),
             services: vec![(
                 ServiceKey {
@@ -327,7 +386,11 @@ mod tests {
                 },
                 c(sources.iter().map(|s| s.1).sum(), 0),
             )],
-            sources_capacity: 16,
+            table: Table {
+                entries: sources.len(),
+                capacity: 16,
+                ..Table::default()
+            },
         }
     }
 
@@ -408,7 +471,8 @@ mod tests {
             got.talkers_table,
             Table {
                 entries: 3,
-                capacity: 16
+                capacity: 16,
+                ..Table::default()
             }
         );
     }
@@ -422,6 +486,44 @@ mod tests {
         assert_eq!(got.talkers_other.pps, 0.0);
         let got = t.update(reading(2, &[(1, 510)]), Some(c(10, 1000)), 1.0);
         assert_eq!(got.talkers[0].pps, 10.0);
+    }
+
+    #[test]
+    fn the_places_of_one_source_add_up_and_each_has_its_own_delta() {
+        let mut t = TalkerTracker::new(5);
+        let lru = SourceAt {
+            key: v4(1),
+            slot: None,
+        };
+        let with = |places: &[(SourceAt, u64)]| TalkerReading {
+            epoch: 1,
+            sources: places.iter().map(|&(k, p)| (k, c(p, p))).collect(),
+            ..TalkerReading::default()
+        };
+        t.update(
+            with(&[(at(1, 3), 100), (lru, 40), (at(2, 9), 10)]),
+            None,
+            0.0,
+        );
+        // Slot 3 is freed (idle), a new one (7) takes the source's packets.
+        let got = t.update(
+            with(&[(at(1, 7), 25), (lru, 45), (at(2, 9), 20)]),
+            Some(c(40, 40)),
+            1.0,
+        );
+        let lines: Vec<(String, u64, f64)> = got
+            .talkers
+            .iter()
+            .map(|t| (t.source.to_string(), t.packets, t.pps))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("198.18.0.1".to_owned(), 70, 30.0),
+                ("198.18.0.2".to_owned(), 20, 10.0)
+            ],
+            "25 new in slot 7 and 5 in the LRU: not 70 - 140"
+        );
     }
 
     #[test]

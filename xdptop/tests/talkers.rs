@@ -459,6 +459,68 @@ fn a_tiny_table_churns_and_the_output_stays_consistent() {
 }
 
 #[test]
+fn idle_slots_are_freed_and_new_sources_count_exactly_again() {
+    let (bpffs, lab) = setup("tkfree", 1);
+    let iface = &lab.links[0].xdp_if;
+    let dst = lab.links[0].xdp_ip;
+    // 64 slots (and 16 LRU entries for the sources that find none).
+    let args = [
+        "--interval",
+        "200ms",
+        "--talkers",
+        "10",
+        "--talkers-table",
+        "64",
+        iface.as_str(),
+    ];
+    let mut run = Running::start_healthy(&lab, bpffs.path(), &args, WAIT);
+    let used = |v: &Value| v["talkers_table"]["entries"].as_u64().expect("entries");
+
+    // 300 sources, a frame each: more than the array holds.
+    let once: Vec<Vec<u8>> = (0..300u32)
+        .map(|i| {
+            let a = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 50, 0)) + i);
+            frames::ipv4(a, dst, IPPROTO_UDP, 9, 18)
+        })
+        .collect();
+    let (first, _) = send_all(&lab, &once, RATE / 2);
+    let full = run.wait_for(iface, WAIT, |v| packets(v) >= first && used(v) > 32);
+    assert_eq!(full["talkers_table"]["capacity"], 64, "{full}");
+    // Idle for three reads in an array more than half full: freed.
+    let freed = run.wait_for(iface, WAIT, |v| used(v) == 0);
+    assert_eq!(packets(&freed), first, "{freed}");
+
+    // Room again: five new sources, exact and in order.
+    let counts = [500usize, 400, 300, 200, 100];
+    let per_source: Vec<Vec<Vec<u8>>> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| vec![frames::ipv4(src(20 + i as u8), dst, IPPROTO_UDP, 9, 18); n])
+        .collect();
+    let (sent, _) = send_all(&lab, &interleave(per_source), RATE);
+    let v = run.wait_for(iface, WAIT, |v| {
+        packets(v) >= first + sent && v["pps"] == 0.0
+    });
+    assert_eq!(packets(&v), first + sent, "{v}");
+    let got: Vec<(String, u64)> = talkers(&v)
+        .into_iter()
+        .map(|(a, p, _)| (a, p))
+        .take(5)
+        .collect();
+    let want: Vec<(String, u64)> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (src(20 + i as u8).to_string(), n as u64))
+        .collect();
+    assert_eq!(got, want, "{v}");
+    assert_eq!(used(&v), 5, "{v}");
+    for l in &run.all_lines() {
+        assert_consistent(l, 10);
+    }
+    assert!(run.stop().success());
+}
+
+#[test]
 fn a_spoofed_flood_keeps_memory_bounded_totals_exact_and_the_sender_on_top() {
     let (bpffs, lab) = setup("tkflood", 1);
     let iface = &lab.links[0].xdp_if;
@@ -780,7 +842,9 @@ fn check_memory(dir: &std::path::Path, sources: u32, cpus: u32) {
     if (nums.next().unwrap_or(0), nums.next().unwrap_or(0)) < (6, 5) {
         return;
     }
-    let kernel = memlock(&dir.join("talkers")) + memlock(&dir.join("services"));
+    let kernel = memlock(&dir.join("sources"))
+        + memlock(&dir.join("talkers"))
+        + memlock(&dir.join("services"));
     let formula = xdptop::bpf::talkers_kernel_memory(sources, cpus);
     assert!(
         kernel.abs_diff(formula) * 100 < kernel,

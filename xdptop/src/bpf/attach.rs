@@ -347,6 +347,7 @@ fn load_and_attach(
 ) -> Result<Attached, AttachError> {
     let shared_path = pins.shared_map();
     let stats_path = pins.stats(iface);
+    let (slots, lru, used) = super::source_tables(tables);
     let cap_bpf_only = !crate::privilege::may_subtract_pointers()?;
     let cap_bpf_only_value = u8::from(cap_bpf_only);
     // No target BTF: the program has no CO-RE relocations (a test in
@@ -359,8 +360,12 @@ fn load_and_attach(
         .map_pin_path(xdp_ebpf::XDPTOP_STATS_MAP, stats_path)
         .map_pin_path(xdp_ebpf::CONFIG_MAP, pins.config(iface))
         .map_pin_path(xdp_ebpf::TALKERS_MAP, pins.talkers(iface))
+        .map_pin_path(xdp_ebpf::SOURCES_MAP, pins.sources(iface))
+        .map_pin_path(xdp_ebpf::SOURCES_USED_MAP, pins.sources_used(iface))
         .map_pin_path(xdp_ebpf::SERVICES_MAP, pins.services(iface))
-        .map_max_entries(xdp_ebpf::TALKERS_MAP, tables)
+        .map_max_entries(xdp_ebpf::SOURCES_MAP, slots)
+        .map_max_entries(xdp_ebpf::SOURCES_USED_MAP, used)
+        .map_max_entries(xdp_ebpf::TALKERS_MAP, lru)
         .override_global(xdp_ebpf::CAP_BPF_ONLY, &cap_bpf_only_value, true)
         .load(xdp_ebpf::xdptop_object())
         .doing(|| "loading xdptop's XDP program (is the kernel 5.9+ with BTF?)".into())?;

@@ -277,9 +277,12 @@ pub fn attach(
         .doing(|| format!("setting the pin path of {}", shared_path.display()))?;
     obj.pin_map(c"xdptop_stats", &pins.stats(iface))
         .doing(|| "setting the pin path of xdptop's stats map".into())?;
+    let (slots, lru, used) = super::source_tables(tables);
     for (name, path, entries) in [
         (c"xdptop_config", pins.config(iface), None),
-        (c"xdptop_talkers", pins.talkers(iface), Some(tables)),
+        (c"xdptop_sources", pins.sources(iface), Some(slots)),
+        (c"xdptop_sources_used", pins.sources_used(iface), Some(used)),
+        (c"xdptop_talkers", pins.talkers(iface), Some(lru)),
         // A fixed size: one slot per service.
         (c"xdptop_services", pins.services(iface), None),
     ] {

@@ -53,9 +53,19 @@ pub struct WatchOptions {
 
 /// `--talkers-table` default: sources (the services array has a fixed size).
 pub const DEFAULT_TALKERS_TABLE: u32 = xdp_ebpf::TALKERS_MAX_ENTRIES;
-/// Sources table of a program loaded without `--talkers`: the table is
-/// preallocated, so it stays small (about 120 KiB) until talkers are asked
-/// for; a later `--talkers` run on that attachment says how to get larger.
+
+/// What a load with `--talkers-table n` sizes: the sources array's slots
+/// (`n` rounded up to a power of two, as the program masks its hash), the
+/// LRU table for the sources that find no slot (an eighth of them, at least
+/// 16), and the bitmap of the slots in use (a u64 word per 64 slots).
+pub fn source_tables(n: u32) -> (u32, u32, u32) {
+    let slots = n.next_power_of_two();
+    (slots, (slots / 8).max(16), slots.div_ceil(64))
+}
+/// Sources table of a program loaded without `--talkers`: the tables are
+/// allocated in full at load, so they stay small (about 60 KiB) until
+/// talkers are asked for; a later `--talkers` run on that attachment says
+/// how to get larger.
 /// (The services array has its fixed 2 MiB either way.)
 pub const IDLE_TALKERS_TABLE: u32 = 1024;
 

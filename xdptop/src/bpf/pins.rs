@@ -5,12 +5,16 @@
 //! PIN_DIR/xdptop/IFACE/link_MODE   xdptop's bpf_link on IFACE (MODE: native | skb)
 //! PIN_DIR/xdptop/IFACE/stats       xdptop's per-CPU counters for IFACE
 //! PIN_DIR/xdptop/IFACE/config      run-time switches (talker counting on/off)
-//! PIN_DIR/xdptop/IFACE/talkers     per-source counters (LRU)
+//! PIN_DIR/xdptop/IFACE/sources     per-source counters (array)
+//! PIN_DIR/xdptop/IFACE/sources_used  which of its slots are in use (bitmap)
+//! PIN_DIR/xdptop/IFACE/talkers     per-source counters of sources with no slot there (LRU)
 //! PIN_DIR/xdptop/IFACE/services    per-service counters (array; LRU hash before)
 //! ```
 //!
-//! The last three came with top talkers; a program loaded by an earlier
-//! xdptop has none of them, and talkers then need a re-attach.
+//! The last five came with top talkers; a program loaded by an earlier
+//! xdptop has none of them, and talkers then need a re-attach. One loaded
+//! before the sources array has the other three and keeps all its sources
+//! in the LRU table.
 
 use std::{
     io,
@@ -70,7 +74,17 @@ impl Pins {
         self.iface_dir(iface).join("config")
     }
 
-    /// Per-source counters of the program on `iface`.
+    /// Per-source counters of the program on `iface`: the array.
+    pub fn sources(&self, iface: &str) -> PathBuf {
+        self.iface_dir(iface).join("sources")
+    }
+
+    /// Which slots of [`Self::sources`] are in use.
+    pub fn sources_used(&self, iface: &str) -> PathBuf {
+        self.iface_dir(iface).join("sources_used")
+    }
+
+    /// Per-source counters of the program on `iface`: the LRU table.
     pub fn talkers(&self, iface: &str) -> PathBuf {
         self.iface_dir(iface).join("talkers")
     }
@@ -80,12 +94,15 @@ impl Pins {
         self.iface_dir(iface).join("services")
     }
 
-    /// The talker pins of `iface`: config, talkers, services.
-    pub fn talker_pins(&self, iface: &str) -> [PathBuf; 3] {
+    /// The talker pins of `iface`: config, talkers, services, sources,
+    /// sources_used.
+    pub fn talker_pins(&self, iface: &str) -> [PathBuf; 5] {
         [
             self.config(iface),
             self.talkers(iface),
             self.services(iface),
+            self.sources(iface),
+            self.sources_used(iface),
         ]
     }
 

@@ -538,28 +538,33 @@ fn parse_link_reply(mut msg: &[u8]) -> io::Result<Option<u32>> {
 /// Bytes of a page, as the kernel rounds an mmapable array's mapping.
 pub const PAGE: usize = 4096;
 
-// Mapped reads 64-bit counters of a read-only mapping with atomic loads:
+// Mapped reads 64-bit counters of a shared mapping with atomic loads:
 // plain loads on 64-bit targets; 32-bit ones would need a write (cmpxchg8b).
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("xdptop reads the talker tables with 64-bit atomic loads: 64-bit targets only");
 
-/// A read-only, shared mapping of an mmapable BPF array of `{packets,
-/// bytes}` counters (two u64 per slot): the program's atomic adds show
-/// through it, so reading costs no syscall.
+/// A shared mapping of an mmapable BPF array, as 64-bit words: the
+/// program's atomic updates show through it, so reading costs no syscall.
 pub struct Mapped {
     base: std::ptr::NonNull<std::sync::atomic::AtomicU64>,
-    slots: usize,
+    words: usize,
 }
 
-// SAFETY: the mapping is read-only memory owned by this value; reading it
-// through atomics from any thread is sound.
+// SAFETY: the mapping is memory owned by this value that the kernel and
+// this process only access with atomics, from any thread.
 unsafe impl Send for Mapped {}
 
 impl Mapped {
-    /// Maps the `slots` counters of the array `fd` read-only. The mapping
-    /// holds the map: the descriptor may be closed afterwards.
-    pub fn new(fd: BorrowedFd<'_>, slots: usize) -> io::Result<Self> {
-        let len = Self::len_of(slots);
+    /// Maps the first `words` 64-bit words of the array `fd`, read-only or
+    /// (`writable`, for an array not frozen) read-write. The mapping holds
+    /// the map: the descriptor may be closed afterwards.
+    pub fn new(fd: BorrowedFd<'_>, words: usize, writable: bool) -> io::Result<Self> {
+        let len = Self::len_of(words);
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
         // SAFETY: a fresh mapping (no address hint) of `len` bytes of the
         // map's fd, which the kernel checks against the array's size; it
         // aliases no Rust object.
@@ -567,7 +572,7 @@ impl Mapped {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ,
+                prot,
                 libc::MAP_SHARED,
                 fd.as_raw_fd(),
                 0,
@@ -578,24 +583,26 @@ impl Mapped {
         }
         let base = std::ptr::NonNull::new(ptr.cast())
             .ok_or_else(|| io::Error::other("mmap returned a null address"))?;
-        Ok(Self { base, slots })
+        Ok(Self { base, words })
     }
 
-    fn len_of(slots: usize) -> usize {
-        (slots * 16).next_multiple_of(PAGE)
+    fn len_of(words: usize) -> usize {
+        (words * 8).next_multiple_of(PAGE)
     }
 
-    /// The array as atomics: packets and bytes of slot i at 2i and 2i + 1.
-    fn words(&self) -> &[std::sync::atomic::AtomicU64] {
-        // SAFETY: the mapping is page-aligned, holds `slots` counters of two
-        // u64 each, stays mapped while `self` lives, and is only ever
-        // written by the kernel with atomic adds, so atomic loads read it.
-        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.slots * 2) }
+    /// The array as atomics (the slots' fields, in order). A read-only
+    /// mapping must only be loaded from.
+    pub fn words(&self) -> &[std::sync::atomic::AtomicU64] {
+        // SAFETY: the mapping is page-aligned, holds `words` u64s, stays
+        // mapped while `self` lives, and is only ever accessed with atomics
+        // (the program's atomic adds and compare-and-swaps, and ours).
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.words) }
     }
 
-    /// (slot, packets, bytes) of the slots with packets. Packets and bytes
-    /// are two loads: a packet counted in between shows in the bytes first
-    /// and in the packets at the next read.
+    /// For an array of `{packets, bytes}` counters: (slot, packets, bytes)
+    /// of the slots with packets. Packets and bytes are two loads: a packet
+    /// counted in between shows in the bytes first and in the packets at
+    /// the next read.
     pub fn nonzero(&self) -> impl Iterator<Item = (u32, u64, u64)> + '_ {
         use std::sync::atomic::Ordering::Relaxed;
         self.words()
@@ -613,9 +620,88 @@ impl Drop for Mapped {
         // SAFETY: unmaps exactly what `new` mapped; no reference into it
         // outlives `self` (`words` borrows it).
         unsafe {
-            libc::munmap(self.base.as_ptr().cast(), Self::len_of(self.slots));
+            libc::munmap(self.base.as_ptr().cast(), Self::len_of(self.words));
         }
     }
+}
+
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const MAP_TYPE_ARRAY: u32 = 2;
+const MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+
+fn map_create(map_type: u32, inner_map_fd: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    #[repr(C)]
+    struct Attr {
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        map_flags: u32,
+        inner_map_fd: u32,
+    }
+    let mut attr = Attr {
+        map_type,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
+        map_flags: 0,
+        inner_map_fd,
+    };
+    // SAFETY: Attr is the head of the map-create member of union bpf_attr
+    // (the kernel zero-fills the rest).
+    let fd = unsafe { bpf(BPF_MAP_CREATE, &mut attr)? };
+    // SAFETY: on success BPF_MAP_CREATE returns a new fd that we now own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// An array of maps with one slot, and a map to put in it: updating a map
+/// of maps makes the kernel wait for the running BPF programs before the
+/// syscall returns (`maybe_wait_bpf_programs`, also the kernel selftests'
+/// `kern_sync_rcu`).
+struct Grace {
+    outer: std::os::fd::OwnedFd,
+    inner: std::os::fd::OwnedFd,
+}
+
+static GRACE: std::sync::Mutex<Option<Grace>> = std::sync::Mutex::new(None);
+
+/// Returns once every BPF program that was running when it was called has
+/// finished (an RCU grace period, a few to some tens of milliseconds): a
+/// program that read a slot's old key before then has done its adds.
+pub fn wait_for_programs() -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let mut grace = GRACE.lock().unwrap_or_else(|e| e.into_inner());
+    let g = match grace.as_ref() {
+        Some(g) => g,
+        None => {
+            let inner = map_create(MAP_TYPE_ARRAY, 0)?;
+            let outer = map_create(MAP_TYPE_ARRAY_OF_MAPS, inner.as_raw_fd() as u32)?;
+            grace.insert(Grace { outer, inner })
+        }
+    };
+    #[repr(C)]
+    struct Attr {
+        map_fd: u32,
+        pad: u32,
+        key: u64,
+        value: u64,
+        flags: u64,
+    }
+    let key = 0u32;
+    let value = g.inner.as_raw_fd() as u32;
+    let mut attr = Attr {
+        map_fd: g.outer.as_raw_fd() as u32,
+        pad: 0,
+        key: &key as *const u32 as u64,
+        value: &value as *const u32 as u64,
+        flags: 0,
+    };
+    // SAFETY: Attr is the element member of union bpf_attr; key and value
+    // point at 4-byte values that outlive the call.
+    unsafe { bpf(BPF_MAP_UPDATE_ELEM, &mut attr)? };
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,17 +1,26 @@
 //! The talker tables of xdptop's program on one interface: the run-time
-//! switch (`xdptop_config`), the sources LRU table and the services array,
-//! pinned next to the stats map (see `pins.rs`). While a [`TalkerTables`] is
+//! switch (`xdptop_config`), the sources array with its LRU table for the
+//! sources that find no slot, and the services array, pinned next to the
+//! stats map (see `pins.rs`). Reading the sources array also frees its idle
+//! slots when it fills up (see `bpf/xdp_stats.h`). While a [`TalkerTables`] is
 //! open and counting, the program counts sources and services; switching it off, or dropping it,
 //! switches counting off again. The dashboard opens the tables idle and
 //! counts only while its talkers view is open.
 
-use std::{os::fd::AsFd as _, path::Path};
+use std::{
+    os::fd::AsFd as _,
+    path::Path,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use aya::maps::{Array, Map, MapData, MapInfo, MapType};
-use xdp_ebpf::{Counter, ServiceKey, TalkerKey, XdptopConfig};
+use xdp_ebpf::{Counter, ServiceKey, SourceSlot, TalkerKey, XdptopConfig, source};
 
 use super::{Error, Pins, error::Doing as _, sys, sys::Mapped};
-use crate::sample::TalkerReading;
+use crate::{
+    sample::TalkerReading,
+    talkers::{SourceAt, Table},
+};
 
 /// Entries per `BPF_MAP_LOOKUP_BATCH` call: 4096 × 32 bytes = 128 KiB of
 /// buffers, 25 syscalls for a full table of 100k sources.
@@ -20,25 +29,35 @@ const BATCH: usize = 4096;
 /// Bytes of one page, as the kernel rounds an mmapable array.
 const PAGE: u64 = sys::PAGE as u64;
 
-/// Kernel memory of the talker tables with `sources` source entries, in
-/// bytes, on a kernel with `cpus` possible CPUs, as the kernel accounts it
-/// (`bytes_memlock` in `bpftool map show`): see `README.md`, "Top talkers".
+/// Kernel memory of the talker tables of a program loaded with
+/// `--talkers-table n`, in bytes, on a kernel with `cpus` possible CPUs, as
+/// the kernel accounts it (`bytes_memlock` in `bpftool map show`): see
+/// `README.md`, "Top talkers".
 ///
-/// The sources table is an LRU hash, which preallocates every entry: an
-/// element of 48 bytes of header plus the key and the value, each rounded up
-/// to 8 bytes (96 bytes), and a 16-byte bucket per entry rounded up to a
+/// The sources array: a page of header and its slots of 40 bytes,
+/// page-rounded; its bitmap of slots in use, a page of header and a bit per
+/// slot, page-rounded. The LRU table for the sources that find no slot (an eighth
+/// of the slots, [`super::source_tables`]) preallocates every entry: an
+/// element of 48 bytes of header plus the key and the value, each rounded
+/// up to 8 bytes (80 bytes), and a 16-byte bucket per entry rounded up to a
 /// power of two; then about 1 KiB and 32 bytes per possible CPU. The values
-/// are shared, so the CPU count barely matters: a per-CPU value would add 16
-/// bytes per possible CPU to every entry (1 KiB at 64 CPUs).
+/// are shared, so the CPU count barely matters.
 ///
 /// The services array is fixed: a page of header and its 131328 slots of 16
 /// bytes, page-rounded (2 MiB + 4 KiB).
-pub fn kernel_memory(sources: u32, cpus: u32) -> u64 {
+pub fn kernel_memory(n: u32, cpus: u32) -> u64 {
+    let (slots, lru, used) = super::source_tables(n);
+    let array = PAGE + (u64::from(slots) * size_of::<SourceSlot>() as u64).next_multiple_of(PAGE);
+    let bitmap = PAGE + (u64::from(used) * 8).next_multiple_of(PAGE);
+    array + bitmap + lru_memory(lru, cpus) + services_memory()
+}
+
+/// Kernel memory of an LRU table of `entries` sources: see [`kernel_memory`].
+pub fn lru_memory(entries: u32, cpus: u32) -> u64 {
     let elem =
         48 + (size_of::<TalkerKey>() as u64).next_multiple_of(8) + size_of::<Counter>() as u64;
-    let buckets = u64::from(sources.next_power_of_two()) * 16;
-    let talkers = u64::from(sources) * elem + buckets + 1024 + u64::from(cpus) * 32;
-    talkers + services_memory()
+    let buckets = u64::from(entries.next_power_of_two()) * 16;
+    u64::from(entries) * elem + buckets + 1024 + u64::from(cpus) * 32
 }
 
 /// Kernel memory of the services array: see [`kernel_memory`].
@@ -49,7 +68,11 @@ pub fn services_memory() -> u64 {
 /// The open tables of one interface, counting switched on.
 pub struct TalkerTables {
     config: Array<MapData, XdptopConfig>,
+    /// The LRU table: the sources that find no slot in `sources` (all
+    /// sources, for a program loaded before the array).
     talkers: MapData,
+    /// The sources array; `None` for a program loaded before it.
+    sources: Option<SourceArray>,
     services: Services,
     /// Map id of the sources table: a new table (re-attach) restarts counts.
     epoch: u64,
@@ -64,11 +87,16 @@ impl TalkerTables {
     /// `None` when the program there has no tables (loaded by an earlier
     /// xdptop): the caller says that talkers need a re-attach.
     pub fn open(pins: &Pins, iface: &str, counting: bool) -> Result<Option<Self>, Error> {
-        let paths = pins.talker_pins(iface);
-        if !paths.iter().all(|p| p.exists()) {
+        let [config, talkers, services, sources, used] = pins.talker_pins(iface);
+        if ![&config, &talkers, &services].iter().all(|p| p.exists()) {
             return Ok(None);
         }
-        let [config, talkers, services] = paths;
+        let sources = if sources.exists() {
+            Some(SourceArray::open(&sources, &used)?)
+        } else {
+            // Loaded by an xdptop from before the array: all in the LRU table.
+            None
+        };
         let config =
             MapData::from_pin(&config).doing(|| format!("opening {}", config.display()))?;
         let config = Array::try_from(Map::Array(config))
@@ -84,6 +112,7 @@ impl TalkerTables {
         let mut tables = Self {
             config,
             talkers,
+            sources,
             services,
             epoch,
             iface: iface.to_owned(),
@@ -108,15 +137,19 @@ impl TalkerTables {
         self.counting
     }
 
-    /// `max_entries` of the sources table.
+    /// Sources the tables hold: the array's slots (the LRU table's entries
+    /// for a program loaded before the array).
     pub fn capacity(&self) -> u32 {
-        max_entries(&self.talkers)
+        match &self.sources {
+            Some(array) => array.slots,
+            None => max_entries(&self.talkers),
+        }
     }
 
     fn switch(&mut self, on: bool) -> Result<(), Error> {
         let value = XdptopConfig {
             talkers: u32::from(on),
-            pad: 0,
+            source_mask: self.sources.as_ref().map_or(0, |a| a.slots - 1),
         };
         self.config.set(0, value, 0).doing(|| {
             format!(
@@ -126,21 +159,51 @@ impl TalkerTables {
         })
     }
 
-    /// Reads both tables, a batch of entries per syscall.
+    /// Reads the tables: the arrays through their mappings, the LRU table a
+    /// batch of entries per syscall. Then, when the sources array is more
+    /// than half full, frees its slots that stayed idle.
     pub fn read(&mut self) -> Result<TalkerReading, Error> {
-        let mut reading = TalkerReading {
-            epoch: self.epoch,
-            sources: Vec::new(),
-            services: Vec::new(),
-            sources_capacity: max_entries(&self.talkers),
-        };
         // Counting is switched on every read: another xdptop consuming talkers
         // on the same interface may have switched it off when it ended.
         self.switch(true)?;
-        sys::lookup_batch(self.talkers.fd().as_fd(), BATCH, &mut reading.sources)
+        let mut sources = Vec::new();
+        let in_array = match &mut self.sources {
+            Some(array) => array.read(&mut sources),
+            None => 0,
+        };
+        let mut lru: Vec<(TalkerKey, Counter)> = Vec::new();
+        sys::lookup_batch(self.talkers.fd().as_fd(), BATCH, &mut lru)
             .doing(|| "reading the talkers table".into())?;
-        self.services.read(&mut reading.services)?;
-        Ok(reading)
+        let table = match &self.sources {
+            Some(array) => Table {
+                entries: in_array,
+                capacity: array.slots,
+                overflow: lru.len(),
+                overflow_capacity: max_entries(&self.talkers),
+            },
+            None => Table {
+                entries: lru.len(),
+                capacity: max_entries(&self.talkers),
+                ..Table::default()
+            },
+        };
+        sources.extend(
+            lru.into_iter()
+                .map(|(key, c)| (SourceAt { key, slot: None }, c)),
+        );
+        let mut services = Vec::new();
+        self.services.read(&mut services)?;
+        if let Some(array) = &mut self.sources {
+            array
+                .free_idle(in_array)
+                .doing(|| "freeing idle slots of the sources array".into())?;
+        }
+        Ok(TalkerReading {
+            epoch: self.epoch,
+            sources,
+            services,
+            table,
+        })
     }
 
     /// Reads the services table alone into `out` (for the benchmark).
@@ -195,6 +258,186 @@ fn other_layout(path: &Path) -> Error {
     }
 }
 
+/// Reads in a row without new packets after which a slot counts as idle.
+const IDLE_READS: u8 = 3;
+
+/// The sources array (see `bpf/xdp_stats.h`) and its bitmap of slots in
+/// use, mapped read-write: xdptop reads the slots in use and frees the idle
+/// ones.
+struct SourceArray {
+    mapped: Mapped,
+    used: Mapped,
+    slots: u32,
+    /// Per slot: the low 32 bits of its packets at the last read, and for
+    /// how many reads in a row they stayed the same (5 bytes per slot).
+    seen: Vec<u32>,
+    idle: Vec<u8>,
+}
+
+/// Words (u64) per slot: key, packets, bytes, and the address's two.
+const SLOT_WORDS: usize = size_of::<SourceSlot>() / 8;
+
+/// Opens a pinned mmapable array of `value_size`-byte values with `entries`
+/// entries (any, if `None`) and maps it read-write, as `words` u64 words
+/// worked out from its entries.
+fn map_array(path: &Path, value_size: usize, entries: Option<u32>) -> Result<(Mapped, u32), Error> {
+    let map = MapData::from_pin(path).doing(|| format!("opening {}", path.display()))?;
+    let info = map
+        .info()
+        .doing(|| format!("reading the info of {}", path.display()))?;
+    let n = info.max_entries();
+    let fits = info.map_type().ok() == Some(MapType::Array)
+        && info.key_size() == 4
+        && info.value_size() as usize == value_size
+        && entries.is_none_or(|e| e == n)
+        && info.map_flags() & xdp_ebpf::MMAPABLE != 0;
+    if !fits {
+        return Err(other_layout(path));
+    }
+    let mapped = Mapped::new(map.fd().as_fd(), n as usize * value_size / 8, true)
+        .doing(|| format!("mapping {}", path.display()))?;
+    Ok((mapped, n))
+}
+
+impl SourceArray {
+    fn open(path: &Path, used_path: &Path) -> Result<Self, Error> {
+        let (mapped, slots) = map_array(path, size_of::<SourceSlot>(), None)?;
+        if !slots.is_power_of_two() {
+            return Err(other_layout(path));
+        }
+        let (used, _) = map_array(used_path, 8, Some(slots.div_ceil(64)))?;
+        Ok(Self {
+            mapped,
+            used,
+            slots,
+            seen: vec![0; slots as usize],
+            idle: vec![0; slots as usize],
+        })
+    }
+
+    /// The slots whose bit is set, in order.
+    fn in_use(&self) -> impl Iterator<Item = usize> + '_ {
+        self.used
+            .words()
+            .iter()
+            .enumerate()
+            .flat_map(|(w, bits)| {
+                let mut bits = bits.load(Ordering::Acquire);
+                std::iter::from_fn(move || {
+                    (bits != 0).then(|| {
+                        let b = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        w * 64 + b
+                    })
+                })
+            })
+            .filter(|&i| i < self.slots as usize)
+    }
+
+    /// Appends every source in a slot in use to `out`; returns how many
+    /// slots are in use. A slot claimed since its bit was read shows at
+    /// the next read.
+    fn read(&mut self, out: &mut Vec<(SourceAt, Counter)>) -> usize {
+        let words = self.mapped.words();
+        let mut in_use = 0;
+        let slots: Vec<usize> = self.in_use().collect();
+        for i in slots {
+            in_use += 1;
+            let slot = &words[i * SLOT_WORDS..(i + 1) * SLOT_WORDS];
+            let key = slot[0].load(Ordering::Acquire);
+            let packets = slot[1].load(Ordering::Relaxed);
+            let low = packets as u32;
+            if low == self.seen[i] {
+                self.idle[i] = self.idle[i].saturating_add(1);
+            } else {
+                self.seen[i] = low;
+                self.idle[i] = 0;
+            }
+            let Some(addr) = address(key, slot) else {
+                continue;
+            };
+            let counter = Counter {
+                packets,
+                bytes: slot[2].load(Ordering::Relaxed),
+            };
+            let at = SourceAt {
+                key: TalkerKey { addr },
+                slot: Some(i as u32),
+            };
+            out.push((at, counter));
+        }
+        in_use
+    }
+
+    /// When more than half of the slots are in use (`in_use`), frees those
+    /// idle for [`IDLE_READS`] reads: marks them dead (the program skips
+    /// them), waits until no program can still be adding to them, then
+    /// empties them. A packet counted in such a slot after the last read
+    /// is then only in the interface's totals (the "other" line).
+    fn free_idle(&mut self, in_use: usize) -> std::io::Result<usize> {
+        if in_use * 2 <= self.slots as usize {
+            return Ok(0);
+        }
+        let words = self.mapped.words();
+        let mut dead = Vec::new();
+        for i in self.in_use() {
+            if self.idle[i] < IDLE_READS {
+                continue;
+            }
+            let slot = &words[i * SLOT_WORDS..(i + 1) * SLOT_WORDS];
+            let key = slot[0].load(Ordering::Acquire);
+            let state = key & 0xff;
+            let still = slot[1].load(Ordering::Relaxed) as u32 == self.seen[i];
+            if (state == source::V4 || state == source::V6)
+                && still
+                && slot[0]
+                    .compare_exchange(key, source::DEAD, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                dead.push(i);
+            }
+        }
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        sys::wait_for_programs()?;
+        let bitmap = self.used.words();
+        for &i in &dead {
+            let slot = &words[i * SLOT_WORDS..(i + 1) * SLOT_WORDS];
+            for word in &slot[1..] {
+                word.store(0, Ordering::Relaxed);
+            }
+            // The bit goes while the slot is dead (no program claims it), so
+            // that the program's claim after the key is 0 sets it again.
+            bitmap[i / 64].fetch_and(!(1u64 << (i % 64)), Ordering::AcqRel);
+            slot[0].store(0, Ordering::Release);
+            self.seen[i] = 0;
+            self.idle[i] = 0;
+        }
+        log::debug!("freed {} idle slots of the sources array", dead.len());
+        Ok(dead.len())
+    }
+}
+
+/// The address of a slot with key word `key`: an IPv4 address in the key,
+/// or an IPv6 one in the slot, read between two loads of the key that must
+/// agree. `None` for a slot that holds no source (busy, dead, or changed).
+fn address(key: u64, slot: &[AtomicU64]) -> Option<[u8; 16]> {
+    match key & 0xff {
+        source::V4 => {
+            let v4 = std::net::Ipv4Addr::from(((key >> 32) as u32).to_ne_bytes());
+            Some(v4.to_ipv6_mapped().octets())
+        }
+        source::V6 => {
+            let mut addr = [0u8; 16];
+            addr[..8].copy_from_slice(&slot[3].load(Ordering::Relaxed).to_ne_bytes());
+            addr[8..].copy_from_slice(&slot[4].load(Ordering::Relaxed).to_ne_bytes());
+            (slot[0].load(Ordering::Acquire) == key).then_some(addr)
+        }
+        _ => None,
+    }
+}
+
 /// The services table: the mmapable array of today's program, or the LRU
 /// hash of a program loaded by an earlier xdptop (still attached and
 /// re-used), read as it was. The two are told apart by the map's type, never
@@ -226,8 +469,12 @@ impl Services {
         if !fits {
             return Err(other_layout(path));
         }
-        let mapped = Mapped::new(map.fd().as_fd(), xdp_ebpf::SERVICE_SLOTS as usize)
-            .doing(|| format!("mapping {} read-only", path.display()))?;
+        let mapped = Mapped::new(
+            map.fd().as_fd(),
+            xdp_ebpf::SERVICE_SLOTS as usize * 2,
+            false,
+        )
+        .doing(|| format!("mapping {} read-only", path.display()))?;
         // The mapping keeps the map alive; the descriptor is not needed.
         drop(map);
         Ok(Self::Array(mapped))
@@ -259,8 +506,51 @@ mod tests {
         assert_eq!(
             kernel_memory(16, 2) - kernel_memory(16, 1),
             32,
-            "only the sources table has per-CPU parts"
+            "only the LRU table has per-CPU parts"
         );
+    }
+
+    #[test]
+    fn the_sources_array_has_40_bytes_and_a_bit_a_slot_and_an_lru_of_an_eighth() {
+        let n = 1 << 20;
+        assert_eq!(
+            kernel_memory(n, 2),
+            4096 + n as u64 * 40 + 4096 + n as u64 / 8 + lru_memory(n / 8, 2) + services_memory()
+        );
+        // Rounded up to a power of two, as the program masks its hash.
+        assert_eq!(kernel_memory(1000, 2), kernel_memory(1024, 2));
+    }
+
+    fn slot(key: u64, addr: [u8; 16]) -> [AtomicU64; SLOT_WORDS] {
+        [
+            AtomicU64::new(key),
+            AtomicU64::new(7),
+            AtomicU64::new(700),
+            AtomicU64::new(u64::from_ne_bytes(addr[..8].try_into().expect("8 bytes"))),
+            AtomicU64::new(u64::from_ne_bytes(addr[8..].try_into().expect("8 bytes"))),
+        ]
+    }
+
+    #[test]
+    fn slot_keys_give_their_addresses() {
+        // 198.18.0.10 as the program loads it from the packet.
+        let raw = u32::from_ne_bytes([198, 18, 0, 10]);
+        let key = (u64::from(raw) << 32) | source::V4;
+        let got = address(key, &slot(key, [0; 16])).expect("an IPv4 source");
+        assert_eq!(TalkerKey { addr: got }.ip().to_string(), "198.18.0.10");
+
+        let v6: std::net::Ipv6Addr = "2001:db8::7".parse().expect("an address");
+        let key = (0x1234_5678 << 32) | source::V6;
+        let got = address(key, &slot(key, v6.octets())).expect("an IPv6 source");
+        assert_eq!(TalkerKey { addr: got }.ip().to_string(), "2001:db8::7");
+
+        for state in [source::BUSY, source::DEAD] {
+            let key = (0x1234_5678 << 32) | state;
+            assert_eq!(address(key, &slot(key, v6.octets())), None);
+        }
+        // The key changed while the address was read: not this source.
+        let key = (0x1234_5678 << 32) | source::V6;
+        assert_eq!(address(key, &slot(source::DEAD, v6.octets())), None);
     }
 
     #[test]

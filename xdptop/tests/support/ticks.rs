@@ -107,6 +107,7 @@ pub fn fixture_talkers() -> xdptop::talkers::Talkers {
         talkers_table: Table {
             entries: 3,
             capacity: 1024,
+            ..Table::default()
         },
     }
 }

@@ -30,9 +30,11 @@ pub fn run(bins: &Bins) -> anyhow::Result<()> {
     );
     let text = String::from_utf8(out.stdout)?;
     let mut t = Table::new(
-        "Top talkers: one sample's read (sources: BPF_MAP_LOOKUP_BATCH; services: the \
+        "Top talkers: one sample's read (sources: the mmapped sources array's slots in use, \
+         found by its bitmap, and the LRU table by BPF_MAP_LOOKUP_BATCH; services: the \
          mmapped array, all 131328 slots scanned) and ranking (top 10), release build, \
-         median of 15 (max in brackets); default tables (131072 sources)",
+         median of 15 (max in brackets); a sources array of 262144 slots, so that none \
+         is freed as idle",
         &[
             "sources",
             "services",

@@ -10,6 +10,7 @@ use crate::{
     sample::{Detail, Mode, Reading, TalkerReading},
     sampler::{CounterSource, FakeSource, Sampler, Tick},
     status::{ExportState, ExportStatus},
+    talkers::{SourceAt, Table},
     tui::App,
 };
 
@@ -98,11 +99,15 @@ fn tables() -> VecDeque<TalkerReading> {
             }
             let sources = SOURCES
                 .iter()
-                .map(|&(a, pct, size, base)| {
+                .zip(0..)
+                .map(|(&(a, pct, size, base), slot)| {
                     let addr: IpAddr = a.parse().expect("an address");
                     let packets = base + sent / 100 * pct;
                     (
-                        TalkerKey::from(addr),
+                        SourceAt {
+                            key: TalkerKey::from(addr),
+                            slot: Some(slot),
+                        },
                         Counter {
                             packets,
                             bytes: packets * size,
@@ -131,7 +136,11 @@ fn tables() -> VecDeque<TalkerReading> {
                 epoch: 1,
                 sources,
                 services,
-                sources_capacity: 131_072,
+                table: Table {
+                    entries: SOURCES.len(),
+                    capacity: 131_072,
+                    ..Table::default()
+                },
             }
         })
         .collect()
