@@ -226,6 +226,11 @@ static __always_inline __u32 mix32(__u32 h)
  */
 static __always_inline int count_source(__u64 want, __u32 h, __u32 mask, const __u32 *v6, __u64 len)
 {
+	/* Unrolled: a loop counter is a branch whose outcome the verifier
+	 * knows, and before Linux 6.17 a loader without CAP_PERFMON has the
+	 * verifier walk the other way too, to the end of the program, for each
+	 * (minutes under emulation before it refuses such a program anyway). */
+#pragma unroll
 	for (__u32 i = 0; i < XDPTOP_SOURCE_PROBES; i++) {
 		__u32 idx = (h + i) & mask;
 		struct xdptop_source_slot *s = bpf_map_lookup_elem(&xdptop_sources, &idx);

@@ -160,12 +160,19 @@ impl TalkerTables {
     }
 
     /// Reads the tables: the arrays through their mappings, the LRU table a
-    /// batch of entries per syscall. Then, when the sources array is more
-    /// than half full, frees its slots that stayed idle.
+    /// batch of entries per syscall. First, when the sources array was more
+    /// than half full at the last read, frees its slots that stayed idle:
+    /// before the read, so that the wait this takes does not widen the gap
+    /// between the tables' read and the interface's counters'.
     pub fn read(&mut self) -> Result<TalkerReading, Error> {
         // Counting is switched on every read: another xdptop consuming talkers
         // on the same interface may have switched it off when it ended.
         self.switch(true)?;
+        if let Some(array) = &mut self.sources {
+            array
+                .free_idle()
+                .doing(|| "freeing idle slots of the sources array".into())?;
+        }
         let mut sources = Vec::new();
         let in_array = match &mut self.sources {
             Some(array) => array.read(&mut sources),
@@ -193,11 +200,6 @@ impl TalkerTables {
         );
         let mut services = Vec::new();
         self.services.read(&mut services)?;
-        if let Some(array) = &mut self.sources {
-            array
-                .free_idle(in_array)
-                .doing(|| "freeing idle slots of the sources array".into())?;
-        }
         Ok(TalkerReading {
             epoch: self.epoch,
             sources,
@@ -272,6 +274,8 @@ struct SourceArray {
     /// how many reads in a row they stayed the same (5 bytes per slot).
     seen: Vec<u32>,
     idle: Vec<u8>,
+    /// Slots in use at the last read.
+    in_use: usize,
 }
 
 /// Words (u64) per slot: key, packets, bytes, and the address's two.
@@ -312,6 +316,7 @@ impl SourceArray {
             slots,
             seen: vec![0; slots as usize],
             idle: vec![0; slots as usize],
+            in_use: 0,
         })
     }
 
@@ -366,16 +371,17 @@ impl SourceArray {
             };
             out.push((at, counter));
         }
+        self.in_use = in_use;
         in_use
     }
 
-    /// When more than half of the slots are in use (`in_use`), frees those
-    /// idle for [`IDLE_READS`] reads: marks them dead (the program skips
-    /// them), waits until no program can still be adding to them, then
-    /// empties them. A packet counted in such a slot after the last read
-    /// is then only in the interface's totals (the "other" line).
-    fn free_idle(&mut self, in_use: usize) -> std::io::Result<usize> {
-        if in_use * 2 <= self.slots as usize {
+    /// When more than half of the slots were in use at the last read,
+    /// frees those idle for [`IDLE_READS`] reads: marks them dead (the
+    /// program skips them), waits until no program can still be adding to
+    /// them, then empties them. A packet counted in such a slot after the
+    /// last read is then only in the interface's totals (the "other" line).
+    fn free_idle(&mut self) -> std::io::Result<usize> {
+        if self.in_use * 2 <= self.slots as usize {
             return Ok(0);
         }
         let words = self.mapped.words();
@@ -394,15 +400,21 @@ impl SourceArray {
                     .compare_exchange(key, source::DEAD, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
-                dead.push(i);
+                dead.push((i, key));
             }
         }
         if dead.is_empty() {
             return Ok(0);
         }
-        sys::wait_for_programs()?;
+        if let Err(e) = sys::wait_for_programs() {
+            // Not emptied, so given back: their counts are intact.
+            for &(i, key) in &dead {
+                words[i * SLOT_WORDS].store(key, Ordering::Release);
+            }
+            return Err(e);
+        }
         let bitmap = self.used.words();
-        for &i in &dead {
+        for &(i, _) in &dead {
             let slot = &words[i * SLOT_WORDS..(i + 1) * SLOT_WORDS];
             for word in &slot[1..] {
                 word.store(0, Ordering::Relaxed);

@@ -8,7 +8,7 @@
 //! │ SOURCE        PPS  BIT/S SHARE PACKETS│ SERVICE   PPS  BIT/S SHARE …│
 //! │›198.18.0.10  …                        │ udp/53    …                 │
 //! │ other        …                        │ other     …                 │
-//! │table 6/131072 sources · … an evicted entry is counted anew when it …│
+//! │table 6/131072 sources · … a freed or evicted source is counted anew …│
 //! │┌ 198.18.0.10 packets/s · last 39s (↑↓ selects) ─────────────────────┐│
 //! ││                                      ▂▃▅▇█▇▅▃▂▁▂▃▅▇█▇▅             ││
 //! │└────────────────────────────────────────────────────────────────────┘│
@@ -174,9 +174,17 @@ fn table_note(app: &App, t: &Talkers) -> String {
     } else {
         ""
     };
+    let overflow = if table.overflow > 0 {
+        format!(
+            " + {}/{} in the overflow table",
+            table.overflow, table.overflow_capacity
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "table {}/{} sources{idle} · packets since first seen; an evicted entry is \
-         counted anew when it returns.{while_open}",
+        "table {}/{} sources{overflow}{idle} · packets since first seen; a freed or \
+         evicted source is counted anew when it returns.{while_open}",
         table.entries, table.capacity
     )
 }

@@ -233,7 +233,29 @@ fn an_idle_size_table_and_on_demand_counting_are_said() {
     press(&mut app, KeyCode::Char('t'));
     let s = screen(&app, 120, 40);
     assert!(s.contains("table 7/1024 sources (the idle size"), "{s}");
-    assert!(s.contains("Counted only while this"), "{s}");
+    assert!(s.contains("Counted only"), "{s}");
     assert!(s.contains("top 10 by pps"), "{s}");
     insta::assert_snapshot!(s);
+}
+
+/// Sources in the overflow table (no slot left in the array) are said.
+#[test]
+fn the_overflow_table_is_said_when_it_holds_sources() {
+    let mut app =
+        App::new("lab-1", Duration::from_secs(1), &fixture::names()).with_talkers(Some(10));
+    for mut t in fixture::ticks() {
+        for s in &mut t.samples {
+            if let Some(t) = s.talkers.as_mut() {
+                t.talkers_table.overflow = 3;
+                t.talkers_table.overflow_capacity = 16_384;
+            }
+        }
+        app.on_tick(t);
+    }
+    press(&mut app, KeyCode::Char('t'));
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("table 7/131072 sources + 3/16384 in the overflow table"),
+        "{s}"
+    );
 }
