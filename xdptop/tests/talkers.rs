@@ -859,3 +859,53 @@ fn check_memory(dir: &std::path::Path, sources: u32, cpus: u32) {
         "kernel {kernel} vs formula {formula}"
     );
 }
+
+/// Whether the talkers switch of `iface`'s program is on (bpftool's dump).
+fn switch_on(bpffs: &std::path::Path, iface: &str) -> bool {
+    let config = bpffs.join("xdptop").join(iface).join("config");
+    if !config.exists() {
+        return false;
+    }
+    let dump = bpftool(&["-j", "map", "dump", "pinned", path_str(&config)]);
+    dump.contains("\"talkers\":1")
+}
+
+#[test]
+fn the_switch_stays_on_while_anyone_counts_and_a_killed_reader_is_cleaned_up_after() {
+    let (bpffs, lab) = setup("tkswitch", 1);
+    let iface = lab.links[0].xdp_if.as_str();
+    // A counts and reads only every hour: it never switches on again by
+    // itself while this test runs.
+    let mut a = Running::start(
+        &lab,
+        bpffs.path(),
+        &["--interval", "1h", "--talkers", "3", iface],
+    );
+    xdp_lab::poll(WAIT, Duration::from_millis(50), || {
+        switch_on(bpffs.path(), iface).then_some(()).ok_or(())
+    })
+    .expect("A switched counting on");
+    // B counts too, then ends: A still counts, so the switch stays on.
+    let mut b = Running::start_healthy(
+        &lab,
+        bpffs.path(),
+        &["--interval", "200ms", "--talkers", "3", iface],
+        WAIT,
+    );
+    assert!(b.stop().success());
+    assert!(
+        switch_on(bpffs.path(), iface),
+        "B switched off A's counting"
+    );
+    // A killed outright cannot switch off: the switch stays on...
+    a.kill();
+    assert!(switch_on(bpffs.path(), iface));
+    // ...until an xdptop watches the interface without talkers: nobody
+    // counts (no lock held), so it switches the forgotten switch off.
+    let mut c = Running::start_healthy(&lab, bpffs.path(), &["--interval", "200ms", iface], WAIT);
+    assert!(
+        !switch_on(bpffs.path(), iface),
+        "left on with nobody counting"
+    );
+    assert!(c.stop().success());
+}

@@ -60,6 +60,9 @@ pub fn watch(pins: &Pins, iface: &str, options: WatchOptions) -> Result<Attached
     let mut attached = watch_program(pins, iface, options, tables)?;
     let counting = options.talkers_table.is_some();
     if !counting && !options.talkers_on_demand {
+        if attached.mode != Mode::ReadOnly {
+            super::talkers::switch_off_if_unread(pins, iface);
+        }
         return Ok(attached);
     }
     if attached.mode == Mode::ReadOnly {

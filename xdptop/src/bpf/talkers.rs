@@ -8,10 +8,13 @@
 //! counts only while its talkers view is open.
 
 use std::{
+    fs::File,
     os::fd::AsFd as _,
-    path::Path,
+    path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
 };
+
+use nix::fcntl::{Flock, FlockArg};
 
 use aya::maps::{Array, Map, MapData, MapInfo, MapType};
 use xdp_ebpf::{Counter, ServiceKey, SourceSlot, TalkerKey, XdptopConfig, source};
@@ -79,6 +82,11 @@ pub struct TalkerTables {
     iface: String,
     /// Whether this reader asked for counting (and switches it off when done).
     counting: bool,
+    /// The interface's pin directory, which counting readers hold a shared
+    /// flock on (see [`Self::set_counting`]).
+    dir: PathBuf,
+    /// This reader's shared lock, while it counts.
+    lock: Option<Flock<File>>,
 }
 
 impl TalkerTables {
@@ -117,19 +125,82 @@ impl TalkerTables {
             epoch,
             iface: iface.to_owned(),
             counting: false,
+            dir: pins.iface_dir(iface),
+            lock: None,
         };
         if counting {
             tables.set_counting(true)?;
+        } else {
+            tables.switch_off_if_unread();
         }
         Ok(Some(tables))
     }
 
     /// Switches counting on or off. The tables keep what they counted; the
     /// reader re-baselines when it starts again.
+    ///
+    /// Every xdptop counting talkers on an interface holds a shared flock on
+    /// its pin directory. Switching off, a reader lets its lock go and takes
+    /// an exclusive one without waiting: only if that succeeds (nobody else
+    /// counts) does it switch counting off, so a dashboard closing its
+    /// talkers view leaves a `--talkers` daemon on the same interface
+    /// counting. A reader killed outright loses its lock with its process;
+    /// the next xdptop to watch the interface without counting switches the
+    /// forgotten switch off ([`switch_off_if_unread`]).
     pub fn set_counting(&mut self, on: bool) -> Result<(), Error> {
-        self.switch(on)?;
+        if on {
+            if self.lock.is_none() {
+                let dir =
+                    File::open(&self.dir).doing(|| format!("opening {}", self.dir.display()))?;
+                let lock =
+                    Flock::lock(dir, FlockArg::LockShared).map_err(|(_, errno)| Error::Errno {
+                        doing: format!("locking {} (shared)", self.dir.display()),
+                        source: errno,
+                    })?;
+                self.lock = Some(lock);
+            }
+            self.switch(true)?;
+        } else if let Some(lock) = self.lock.take() {
+            let alone = lock
+                .unlock()
+                .ok()
+                .and_then(|dir| Flock::lock(dir, FlockArg::LockExclusiveNonblock).ok());
+            // Held (exclusively) while switching off: nobody starts meanwhile.
+            if alone.is_some() {
+                self.switch(false)?;
+            }
+        }
+        // (Off without a lock: this reader never counted, so it leaves the
+        // switch to those that do.)
         self.counting = on;
         Ok(())
+    }
+
+    /// Switches counting off if it is on and no xdptop counts (holds the
+    /// shared lock): one killed outright left it on.
+    fn switch_off_if_unread(&mut self) {
+        let on = self.config.get(&0, 0).map(|c| c.talkers != 0);
+        if !matches!(on, Ok(true)) {
+            return;
+        }
+        let Ok(dir) = File::open(&self.dir) else {
+            return;
+        };
+        let Ok(_alone) = Flock::lock(dir, FlockArg::LockExclusiveNonblock) else {
+            return;
+        };
+        match self.switch(false) {
+            Ok(()) => log::info!(
+                "{}: switched talker counting off: it was on with no xdptop counting (one \
+                 was killed?)",
+                self.iface
+            ),
+            Err(e) => log::warn!(
+                "{}: {}",
+                self.iface,
+                super::error::chain(&e).replace('\n', " ")
+            ),
+        }
     }
 
     /// Whether this reader has counting on.
@@ -219,7 +290,7 @@ impl Drop for TalkerTables {
         if !self.counting {
             return;
         }
-        if let Err(e) = self.switch(false) {
+        if let Err(e) = self.set_counting(false) {
             log::warn!(
                 "{}: {}",
                 self.iface,
@@ -257,6 +328,21 @@ fn other_layout(path: &Path) -> Error {
             path.display()
         ),
         source: std::io::Error::from(std::io::ErrorKind::InvalidData),
+    }
+}
+
+/// Switches talker counting off on `iface` if xdptop's program there has it
+/// on and no xdptop counts (see [`TalkerTables::set_counting`]); for an
+/// xdptop that watches the interface without talkers. Quiet when there are
+/// no tables or they cannot be opened: it is housekeeping.
+pub fn switch_off_if_unread(pins: &Pins, iface: &str) {
+    match TalkerTables::open(pins, iface, false) {
+        // Opening idle does it (and dropping idle tables switches nothing).
+        Ok(_) => {}
+        Err(e) => log::debug!(
+            "{iface}: not checking the talkers switch: {}",
+            super::error::chain(&e).replace('\n', " ")
+        ),
     }
 }
 
