@@ -476,6 +476,37 @@ fn idle_slots_are_freed_and_new_sources_count_exactly_again() {
     let mut run = Running::start_healthy(&lab, bpffs.path(), &args, WAIT);
     let used = |v: &Value| v["talkers_table"]["entries"].as_u64().expect("entries");
 
+    // Ten sources, under half the slots: nothing is freed. One of their
+    // slots is then marked dead by hand, as an xdptop killed while freeing
+    // leaves it; the next one to free must empty it too.
+    let ten: Vec<Vec<u8>> = (0..10)
+        .map(|i| frames::ipv4(src(100 + i), dst, IPPROTO_UDP, 9, 18))
+        .collect();
+    let (early, _) = send_all(&lab, &ten, RATE / 2);
+    run.wait_for(iface, WAIT, |v| packets(v) >= early && used(v) == 10);
+    let array = bpffs.path().join("xdptop").join(iface).join("sources");
+    let dump: Value =
+        serde_json::from_str(&bpftool(&["-j", "map", "dump", "pinned", path_str(&array)]))
+            .expect("bpftool JSON");
+    let slot = dump
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["formatted"]["value"]["key"].as_u64() != Some(0))
+        .and_then(|e| e["formatted"]["key"].as_u64())
+        .expect("a slot in use");
+    let mut update = vec!["map", "update", "pinned", path_str(&array), "key", "hex"];
+    let key: Vec<String> = (slot as u32)
+        .to_le_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    update.extend(key.iter().map(String::as_str));
+    update.extend(["value", "hex", "04"]);
+    update.extend(["00"; 39]);
+    bpftool(&update);
+    run.wait_for(iface, WAIT, |v| used(v) == 10);
+
     // 300 sources, a frame each: more than the array holds.
     let once: Vec<Vec<u8>> = (0..300u32)
         .map(|i| {
@@ -483,10 +514,12 @@ fn idle_slots_are_freed_and_new_sources_count_exactly_again() {
             frames::ipv4(a, dst, IPPROTO_UDP, 9, 18)
         })
         .collect();
-    let (first, _) = send_all(&lab, &once, RATE / 2);
+    let (burst, _) = send_all(&lab, &once, RATE / 2);
+    let first = early + burst;
     let full = run.wait_for(iface, WAIT, |v| packets(v) >= first && used(v) > 32);
     assert_eq!(full["talkers_table"]["capacity"], 64, "{full}");
-    // Idle for three reads in an array more than half full: freed.
+    // Idle for three reads in an array more than half full: freed, and
+    // the dead slot with them.
     let freed = run.wait_for(iface, WAIT, |v| used(v) == 0);
     assert_eq!(packets(&freed), first, "{freed}");
 

@@ -100,7 +100,7 @@ impl TalkerTables {
             return Ok(None);
         }
         let sources = if sources.exists() {
-            Some(SourceArray::open(&sources, &used)?)
+            Some(SourceArray::open(&sources, &used, pins.own_dir())?)
         } else {
             // Loaded by an xdptop from before the array: all in the LRU table.
             None
@@ -362,6 +362,8 @@ struct SourceArray {
     idle: Vec<u8>,
     /// Slots in use at the last read.
     in_use: usize,
+    /// xdptop's pin directory, locked exclusively while freeing.
+    free_lock: PathBuf,
 }
 
 /// Words (u64) per slot: key, packets, bytes, and the address's two.
@@ -390,7 +392,7 @@ fn map_array(path: &Path, value_size: usize, entries: Option<u32>) -> Result<(Ma
 }
 
 impl SourceArray {
-    fn open(path: &Path, used_path: &Path) -> Result<Self, Error> {
+    fn open(path: &Path, used_path: &Path, free_lock: PathBuf) -> Result<Self, Error> {
         let (mapped, slots) = map_array(path, size_of::<SourceSlot>(), None)?;
         if !slots.is_power_of_two() {
             return Err(other_layout(path));
@@ -403,6 +405,7 @@ impl SourceArray {
             seen: vec![0; slots as usize],
             idle: vec![0; slots as usize],
             in_use: 0,
+            free_lock,
         })
     }
 
@@ -466,18 +469,28 @@ impl SourceArray {
     /// program skips them), waits until no program can still be adding to
     /// them, then empties them. A packet counted in such a slot after the
     /// last read is then only in the interface's totals (the "other" line).
+    ///
+    /// One xdptop frees at a time (an exclusive flock on xdptop's pin
+    /// directory), so a slot that is dead when it holds the lock was left
+    /// by one killed while freeing: it is emptied with the idle ones.
     fn free_idle(&mut self) -> std::io::Result<usize> {
         if self.in_use * 2 <= self.slots as usize {
             return Ok(0);
         }
+        let _freeing = Flock::lock(File::open(&self.free_lock)?, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| std::io::Error::from(errno))?;
         let words = self.mapped.words();
         let mut dead = Vec::new();
         for i in self.in_use() {
+            let slot = &words[i * SLOT_WORDS..(i + 1) * SLOT_WORDS];
+            let key = slot[0].load(Ordering::Acquire);
+            if key == source::DEAD {
+                dead.push((i, key));
+                continue;
+            }
             if self.idle[i] < IDLE_READS {
                 continue;
             }
-            let slot = &words[i * SLOT_WORDS..(i + 1) * SLOT_WORDS];
-            let key = slot[0].load(Ordering::Acquire);
             let state = key & 0xff;
             let still = slot[1].load(Ordering::Relaxed) as u32 == self.seen[i];
             if (state == source::V4 || state == source::V6)
