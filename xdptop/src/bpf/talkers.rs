@@ -357,7 +357,9 @@ struct SourceArray {
     used: Mapped,
     slots: u32,
     /// Per slot: the low 32 bits of its packets at the last read, and for
-    /// how many reads in a row they stayed the same (5 bytes per slot).
+    /// how many reads in a row they stayed the same (5 bytes per slot,
+    /// allocated at the first read: tables opened only to check the switch
+    /// are never read).
     seen: Vec<u32>,
     idle: Vec<u8>,
     /// Slots in use at the last read.
@@ -402,8 +404,8 @@ impl SourceArray {
             mapped,
             used,
             slots,
-            seen: vec![0; slots as usize],
-            idle: vec![0; slots as usize],
+            seen: Vec::new(),
+            idle: Vec::new(),
             in_use: 0,
             free_lock,
         })
@@ -432,6 +434,10 @@ impl SourceArray {
     /// slots are in use. A slot claimed since its bit was read shows at
     /// the next read.
     fn read(&mut self, out: &mut Vec<(SourceAt, Counter)>) -> usize {
+        if self.seen.is_empty() {
+            self.seen = vec![0; self.slots as usize];
+            self.idle = vec![0; self.slots as usize];
+        }
         let words = self.mapped.words();
         let mut in_use = 0;
         let slots: Vec<usize> = self.in_use().collect();
