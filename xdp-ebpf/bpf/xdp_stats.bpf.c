@@ -242,7 +242,6 @@ static __always_inline int count_source(__u64 want, __u32 h, __u32 mask, const _
 		if (key == 0) {
 			/* IPv6: claim it busy, write the address, then publish. */
 			__u64 claim = v6 ? (want & ~0xffULL) | XDPTOP_SOURCE_BUSY : want;
-
 			__u32 word = idx / 64;
 			__u64 *used;
 
@@ -269,6 +268,23 @@ static __always_inline int count_source(__u64 want, __u32 h, __u32 mask, const _
 		}
 	}
 	return 0;
+}
+
+/*
+ * Counts a packet for source `src` (key word `want`, hash `h`, IPv6 address
+ * `v6` or NULL): in the sources array, or in the LRU table when it finds no
+ * slot there. The benchmark variants choose here, for both families.
+ */
+static __always_inline void count_src(const struct xdptop_talker_key *src, __u64 want, __u32 h,
+				      __u32 mask, const __u32 *v6, __u64 len)
+{
+#ifndef XDPTOP_NO_SOURCES
+#ifndef XDPTOP_SOURCES_LRU
+	if (count_source(want, h, mask, v6, len))
+		return;
+#endif
+	count_entry(&xdptop_talkers, src, len);
+#endif
 }
 
 /* IPv6 extension headers: the transport protocol lies behind them and is not
@@ -321,13 +337,8 @@ static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end,
 		src.addr[10] = 0xff;
 		src.addr[11] = 0xff;
 		__builtin_memcpy(&src.addr[12], &iph->saddr, 4);
-#ifndef XDPTOP_NO_SOURCES
-#ifndef XDPTOP_SOURCES_LRU
-		if (!count_source(((__u64)iph->saddr << 32) | XDPTOP_SOURCE_V4, mix32(iph->saddr),
-				  mask, NULL, len))
-#endif
-			count_entry(&xdptop_talkers, &src, len);
-#endif
+		count_src(&src, ((__u64)iph->saddr << 32) | XDPTOP_SOURCE_V4, mix32(iph->saddr),
+			  mask, NULL, len);
 		/* After the first fragment there is no transport header. */
 		if (iph->frag_off & bpf_htons(0x1fff))
 			return;
@@ -344,16 +355,15 @@ static __always_inline void count_talkers(void *l3, __u16 proto, void *data_end,
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6h = l3;
 
-		if ((void *)(ip6h + 1) > data_end)
-			return;
 		__u32 a[4];
 		__u32 h;
 
-		__builtin_memcpy(src.addr, &ip6h->saddr, 16);
-		__builtin_memcpy(a, src.addr, 16);
+		if ((void *)(ip6h + 1) > data_end)
+			return;
+		__builtin_memcpy(a, &ip6h->saddr, 16);
+		__builtin_memcpy(src.addr, a, 16);
 		h = mix32(a[0] ^ mix32(a[1] ^ mix32(a[2] ^ mix32(a[3]))));
-		if (!count_source(((__u64)h << 32) | XDPTOP_SOURCE_V6, h, mask, a, len))
-			count_entry(&xdptop_talkers, &src, len);
+		count_src(&src, ((__u64)h << 32) | XDPTOP_SOURCE_V6, h, mask, a, len);
 		if (ipv6_extension(ip6h->nexthdr))
 			return;
 		protocol = ip6h->nexthdr;
