@@ -50,9 +50,16 @@ const PAGE: u64 = sys::PAGE as u64;
 /// bytes, page-rounded (2 MiB + 4 KiB).
 pub fn kernel_memory(n: u32, cpus: u32) -> u64 {
     let (slots, lru, used) = super::source_tables(n);
-    let array = PAGE + (u64::from(slots) * size_of::<SourceSlot>() as u64).next_multiple_of(PAGE);
-    let bitmap = PAGE + (u64::from(used) * 8).next_multiple_of(PAGE);
-    array + bitmap + lru_memory(lru, cpus) + services_memory()
+    array_memory(slots, size_of::<SourceSlot>())
+        + array_memory(used, 8)
+        + lru_memory(lru, cpus)
+        + services_memory()
+}
+
+/// Kernel memory of an mmapable array: a page of header and its values,
+/// page-rounded.
+fn array_memory(entries: u32, value_size: usize) -> u64 {
+    PAGE + (u64::from(entries) * value_size as u64).next_multiple_of(PAGE)
 }
 
 /// Kernel memory of an LRU table of `entries` sources: see [`kernel_memory`].
@@ -65,7 +72,7 @@ pub fn lru_memory(entries: u32, cpus: u32) -> u64 {
 
 /// Kernel memory of the services array: see [`kernel_memory`].
 pub fn services_memory() -> u64 {
-    PAGE + (u64::from(xdp_ebpf::SERVICE_SLOTS) * size_of::<Counter>() as u64).next_multiple_of(PAGE)
+    array_memory(xdp_ebpf::SERVICE_SLOTS, size_of::<Counter>())
 }
 
 /// The open tables of one interface, counting switched on.
@@ -74,6 +81,8 @@ pub struct TalkerTables {
     /// The LRU table: the sources that find no slot in `sources` (all
     /// sources, for a program loaded before the array).
     talkers: MapData,
+    /// Its `max_entries`, read once.
+    talkers_capacity: u32,
     /// The sources array; `None` for a program loaded before it.
     sources: Option<SourceArray>,
     services: Services,
@@ -111,15 +120,14 @@ impl TalkerTables {
             .doing(|| "xdptop's config map has an unexpected layout".into())?;
         let talkers = open_table::<TalkerKey>(&talkers)?;
         let services = Services::open(&services)?;
-        let epoch = u64::from(
-            talkers
-                .info()
-                .doing(|| "reading the talkers table's info".into())?
-                .id(),
-        );
+        let info = talkers
+            .info()
+            .doing(|| "reading the talkers table's info".into())?;
+        let epoch = u64::from(info.id());
         let mut tables = Self {
             config,
             talkers,
+            talkers_capacity: info.max_entries(),
             sources,
             services,
             epoch,
@@ -176,31 +184,8 @@ impl TalkerTables {
         Ok(())
     }
 
-    /// Switches counting off if it is on and no xdptop counts (holds the
-    /// shared lock): one killed outright left it on.
     fn switch_off_if_unread(&mut self) {
-        let on = self.config.get(&0, 0).map(|c| c.talkers != 0);
-        if !matches!(on, Ok(true)) {
-            return;
-        }
-        let Ok(dir) = File::open(&self.dir) else {
-            return;
-        };
-        let Ok(_alone) = Flock::lock(dir, FlockArg::LockExclusiveNonblock) else {
-            return;
-        };
-        match self.switch(false) {
-            Ok(()) => log::info!(
-                "{}: switched talker counting off: it was on with no xdptop counting (one \
-                 was killed?)",
-                self.iface
-            ),
-            Err(e) => log::warn!(
-                "{}: {}",
-                self.iface,
-                super::error::chain(&e).replace('\n', " ")
-            ),
-        }
+        switch_off_unread(&mut self.config, &self.dir, &self.iface);
     }
 
     /// Whether this reader has counting on.
@@ -213,7 +198,7 @@ impl TalkerTables {
     pub fn capacity(&self) -> u32 {
         match &self.sources {
             Some(array) => array.slots,
-            None => max_entries(&self.talkers),
+            None => self.talkers_capacity,
         }
     }
 
@@ -236,9 +221,8 @@ impl TalkerTables {
     /// before the read, so that the wait this takes does not widen the gap
     /// between the tables' read and the interface's counters'.
     pub fn read(&mut self) -> Result<TalkerReading, Error> {
-        // Counting is switched on every read: another xdptop consuming talkers
-        // on the same interface may have switched it off when it ended.
-        self.switch(true)?;
+        // No need to switch counting on again: while this reader holds its
+        // shared lock, no other xdptop switches it off.
         if let Some(array) = &mut self.sources {
             array
                 .free_idle()
@@ -257,11 +241,11 @@ impl TalkerTables {
                 entries: in_array,
                 capacity: array.slots,
                 overflow: lru.len(),
-                overflow_capacity: max_entries(&self.talkers),
+                overflow_capacity: self.talkers_capacity,
             },
             None => Table {
                 entries: lru.len(),
-                capacity: max_entries(&self.talkers),
+                capacity: self.talkers_capacity,
                 ..Table::default()
             },
         };
@@ -300,10 +284,6 @@ impl Drop for TalkerTables {
     }
 }
 
-fn max_entries(map: &MapData) -> u32 {
-    map.info().map_or(0, |i| i.max_entries())
-}
-
 /// Opens a pinned table and checks it is the LRU hash of `K` the reader
 /// expects.
 fn open_table<K>(path: &Path) -> Result<MapData, Error> {
@@ -333,16 +313,46 @@ fn other_layout(path: &Path) -> Error {
 
 /// Switches talker counting off on `iface` if xdptop's program there has it
 /// on and no xdptop counts (see [`TalkerTables::set_counting`]); for an
-/// xdptop that watches the interface without talkers. Quiet when there are
-/// no tables or they cannot be opened: it is housekeeping.
+/// xdptop that watches the interface without talkers. It opens the switch
+/// alone, not the tables. Quiet when there is no switch or it cannot be
+/// opened: it is housekeeping.
 pub fn switch_off_if_unread(pins: &Pins, iface: &str) {
-    match TalkerTables::open(pins, iface, false) {
-        // Opening idle does it (and dropping idle tables switches nothing).
-        Ok(_) => {}
-        Err(e) => log::debug!(
-            "{iface}: not checking the talkers switch: {}",
-            super::error::chain(&e).replace('\n', " ")
+    let path = pins.config(iface);
+    if !path.exists() {
+        return;
+    }
+    let config = MapData::from_pin(&path)
+        .ok()
+        .and_then(|map| Array::try_from(Map::Array(map)).ok());
+    match config {
+        Some(mut config) => switch_off_unread(&mut config, &pins.iface_dir(iface), iface),
+        None => log::debug!("{iface}: not checking the talkers switch: cannot open it"),
+    }
+}
+
+/// Switches counting off if it is on and nobody holds the shared lock on
+/// `dir` (no xdptop counts: one killed outright left it on). The exclusive
+/// lock is held while switching, so no reader starts meanwhile.
+fn switch_off_unread(config: &mut Array<MapData, XdptopConfig>, dir: &Path, iface: &str) {
+    let Ok(mut value) = config.get(&0, 0) else {
+        return;
+    };
+    if value.talkers == 0 {
+        return;
+    }
+    let Ok(dir) = File::open(dir) else {
+        return;
+    };
+    let Ok(_alone) = Flock::lock(dir, FlockArg::LockExclusiveNonblock) else {
+        return;
+    };
+    value.talkers = 0;
+    match config.set(0, value, 0) {
+        Ok(()) => log::info!(
+            "{iface}: switched talker counting off: it was on with no xdptop counting (one \
+             was killed?)"
         ),
+        Err(e) => log::warn!("{iface}: switching talker counting off: {e}"),
     }
 }
 
@@ -372,13 +382,29 @@ struct SourceArray {
 const SLOT_WORDS: usize = size_of::<SourceSlot>() / 8;
 
 /// Opens a pinned mmapable array of `value_size`-byte values with `entries`
-/// entries (any, if `None`) and maps it read-write, as `words` u64 words
-/// worked out from its entries.
-fn map_array(path: &Path, value_size: usize, entries: Option<u32>) -> Result<(Mapped, u32), Error> {
+/// entries (any, if `None`) and maps it (`writable` or read-only).
+fn map_array(
+    path: &Path,
+    value_size: usize,
+    entries: Option<u32>,
+    writable: bool,
+) -> Result<(Mapped, u32), Error> {
     let map = MapData::from_pin(path).doing(|| format!("opening {}", path.display()))?;
     let info = map
         .info()
         .doing(|| format!("reading the info of {}", path.display()))?;
+    map_opened_array(path, &map, &info, value_size, entries, writable)
+}
+
+/// [`map_array`] for a map already open, with its info.
+fn map_opened_array(
+    path: &Path,
+    map: &MapData,
+    info: &MapInfo,
+    value_size: usize,
+    entries: Option<u32>,
+    writable: bool,
+) -> Result<(Mapped, u32), Error> {
     let n = info.max_entries();
     let fits = info.map_type().ok() == Some(MapType::Array)
         && info.key_size() == 4
@@ -388,18 +414,19 @@ fn map_array(path: &Path, value_size: usize, entries: Option<u32>) -> Result<(Ma
     if !fits {
         return Err(other_layout(path));
     }
-    let mapped = Mapped::new(map.fd().as_fd(), n as usize * value_size / 8, true)
+    // The mapping keeps the map alive; the descriptor may be closed.
+    let mapped = Mapped::new(map.fd().as_fd(), n as usize * value_size / 8, writable)
         .doing(|| format!("mapping {}", path.display()))?;
     Ok((mapped, n))
 }
 
 impl SourceArray {
     fn open(path: &Path, used_path: &Path, free_lock: PathBuf) -> Result<Self, Error> {
-        let (mapped, slots) = map_array(path, size_of::<SourceSlot>(), None)?;
+        let (mapped, slots) = map_array(path, size_of::<SourceSlot>(), None, true)?;
         if !slots.is_power_of_two() {
             return Err(other_layout(path));
         }
-        let (used, _) = map_array(used_path, 8, Some(slots.div_ceil(64)))?;
+        let (used, _) = map_array(used_path, 8, Some(slots.div_ceil(64)), true)?;
         Ok(Self {
             mapped,
             used,
@@ -409,25 +436,6 @@ impl SourceArray {
             in_use: 0,
             free_lock,
         })
-    }
-
-    /// The slots whose bit is set, in order.
-    fn in_use(&self) -> impl Iterator<Item = usize> + '_ {
-        self.used
-            .words()
-            .iter()
-            .enumerate()
-            .flat_map(|(w, bits)| {
-                let mut bits = bits.load(Ordering::Acquire);
-                std::iter::from_fn(move || {
-                    (bits != 0).then(|| {
-                        let b = bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        w * 64 + b
-                    })
-                })
-            })
-            .filter(|&i| i < self.slots as usize)
     }
 
     /// Appends every source in a slot in use to `out`; returns how many
@@ -440,8 +448,7 @@ impl SourceArray {
         }
         let words = self.mapped.words();
         let mut in_use = 0;
-        let slots: Vec<usize> = self.in_use().collect();
-        for i in slots {
+        for i in slots_in_use(&self.used, self.slots) {
             in_use += 1;
             let slot = &words[i * SLOT_WORDS..(i + 1) * SLOT_WORDS];
             let key = slot[0].load(Ordering::Acquire);
@@ -487,7 +494,7 @@ impl SourceArray {
             .map_err(|(_, errno)| std::io::Error::from(errno))?;
         let words = self.mapped.words();
         let mut dead = Vec::new();
-        for i in self.in_use() {
+        for i in slots_in_use(&self.used, self.slots) {
             let slot = &words[i * SLOT_WORDS..(i + 1) * SLOT_WORDS];
             let key = slot[0].load(Ordering::Acquire);
             if key == source::DEAD {
@@ -536,6 +543,25 @@ impl SourceArray {
     }
 }
 
+/// The slots of an array of `slots` whose bit is set in the bitmap `used`,
+/// in order.
+fn slots_in_use(used: &Mapped, slots: u32) -> impl Iterator<Item = usize> + '_ {
+    used.words()
+        .iter()
+        .enumerate()
+        .flat_map(|(w, bits)| {
+            let mut bits = bits.load(Ordering::Acquire);
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    w * 64 + b
+                })
+            })
+        })
+        .filter(move |&i| i < slots as usize)
+}
+
 /// The address of a slot with key word `key`: an IPv4 address in the key,
 /// or an IPv6 one in the slot, read between two loads of the key that must
 /// agree. `None` for a slot that holds no source (busy, dead, or changed).
@@ -578,22 +604,14 @@ impl Services {
             );
             return Ok(Self::Lru(map));
         }
-        let fits = info.map_type().ok() == Some(MapType::Array)
-            && info.key_size() == 4
-            && info.value_size() as usize == size_of::<Counter>()
-            && info.max_entries() == xdp_ebpf::SERVICE_SLOTS
-            && info.map_flags() & xdp_ebpf::MMAPABLE != 0;
-        if !fits {
-            return Err(other_layout(path));
-        }
-        let mapped = Mapped::new(
-            map.fd().as_fd(),
-            xdp_ebpf::SERVICE_SLOTS as usize * 2,
+        let (mapped, _) = map_opened_array(
+            path,
+            &map,
+            &info,
+            size_of::<Counter>(),
+            Some(xdp_ebpf::SERVICE_SLOTS),
             false,
-        )
-        .doing(|| format!("mapping {} read-only", path.display()))?;
-        // The mapping keeps the map alive; the descriptor is not needed.
-        drop(map);
+        )?;
         Ok(Self::Array(mapped))
     }
 
